@@ -1,0 +1,385 @@
+"""Audio I/O for every DiscoverVoice stage: load, save, resample, channel mapping, checks.
+
+Libraries:
+    * **soundfile** (libsndfile) decodes and encodes wav, flac, ogg/vorbis and mp3.
+    * **ffmpeg** (the command-line program, when installed) decodes everything else
+      (m4a/aac, webm/opus, ...) to 32-bit float wav through a pipe; no shell is used.
+    * **soxr** resamples (VHQ), along the time axis.
+    * **pyloudnorm** measures integrated loudness (ITU-R BS.1770-4, LUFS).
+
+Conventions: audio is ``np.ndarray[float32]`` of shape ``[C, T]`` (channels first, as in
+demucs and torchaudio), sample rates are integers in Hz, durations in seconds, levels in
+dB. Every error raised for a file names the file (:class:`AudioLoadError`,
+:class:`AudioError`). Writing is atomic: a temporary file in the destination folder is
+renamed over the target only once it is complete, so a failed write never leaves a
+half-written file (the pattern of demucs ``repo.py`` and encodec downloads).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from discovervoice.errors import AudioError, AudioLoadError
+
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 192_000
+#: Default maximum duration accepted by :func:`load`, in seconds (2 hours).
+DEFAULT_MAX_SECONDS = 2 * 3600.0
+#: Peak amplitude below which a signal counts as silent (about -100 dBFS).
+SILENCE_PEAK = 1e-5
+
+SOUNDFILE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
+SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24", ".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}
+
+ClipMode = Literal["clamp", "rescale", "none"]
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file header says. ``duration`` in seconds, ``sample_rate`` in Hz."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    backend: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+# --------------------------------------------------------------------------- decoding
+
+def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.T), int(sr)
+
+
+def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise RuntimeError("ffmpeg is not installed (apt-get install ffmpeg)")
+    # ffmpeg writes a float wav to stdout; soundfile parses the header for rate/channels.
+    cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+           "-f", "wav", "-acodec", "pcm_f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RuntimeError(msg[-1] if msg else f"ffmpeg exited with status {proc.returncode}")
+    import io
+
+    import soundfile as sf
+
+    data, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.T), int(sr)
+
+
+_BACKENDS = (("soundfile", _read_soundfile), ("ffmpeg", _read_ffmpeg))
+
+
+def read(path: str | os.PathLike, *, check: bool = True) -> tuple[np.ndarray, int]:
+    """Decode a file at its native sample rate.
+
+    Args:
+        path: audio file (wav, flac, ogg, mp3 through libsndfile; m4a/aac/webm and others
+            through ffmpeg when installed).
+        check: run :func:`validate` on the result (finite samples, rate in range).
+
+    Returns:
+        ``(audio, sample_rate)``: ``ndarray[float32, C, T]`` and Hz.
+
+    Raises:
+        AudioLoadError: the file is missing, empty, or no backend can decode it; the
+            message lists each backend's failure.
+        AudioError: decoded, but invalid (see :func:`validate`).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise AudioLoadError(p, "file not found")
+    if p.is_dir():
+        raise AudioLoadError(p, "is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise AudioLoadError(p, "file is empty (0 bytes)")
+    failures: dict[str, str] = {}
+    for name, backend in _BACKENDS:
+        try:
+            audio, sr = backend(p)
+        except Exception as exc:  # each backend's own failure is reported, none is hidden
+            failures[name] = f"{type(exc).__name__}: {exc}".strip()
+            continue
+        if audio.shape[1] == 0:
+            raise AudioLoadError(p, "contains no audio samples (zero length)")
+        if check:
+            validate(audio, sr, path=p)
+        return audio, sr
+    raise AudioLoadError(p, "not a readable audio file", failures)
+
+
+def info(path: str | os.PathLike) -> AudioInfo:
+    """Header information without decoding the samples (soundfile; ffmpeg decodes).
+
+    Raises:
+        AudioLoadError: as :func:`read`.
+    """
+    p = Path(path)
+    import soundfile as sf
+
+    try:
+        i = sf.info(str(p))
+        return AudioInfo(p, int(i.samplerate), int(i.channels), int(i.frames), "soundfile")
+    except Exception:
+        audio, sr = read(p, check=False)
+        return AudioInfo(p, sr, audio.shape[0], audio.shape[1], "ffmpeg")
+
+
+def load(
+    path: str | os.PathLike,
+    sample_rate: int | None,
+    channels: int | None = None,
+    *,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
+    allow_silent: bool = True,
+) -> np.ndarray:
+    """Load a file as ``ndarray[float32, C, T]`` at ``sample_rate`` with ``channels``.
+
+    Args:
+        path: the audio file.
+        sample_rate: target rate in Hz (resampled with soxr); ``None`` keeps the file's.
+        channels: target channel count (see :func:`to_channels`); ``None`` keeps the file's.
+        max_seconds: refuse files longer than this (seconds); ``None`` for no limit.
+        allow_silent: when ``False``, an all-silent file raises :class:`AudioError`
+            (for stages that cannot work on silence).
+
+    Raises:
+        AudioLoadError: not decodable (lists each backend's failure), missing, empty.
+        AudioError: NaN/inf samples, rate outside 8-192 kHz, too long, or silent when
+            ``allow_silent`` is false.
+    """
+    audio, sr = read(path)
+    p = Path(path)
+    if max_seconds is not None and audio.shape[1] / sr > max_seconds:
+        raise AudioError(
+            f"duration {audio.shape[1] / sr:.1f} s is above the limit of {max_seconds:.1f} s", p)
+    if not allow_silent and is_silent(audio):
+        raise AudioError("audio is silent (peak below -100 dBFS)", p)
+    if channels is not None:
+        audio = to_channels(audio, channels)
+    if sample_rate is not None and sample_rate != sr:
+        audio = resample(audio, sr, sample_rate)
+    return audio
+
+
+def validate(audio: np.ndarray, sample_rate: int, *, path: str | os.PathLike | None = None,
+             expected_channels: int | None = None) -> None:
+    """Check an ``ndarray[C, T]`` and its rate; raise :class:`AudioError` on the first problem.
+
+    Checks: 2-D shape, at least one sample, finite values, ``8000 <= sample_rate <= 192000``
+    Hz, and the channel count when ``expected_channels`` is given. Messages show expected
+    against actual values.
+    """
+    if audio.ndim != 2:
+        raise AudioError(f"expected audio of shape [channels, samples], got shape {audio.shape}", path)
+    if audio.shape[1] == 0:
+        raise AudioError("contains no audio samples (zero length)", path)
+    if not MIN_SAMPLE_RATE <= int(sample_rate) <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"sample rate {sample_rate} Hz is outside the supported range "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz", path)
+    if expected_channels is not None and audio.shape[0] != expected_channels:
+        raise AudioError(f"expected {expected_channels} channels, got {audio.shape[0]}", path)
+    finite = np.isfinite(audio)
+    if not finite.all():
+        bad = int(audio.size - finite.sum())
+        first = int(np.argmax(~finite.all(axis=0)))
+        raise AudioError(f"{bad} samples are NaN or infinite (first at {first / sample_rate:.3f} s)", path)
+
+
+def is_silent(audio: np.ndarray, threshold: float = SILENCE_PEAK) -> bool:
+    """True when the peak absolute amplitude is below ``threshold`` (linear, default -100 dBFS)."""
+    return audio.size == 0 or float(np.max(np.abs(audio))) < threshold
+
+
+# --------------------------------------------------------------------------- transforms
+
+def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = "VHQ") -> np.ndarray:
+    """Resample ``ndarray[..., T]`` from ``sr_in`` to ``sr_out`` Hz with soxr.
+
+    Output length is ``round(T * sr_out / sr_in)``; dtype float32.
+    """
+    if sr_in == sr_out:
+        return audio.astype(np.float32, copy=False)
+    import soxr
+
+    x = np.asarray(audio, dtype=np.float32)
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, x.shape[-1])
+    out = soxr.resample(flat.T, sr_in, sr_out, quality=quality).T  # soxr wants [T, C]
+    return np.ascontiguousarray(out.reshape(*lead, -1), dtype=np.float32)
+
+
+def to_channels(audio: np.ndarray, channels: int) -> np.ndarray:
+    """Map ``ndarray[C, T]`` to ``channels`` channels.
+
+    mono -> N duplicates the channel; N -> mono averages all channels; stereo from more than
+    two channels keeps the first two (front left/right in WAV/SMPTE order) and mixes the
+    centre channel (index 2 of 3+ channel files) into both at -3 dB; other N -> M
+    conversions repeat or truncate channels.
+    """
+    if audio.ndim == 1:
+        audio = audio[None]
+    c = audio.shape[0]
+    if channels < 1:
+        raise ValueError(f"channels must be >= 1, got {channels}")
+    if c == channels:
+        return audio
+    if channels == 1:
+        return audio.mean(axis=0, keepdims=True).astype(np.float32)
+    if c == 1:
+        return np.repeat(audio, channels, axis=0)
+    if channels == 2 and c > 2:
+        centre = audio[2] * np.float32(10 ** (-3 / 20))
+        return np.stack([audio[0] + centre, audio[1] + centre]).astype(np.float32)
+    idx = np.arange(channels) % c
+    return audio[idx]
+
+
+def as_2d(audio: np.ndarray) -> np.ndarray:
+    """``ndarray[T]`` -> ``ndarray[1, T]``; ``ndarray[C, T]`` unchanged."""
+    a = np.asarray(audio)
+    if a.ndim == 1:
+        return a[None]
+    if a.ndim != 2:
+        raise AudioError(f"expected audio of shape [T] or [C, T], got {a.shape}")
+    return a
+
+
+# --------------------------------------------------------------------------- saving
+
+def save(
+    path: str | os.PathLike,
+    audio: np.ndarray,
+    sample_rate: int,
+    clip: ClipMode = "clamp",
+    subtype: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write ``audio`` (``ndarray[C, T]`` or ``[T]``) to ``path`` atomically.
+
+    The format follows the suffix (wav, flac, ogg, mp3). The file is written to a temporary
+    name in the same folder and renamed over ``path`` only when complete.
+
+    Args:
+        clip: what to do with samples outside [-1, 1]: ``"clamp"`` clips them,
+            ``"rescale"`` scales the whole signal down so its peak is 1.0 (never up),
+            ``"none"`` writes them as they are (only float wav keeps them).
+        subtype: libsndfile subtype; default float for wav, 24-bit for flac.
+        metadata: text tags (``title``, ``artist``, ``comment``, ...) where the format
+            supports them.
+
+    Returns:
+        The path written.
+
+    Raises:
+        AudioError: invalid audio (NaN/inf, bad shape, rate out of range), unknown suffix.
+    """
+    import soundfile as sf
+
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in SOUNDFILE_FORMATS:
+        raise AudioError(f"unsupported output format {ext or '(none)'}; use one of "
+                         f"{', '.join(SOUNDFILE_FORMATS)}", p)
+    x = as_2d(np.asarray(audio, dtype=np.float32))
+    validate(x, sample_rate, path=p)
+    if clip == "clamp":
+        x = np.clip(x, -1.0, 1.0)
+    elif clip == "rescale":
+        peak = float(np.max(np.abs(x)))
+        if peak > 1.0:
+            x = x / peak
+    elif clip != "none":
+        raise ValueError(f"clip must be 'clamp', 'rescale' or 'none', got {clip!r}")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=ext + ".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        with sf.SoundFile(tmp, "w", samplerate=int(sample_rate), channels=x.shape[0],
+                          format=SOUNDFILE_FORMATS[ext], subtype=subtype or SUBTYPES[ext]) as f:
+            for key, value in (metadata or {}).items():
+                try:
+                    setattr(f, key, str(value))
+                except (AttributeError, RuntimeError):
+                    pass  # the format has no such tag; the audio is still written
+            f.write(x.T)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """Text tags of a file written by :func:`save` (soundfile's ``copy_metadata``)."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+        return {k: v for k, v in f.copy_metadata().items() if v}
+
+
+# --------------------------------------------------------------------------- loudness
+
+def rms(audio: np.ndarray) -> float:
+    """Root-mean-square amplitude over all channels and samples (linear)."""
+    a = np.asarray(audio, dtype=np.float64)
+    return float(np.sqrt(np.mean(a * a))) if a.size else 0.0
+
+
+def rms_db(audio: np.ndarray, floor_db: float = -120.0) -> float:
+    """RMS level in dBFS (``20 log10 rms``), not below ``floor_db``."""
+    r = rms(audio)
+    return max(floor_db, 20.0 * np.log10(r)) if r > 0 else floor_db
+
+
+def lufs(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (ITU-R BS.1770-4 via pyloudnorm).
+
+    Returns ``-inf`` for silence. Signals shorter than the 400 ms gating block are padded
+    with silence, which pyloudnorm requires.
+    """
+    import pyloudnorm
+
+    x = as_2d(np.asarray(audio, dtype=np.float64))
+    block = int(0.4 * sample_rate) + 1
+    if x.shape[1] < block:
+        x = np.pad(x, ((0, 0), (0, block - x.shape[1])))
+    meter = pyloudnorm.Meter(sample_rate)
+    return float(meter.integrated_loudness(x.T))
+
+
+def normalize_lufs(audio: np.ndarray, sample_rate: int, target: float = -23.0,
+                   max_gain_db: float = 40.0) -> np.ndarray:
+    """Scale ``audio`` to ``target`` LUFS (gain limited to ``max_gain_db`` dB); silence unchanged."""
+    level = lufs(audio, sample_rate)
+    if not np.isfinite(level):
+        return np.asarray(audio, dtype=np.float32)
+    gain_db = float(np.clip(target - level, -max_gain_db, max_gain_db))
+    return (np.asarray(audio, dtype=np.float32) * np.float32(10 ** (gain_db / 20))).astype(np.float32)
+
+
+def match_loudness(audio: np.ndarray, reference: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Scale ``audio`` to the integrated loudness (LUFS) of ``reference``."""
+    ref = lufs(reference, sample_rate)
+    if not np.isfinite(ref):
+        return np.asarray(audio, dtype=np.float32)
+    return normalize_lufs(audio, sample_rate, ref)
