@@ -1,0 +1,375 @@
+"""DiscoverVoice web app (Gradio). Widgets only: every action calls discovervoice.pipeline.
+
+Run ``python app.py`` (http://127.0.0.1:7860). Options: ``--host``, ``--port``, ``--share``
+(off by default), ``--separation-model``, ``--classifier``, ``--max-upload-mb``.
+
+Privacy: each browser session works in its own :class:`discovervoice.workspace.Workspace`
+(random token, deleted when the session ends); uploads are copied in under fresh names,
+voice models are listed and chosen by name within the session only, and no path is built
+from user text. Heavy jobs go through Gradio's queue, one at a time by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+from discovervoice import pipeline
+from discovervoice.errors import DiscoverVoiceError
+from discovervoice.workspace import Workspace, safe_name
+
+log = logging.getLogger("discovervoice.app")
+
+CONSENT = ("**Consent:** only record, upload and convert voices that you have the right to use — "
+           "your own, or a voice whose owner agreed. Covers are tagged *AI-generated* in their "
+           "file metadata.")
+F0_METHODS = ["harvest", "dio", "pm", "crepe-tiny", "crepe", "rmvpe"]
+
+
+def _ws(ws: Workspace | None, root: Path | None) -> Workspace:
+    return ws if ws is not None and ws.path.exists() else Workspace.create(root)
+
+
+def _close(ws: Workspace | None) -> None:
+    if ws is not None:
+        ws.close()
+
+
+def _friendly(exc: BaseException) -> Exception:
+    """A readable error for the UI; unexpected ones are logged with their traceback."""
+    import gradio as gr
+
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, (DiscoverVoiceError, FileNotFoundError, ValueError)):
+        return gr.Error(str(exc), print_exception=False)
+    log.exception("unexpected error in the app")
+    return gr.Error(f"Something went wrong ({type(exc).__name__}). The job was stopped; "
+                    "your other files are untouched.", print_exception=False)
+
+
+def _progress(gr_progress: Any) -> pipeline.Progress:
+    return lambda fraction, message: gr_progress(fraction, desc=message)
+
+
+def _voice_names(ws: Workspace | None) -> list[str]:
+    if ws is None or not (ws.path / "voices").is_dir():
+        return []
+    return sorted(d.name for d in (ws.path / "voices").iterdir() if d.is_dir() or d.is_file())
+
+
+def build_app(args: argparse.Namespace) -> Any:
+    """Build the Gradio Blocks app (not launched)."""
+    import gradio as gr
+
+    from discovervoice.feedback import FeedbackStore
+
+    limits = pipeline.Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    root = Path(args.workspace_root) if args.workspace_root else None
+    feedback = FeedbackStore(args.feedback_db) if args.feedback_db else FeedbackStore()
+
+    with gr.Blocks(title="DiscoverVoice") as demo:
+        ws_state = gr.State(None, delete_callback=_close)
+        gr.Markdown("# DiscoverVoice\nSeparate songs, find which singers you sound like, "
+                    "learn your voice and sing any song in it.")
+
+        # ---------------------------------------------------------------- Separate
+        with gr.Tab("Separate", id="separate"):
+            with gr.Row():
+                song = gr.Audio(label="Song", type="filepath", sources=["upload"], elem_id="sep-song")
+                with gr.Column():
+                    sep_model = gr.Dropdown(["default", "ensemble", "htdemucs", "mdx23c"],
+                                            value=args.separation_model, label="Model")
+                    sep_stems = gr.Radio([("vocals + accompaniment", "two"),
+                                          ("vocals, drums, bass, other", "four")], value="two",
+                                         label="Stems")
+                    sep_btn = gr.Button("Separate", variant="primary", elem_id="sep-run")
+            sep_audio = {name: gr.Audio(label=name, type="filepath", interactive=False, visible=(name in
+                         ("vocals", "accompaniment")), elem_id=f"sep-out-{name}")
+                         for name in ("vocals", "accompaniment", "drums", "bass", "other")}
+            sep_gallery = gr.Gallery(label="Waveforms and spectrograms", columns=2, height=360)
+            sep_files = gr.File(label="Download stems", file_count="multiple", interactive=False)
+            with gr.Row():
+                fb_good = gr.Radio([("yes", True), ("no", False)], label="Was this separated well?")
+                fb_comment = gr.Textbox(label="Comment (optional)", max_lines=3)
+                fb_btn = gr.Button("Send feedback")
+            fb_msg = gr.Markdown()
+
+            def on_separate(path, model, stems, ws, progress=gr.Progress()):
+                if not path:
+                    raise gr.Error("Upload a song first.")
+                ws = _ws(ws, root)
+                try:
+                    up = ws.import_upload(path, limits.max_upload_bytes)
+                    res = pipeline.separate(up, ws.new_job("separate"), model=model, two_stems=(stems == "two"),
+                                            limits=limits, progress=_progress(progress))
+                except Exception as exc:
+                    raise _friendly(exc) from None
+                outs = [gr.update(value=str(res.stems[n]) if n in res.stems else None, visible=n in res.stems)
+                        for n in sep_audio]
+                gallery = [(str(v), k) for k, v in res.views.items()]
+                return (*outs, gallery, [str(p) for p in res.stems.values()], ws)
+
+            sep_btn.click(on_separate, [song, sep_model, sep_stems, ws_state],
+                          [*sep_audio.values(), sep_gallery, sep_files, ws_state], concurrency_id="heavy")
+
+            def on_feedback(good, comment, model, ws):
+                ws = _ws(ws, root)
+                try:
+                    feedback.add("separation", model, ws.token, good, comment)
+                except Exception as exc:
+                    raise _friendly(exc) from None
+                return "Thank you — your feedback was saved.", ws
+
+            fb_btn.click(on_feedback, [fb_good, fb_comment, sep_model, ws_state], [fb_msg, ws_state])
+
+        # ---------------------------------------------------------------- Which singer
+        with gr.Tab("Which singer", id="singer"):
+            gr.Markdown("Sing or speak for 5-30 seconds: DiscoverVoice tells you which singers you "
+                        "sound like and recommends their songs.")
+            with gr.Row():
+                voice_in = gr.Audio(label="Your voice", type="filepath", sources=["microphone", "upload"],
+                                    elem_id="singer-voice")
+                with gr.Column():
+                    top_k = gr.Slider(1, 10, value=5, step=1, label="How many singers")
+                    singer_btn = gr.Button("Which singer do I sound like?", variant="primary",
+                                           elem_id="singer-run")
+            singer_label = gr.Label(label="Singers (probability)", elem_id="singer-out")
+            singer_recs = gr.Dataframe(headers=["singer", "title", "link"], label="Recommended songs",
+                                       interactive=False)
+
+            def on_singer(path, k, ws, progress=gr.Progress()):
+                if not path:
+                    raise gr.Error("Record or upload your voice first.")
+                ws = _ws(ws, root)
+                try:
+                    up = ws.import_upload(path, limits.max_upload_bytes)
+                    res = pipeline.which_singer(up, model=args.classifier, top_k=int(k), limits=limits,
+                                                progress=_progress(progress))
+                except Exception as exc:
+                    raise _friendly(exc) from None
+                rows = [[r.get("singer", ""), r.get("title", ""), r.get("file", r.get("link", ""))]
+                        for r in res.recommendations]
+                return {n: q for n, q in res.singers}, rows, ws
+
+            singer_btn.click(on_singer, [voice_in, top_k, ws_state], [singer_label, singer_recs, ws_state],
+                             concurrency_id="heavy")
+
+        # ---------------------------------------------------------------- My voice
+        with gr.Tab("My voice", id="voice"):
+            gr.Markdown(CONSENT)
+            gr.Markdown("Upload or record a few minutes of your voice (at least 30 s of singing or "
+                        "speaking). Training the default model takes a few minutes on a CPU.")
+            with gr.Row():
+                voice_files = gr.File(label="Recordings", file_count="multiple", file_types=["audio"],
+                                      elem_id="voice-files")
+                voice_mic = gr.Audio(label="…or record", type="filepath", sources=["microphone"])
+            with gr.Row():
+                voice_name = gr.Textbox(value="my-voice", label="Voice name", max_lines=1)
+                voice_minutes = gr.Slider(1, 30, value=5, step=1, label="Training time budget (minutes)")
+                voice_btn = gr.Button("Train my voice", variant="primary", elem_id="voice-run")
+            voice_msg = gr.Markdown(elem_id="voice-msg")
+            voice_list = gr.Dropdown([], label="Your voice models", interactive=True)
+
+            def on_train(files, mic, name, minutes, ws, progress=gr.Progress()):
+                paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
+                if mic:
+                    paths.append(mic)
+                if not paths:
+                    raise gr.Error("Add recordings of your voice first.")
+                ws = _ws(ws, root)
+                try:
+                    ups = [ws.import_upload(p, limits.max_upload_bytes) for p in paths]
+                    model = pipeline.train_voice(ups, ws.subdir("voices"), name=safe_name(name, "my-voice"),
+                                                 minutes=float(minutes), limits=limits,
+                                                 progress=_progress(progress))
+                except Exception as exc:
+                    raise _friendly(exc) from None
+                names = _voice_names(ws)
+                return (f"Voice model **{model.name}** is ready.", gr.update(choices=names, value=model.name), ws)
+
+            voice_btn.click(on_train, [voice_files, voice_mic, voice_name, voice_minutes, ws_state],
+                            [voice_msg, voice_list, ws_state], concurrency_id="heavy")
+
+        # ---------------------------------------------------------------- Cover
+        with gr.Tab("Cover", id="cover"):
+            gr.Markdown(CONSENT)
+            with gr.Row():
+                cover_song = gr.Audio(label="Song", type="filepath", sources=["upload"], elem_id="cover-song")
+                with gr.Column():
+                    cover_voice = gr.Dropdown([], label="Voice model (from “My voice”)", elem_id="cover-voice")
+                    refresh = gr.Button("Refresh voice list", size="sm")
+                    transpose = gr.Slider(-12, 12, value=0, step=1, label="Transpose (semitones)")
+                    index_rate = gr.Slider(0, 1, value=0.75, step=0.05, label="Index rate")
+                    protect = gr.Slider(0, 0.5, value=0.33, step=0.01, label="Protect (consonants, breaths)")
+                    f0_method = gr.Dropdown(F0_METHODS, value="harvest", label="F0 method")
+                    cover_btn = gr.Button("Make the cover", variant="primary", elem_id="cover-run")
+            cover_out = gr.Audio(label="Cover", type="filepath", interactive=False, elem_id="cover-out")
+            with gr.Row():
+                cover_vocals = gr.Audio(label="Converted vocals", type="filepath", interactive=False)
+                cover_acc = gr.Audio(label="Accompaniment", type="filepath", interactive=False)
+            cover_files = gr.File(label="Download", file_count="multiple", interactive=False)
+
+            def on_refresh(ws):
+                return gr.update(choices=_voice_names(ws))
+
+            refresh.click(on_refresh, [ws_state], [cover_voice])
+
+            def on_cover(path, voice, tr, ir, pr, f0, ws, progress=gr.Progress()):
+                if not path:
+                    raise gr.Error("Upload a song first.")
+                ws = _ws(ws, root)
+                if not voice or voice not in _voice_names(ws):
+                    raise gr.Error("Choose one of your voice models (train one in “My voice”).")
+                try:
+                    up = ws.import_upload(path, limits.max_upload_bytes)
+                    res = pipeline.cover(up, ws.check(ws.path / "voices" / voice), ws.new_job("cover"),
+                                         separation_model=args.separation_model, transpose=float(tr),
+                                         index_rate=float(ir), protect=float(pr), f0_method=f0,
+                                         limits=limits, progress=_progress(progress))
+                except Exception as exc:
+                    raise _friendly(exc) from None
+                files = [str(res.cover), str(res.converted_vocals), str(res.accompaniment)]
+                return str(res.cover), str(res.converted_vocals), str(res.accompaniment), files, ws
+
+            cover_btn.click(on_cover, [cover_song, cover_voice, transpose, index_rate, protect, f0_method,
+                                       ws_state], [cover_out, cover_vocals, cover_acc, cover_files, ws_state],
+                            concurrency_id="heavy")
+
+        # ---------------------------------------------------------------- Clean up & transcribe
+        with gr.Tab("Clean up & transcribe", id="clean"):
+            with gr.Row():
+                rec = gr.Audio(label="Recording", type="filepath", sources=["microphone", "upload"],
+                               elem_id="clean-in")
+                with gr.Column():
+                    denoise = gr.Checkbox(value=True, label="Remove noise first")
+                    backend = gr.Dropdown(["pocketsphinx", "whisper"], value="pocketsphinx", label="Recogniser")
+                    reference = gr.Textbox(label="Reference text (optional, for CER)", lines=2)
+                    clean_btn = gr.Button("Clean up and transcribe", variant="primary", elem_id="clean-run")
+            clean_audio = gr.Audio(label="Cleaned recording", type="filepath", interactive=False)
+            transcript = gr.Textbox(label="Transcript", interactive=False, elem_id="clean-text")
+            scores = gr.Markdown()
+
+            def on_clean(path, dn, be, ref, ws, progress=gr.Progress()):
+                if not path:
+                    raise gr.Error("Record or upload a recording first.")
+                ws = _ws(ws, root)
+                try:
+                    up = ws.import_upload(path, limits.max_upload_bytes)
+                    res = pipeline.clean_and_transcribe(up, ws.new_job("clean"), denoise=bool(dn), backend=be,
+                                                        reference=ref or "", limits=limits,
+                                                        progress=_progress(progress))
+                except Exception as exc:
+                    raise _friendly(exc) from None
+                md = "" if res.cer is None else f"**CER** {res.cer:.1%} · **WER** {res.wer:.1%}"
+                return (str(res.enhanced) if res.enhanced else None), res.text, md, ws
+
+            clean_btn.click(on_clean, [rec, denoise, backend, reference, ws_state],
+                            [clean_audio, transcript, scores, ws_state], concurrency_id="heavy")
+
+        _listening_test_tab(gr, args, root)
+
+    return demo
+
+
+def _listening_test_tab(gr: Any, args: argparse.Namespace, root: Path | None) -> None:
+    """The human MOS listening test: randomised stimuli, 1-5 ratings, MOS with 95% CI."""
+    with gr.Tab("Listen & rate", id="mos"):
+        if not pipeline.stage_available("discovervoice.eval.human_mos"):
+            gr.Markdown("The listening test is not available in this build.")
+            return
+        from discovervoice.eval import human_mos
+
+        store = human_mos.MOSStore(args.mos_db) if args.mos_db else human_mos.MOSStore()
+        gr.Markdown("Rate how natural each clip sounds: 1 = bad, 5 = excellent. Clips come in a "
+                    "random order; use headphones if you can.")
+        tests = store.list_tests()
+        test_choice = gr.Dropdown([t.name for t in tests], label="Listening test",
+                                  value=tests[0].name if tests else None)
+        listener = gr.State(None)
+        queue = gr.State([])
+        clip = gr.Audio(label="Clip", type="filepath", interactive=False, elem_id="mos-clip")
+        rating = gr.Radio([("1 bad", 1), ("2 poor", 2), ("3 fair", 3), ("4 good", 4), ("5 excellent", 5)],
+                          label="Naturalness")
+        with gr.Row():
+            start_btn = gr.Button("Start / next clip", elem_id="mos-start")
+            rate_btn = gr.Button("Submit rating", variant="primary", elem_id="mos-rate")
+        status = gr.Markdown()
+        results = gr.Dataframe(headers=["system", "MOS", "95% CI low", "95% CI high", "ratings"],
+                               label="Results", interactive=False)
+        results_btn = gr.Button("Show results")
+
+        def on_start(name, lst, q):
+            if not name:
+                raise gr.Error("No listening test has been set up yet (discovervoice eval mos create).")
+            lst = lst or human_mos.new_listener_id()
+            if not q:
+                q = [s.id for s in store.stimuli(name)]
+                random.Random(lst).shuffle(q)
+                rated = set(store.rated_stimuli(name, lst))
+                q = [s for s in q if s not in rated]
+            if not q:
+                return None, "You have rated every clip — thank you!", lst, q
+            stim = store.stimulus(q[0])
+            return str(stim.path), f"{len(q)} clip(s) left", lst, q
+
+        def on_rate(name, lst, q, score):
+            if not q or lst is None:
+                raise gr.Error("Press “Start / next clip” first.")
+            if score is None:
+                raise gr.Error("Choose a rating from 1 to 5.")
+            try:
+                store.add_rating(name, q[0], lst, int(score))
+            except Exception as exc:
+                raise _friendly(exc) from None
+            q = q[1:]
+            if not q:
+                return None, "You have rated every clip — thank you!", lst, q, None
+            return str(store.stimulus(q[0]).path), f"Saved. {len(q)} clip(s) left", lst, q, None
+
+        def on_results(name):
+            if not name:
+                return []
+            return [[r.system, round(r.mos, 3), round(r.ci_low, 3), round(r.ci_high, 3), r.n]
+                    for r in store.results(name)]
+
+        start_btn.click(on_start, [test_choice, listener, queue], [clip, status, listener, queue])
+        rate_btn.click(on_rate, [test_choice, listener, queue, rating], [clip, status, listener, queue, rating])
+        results_btn.click(on_results, [test_choice], [results])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="DiscoverVoice web app")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="create a public Gradio share link (off by default)")
+    p.add_argument("--separation-model", default="default", help="registry name or checkpoint path")
+    p.add_argument("--classifier", default="default", help="singer classifier: registry name or folder")
+    p.add_argument("--max-upload-mb", type=float, default=200.0)
+    p.add_argument("--concurrency", type=int, default=1, help="heavy jobs at once")
+    p.add_argument("--workspace-root", default=None, help="where session folders live")
+    p.add_argument("--feedback-db", default=None, help="SQLite file for separation feedback")
+    p.add_argument("--mos-db", default=None, help="SQLite file for the listening tests")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from an offline app
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from discovervoice.workspace import sweep
+
+    sweep(Path(args.workspace_root) if args.workspace_root else None)
+    demo = build_app(args)
+    demo.queue(default_concurrency_limit=args.concurrency)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                max_file_size=f"{int(args.max_upload_mb)}mb")
+
+
+if __name__ == "__main__":
+    main()

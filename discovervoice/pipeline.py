@@ -1,0 +1,287 @@
+"""The main job and the steps the app and CLI call: song + voice -> stems, singers, cover, scores.
+
+Data flow (DESIGN.md): song --load 44.1 kHz stereo--> separation --> stems;
+vocals --16 kHz mono--> singer classifier --> ranking + recommendations;
+user voice files --prep--> voice training --> voice model;
+vocals --convert--> converted vocals --remix, loudness match--> cover; every stage --> eval.
+
+Each function takes paths inside a :class:`~discovervoice.workspace.Workspace` (or any
+folder for the CLI), reports progress through ``progress(fraction, message)``, resamples
+between stages (never inside a model), writes outputs atomically with
+:func:`discovervoice.audio.save`, and raises :class:`~discovervoice.errors.DiscoverVoiceError`
+subclasses with readable messages. The stage packages are imported lazily, so the app
+starts fast and runs with whichever stages are installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from discovervoice import audio
+from discovervoice.errors import DiscoverVoiceError
+
+Progress = Callable[[float, str], None]
+
+SONG_RATE = 44100
+VOICE_RATE = 16000
+
+
+class StageUnavailableError(DiscoverVoiceError):
+    """A stage's package or default model is not installed in this build."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the app accepts: upload size (bytes), song and voice durations (seconds)."""
+
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_song_seconds: float = 15 * 60.0
+    max_voice_seconds: float = 30 * 60.0
+    max_voice_files: int = 50
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _noop(fraction: float, message: str) -> None:
+    return None
+
+
+def _sub(progress: Progress | None, start: float, stop: float) -> Progress:
+    """Map a sub-step's 0..1 progress into ``[start, stop]`` of the caller's."""
+    p = progress or _noop
+    return lambda f, m: p(start + (stop - start) * float(min(max(f, 0.0), 1.0)), m)
+
+
+def _stage(module: str, what: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("discovervoice"):
+            raise StageUnavailableError(f"{what} is not available in this build ({module} missing)") from exc
+        raise
+
+
+def stage_available(module: str) -> bool:
+    """True when a stage package can be imported (used to enable app tabs)."""
+    try:
+        importlib.import_module(module)
+        return True
+    except ImportError:
+        return False
+
+
+# --------------------------------------------------------------------------- separation
+
+@dataclass
+class SeparationResult:
+    """Stem files (``{stem: path}``, 44.1 kHz, the song's channel count) and view PNGs."""
+
+    stems: dict[str, Path]
+    views: dict[str, Path] = field(default_factory=dict)
+    model: str = "default"
+    sample_rate: int = SONG_RATE
+
+
+def separate(song: str | os.PathLike, out_dir: str | os.PathLike, *, model: str = "default",
+             two_stems: bool = True, views: bool = True, limits: Limits = DEFAULT_LIMITS,
+             progress: Progress | None = None) -> SeparationResult:
+    """Separate a song into stems and write ``out_dir/<stem>.wav`` (+ ``<stem>.png`` views).
+
+    Args:
+        song: audio file (any format :func:`discovervoice.audio.load` reads).
+        model: registry name or path (``default``, ``ensemble``, ``htdemucs`` ...).
+        two_stems: vocals + accompaniment (``True``) or vocals, drums, bass, other.
+
+    Raises:
+        AudioLoadError / AudioError: unreadable, silent or too long song.
+        StageUnavailableError: separation is not installed.
+    """
+    sep_mod = _stage("discovervoice.separation", "separation")
+    p = progress or _noop
+    p(0.0, "loading the song")
+    mix = audio.load(song, SONG_RATE, max_seconds=limits.max_song_seconds, allow_silent=False)
+    channels = mix.shape[0]
+    separator = sep_mod.Separator(model=model, progress=_sub(p, 0.05, 0.9))
+    stems = separator.separate(audio.to_channels(mix, 2) if channels != 2 else mix)
+    if two_stems and "accompaniment" not in stems:
+        stems = {"vocals": stems["vocals"],
+                 "accompaniment": sum(v for k, v in stems.items() if k != "vocals")}
+    out = Path(out_dir)
+    result = SeparationResult({}, {}, model, SONG_RATE)
+    for i, (name, x) in enumerate(stems.items()):
+        x = audio.to_channels(np.asarray(x, dtype=np.float32), channels)[:, : mix.shape[1]]
+        result.stems[name] = audio.save(out / f"{name}.wav", x, SONG_RATE, clip="rescale")
+        if views:
+            from discovervoice.views import waveform_and_spectrogram
+
+            result.views[name] = waveform_and_spectrogram(x, SONG_RATE, out / f"{name}.png", title=name)
+        p(0.9 + 0.1 * (i + 1) / len(stems), f"wrote {name}")
+    return result
+
+
+# --------------------------------------------------------------------------- singers
+
+@dataclass
+class SingerResult:
+    """Ranked singers (``[(name, probability)]``) and recommended songs (dicts)."""
+
+    singers: list[tuple[str, float]]
+    recommendations: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"singers": [{"name": n, "probability": round(float(q), 6)} for n, q in self.singers],
+                "recommendations": self.recommendations}
+
+
+def which_singer(voice: str | os.PathLike, *, model: str = "default", top_k: int = 5,
+                 limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None) -> SingerResult:
+    """Rank the singers a voice recording (speech or singing) sounds like.
+
+    Raises:
+        AudioError: unreadable or silent recording.
+        StageUnavailableError: the classifier is not installed.
+    """
+    cls_mod = _stage("discovervoice.classify", "the singer classifier")
+    p = progress or _noop
+    p(0.0, "loading the recording")
+    x = audio.load(voice, VOICE_RATE, channels=1, max_seconds=limits.max_voice_seconds,
+                   allow_silent=False)
+    p(0.2, "loading the classifier")
+    clf = cls_mod.SingerClassifier.load(model)
+    p(0.4, "listening")
+    ranking = clf.rank(x, top_k=top_k)
+    recs = clf.recommend([n for n, _ in ranking[:3]])
+    p(1.0, "done")
+    return SingerResult([(str(n), float(q)) for n, q in ranking], list(recs))
+
+
+# --------------------------------------------------------------------------- voices
+
+def train_voice(clips: list[str | os.PathLike], out_dir: str | os.PathLike, *, name: str = "my-voice",
+                minutes: float | None = None, limits: Limits = DEFAULT_LIMITS,
+                progress: Progress | None = None) -> Path:
+    """Train a voice model from the user's recordings; returns the model's path.
+
+    Raises:
+        DataError: too little voiced audio (less than 30 s).
+        StageUnavailableError: voice conversion is not installed.
+    """
+    conv = _stage("discovervoice.convert", "voice conversion")
+    if not clips:
+        raise DiscoverVoiceError("add at least one recording of your voice")
+    if len(clips) > limits.max_voice_files:
+        raise DiscoverVoiceError(f"{len(clips)} files; at most {limits.max_voice_files} per voice")
+    for c in clips:
+        audio.info(c)  # readable (raises a clear AudioLoadError naming the file otherwise)
+    kwargs: dict[str, Any] = {"progress": progress}
+    if minutes is not None:
+        kwargs["max_minutes"] = minutes
+    return Path(conv.train_voice([Path(c) for c in clips], Path(out_dir) / name, **kwargs))
+
+
+@dataclass
+class CoverResult:
+    cover: Path
+    converted_vocals: Path
+    accompaniment: Path
+    original_vocals: Path
+
+
+def cover(song: str | os.PathLike, voice_model: str | os.PathLike, out_dir: str | os.PathLike, *,
+          separation_model: str = "default", transpose: float = 0.0, index_rate: float = 0.75,
+          protect: float = 0.33, f0_method: str = "harvest", limits: Limits = DEFAULT_LIMITS,
+          progress: Progress | None = None) -> CoverResult:
+    """Sing a song's vocal line in a trained voice and remix it with the accompaniment.
+
+    Raises:
+        AudioError / AudioLoadError: bad song file.
+        StageUnavailableError: separation or conversion is not installed.
+    """
+    conv = _stage("discovervoice.convert", "voice conversion")
+    p = progress or _noop
+    out = Path(out_dir)
+    sep = separate(song, out / "stems", model=separation_model, two_stems=True, views=False,
+                   limits=limits, progress=_sub(p, 0.0, 0.5))
+    vocals = audio.load(sep.stems["vocals"], None)
+    accomp = audio.load(sep.stems["accompaniment"], None)
+    voice = conv.VoiceModel.load(voice_model)
+    p(0.5, "converting the vocals")
+    converted, sr = conv.convert(vocals, SONG_RATE, voice, transpose=transpose, f0_method=f0_method,
+                                 index_rate=index_rate, protect=protect, progress=_sub(p, 0.5, 0.95))
+    converted = audio.resample(audio.as_2d(converted), sr, SONG_RATE)
+    converted = audio.to_channels(converted, vocals.shape[0])[:, : vocals.shape[1]]
+    if converted.shape[1] < vocals.shape[1]:
+        converted = np.pad(converted, ((0, 0), (0, vocals.shape[1] - converted.shape[1])))
+    converted = audio.match_loudness(converted, vocals, SONG_RATE)
+    mix = converted + accomp
+    tags = {"comment": "AI-generated cover (DiscoverVoice voice conversion)", "software": "DiscoverVoice"}
+    res = CoverResult(
+        cover=audio.save(out / "cover.wav", mix, SONG_RATE, clip="rescale", metadata=tags),
+        converted_vocals=audio.save(out / "converted_vocals.wav", converted, SONG_RATE, clip="rescale",
+                                    metadata=tags),
+        accompaniment=sep.stems["accompaniment"], original_vocals=sep.stems["vocals"])
+    p(1.0, "done")
+    return res
+
+
+# --------------------------------------------------------------------------- speech tools
+
+@dataclass
+class TranscriptResult:
+    enhanced: Path | None
+    text: str
+    cer: float | None = None
+    wer: float | None = None
+
+
+def clean_and_transcribe(recording: str | os.PathLike, out_dir: str | os.PathLike, *, denoise: bool = True,
+                         backend: str = "pocketsphinx", language: str = "en", reference: str = "",
+                         limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None) -> TranscriptResult:
+    """Denoise a recording (CRNN enhancer), transcribe it, and score it against a reference.
+
+    Raises:
+        AudioError: unreadable or silent recording.
+        StageUnavailableError: enhancement or transcription is not installed.
+    """
+    p = progress or _noop
+    x = audio.load(recording, VOICE_RATE, channels=1, max_seconds=limits.max_voice_seconds,
+                   allow_silent=False)
+    enhanced_path = None
+    if denoise:
+        enh = _stage("discovervoice.enhance", "speech enhancement")
+        p(0.1, "removing noise")
+        x = enh.load().enhance(x)
+        enhanced_path = audio.save(Path(out_dir) / "enhanced.wav", x, VOICE_RATE, clip="rescale")
+    tr = _stage("discovervoice.prep.transcribe", "transcription")
+    p(0.5, "transcribing")
+    result = tr.transcribe(x, VOICE_RATE, backend=backend, language=language)
+    text = result.text if hasattr(result, "text") else str(result)
+    cer = wer = None
+    if reference.strip():
+        import jiwer
+
+        cer = float(jiwer.cer(reference, text or " "))
+        wer = float(jiwer.wer(reference, text or " "))
+    p(1.0, "done")
+    return TranscriptResult(enhanced_path, text, cer, wer)
+
+
+def write_report(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write a JSON report atomically."""
+    import tempfile
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, default=str)
+    os.replace(tmp, out)
+    return out
