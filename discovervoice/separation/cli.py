@@ -1,0 +1,226 @@
+"""``discovervoice separate`` and ``discovervoice separation train|prune|evaluate``.
+
+Heavy imports (torch, demucs) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "separate", help="separate songs into stems (vocals, accompaniment / drums, bass, other)",
+        description="Separate audio files (or every audio file in folders) into stems, written "
+                    "as OUT/<track>/<stem>.<ext>. Bad files are reported and skipped.")
+    p.add_argument("inputs", nargs="+", help="audio files or folders")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("-n", "--model", default="default",
+                   help="model name from the weights registry or a checkpoint path "
+                        "(default: the embedded default; 'ensemble' combines the embedded models)")
+    p.add_argument("--two-stems", metavar="STEM", default=None,
+                   help="only STEM and its complement (e.g. vocals -> vocals + accompaniment)")
+    p.add_argument("--format", choices=("wav", "flac", "mp3"), default="wav")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--segment", type=float, default=None, help="chunk length in seconds")
+    p.add_argument("--overlap", type=float, default=0.25, help="chunk overlap fraction")
+    p.add_argument("--shifts", type=int, default=0, help="random shifts to average (shift trick)")
+    p.add_argument("-j", "--jobs", type=int, default=0, help="parallel chunk workers (CPU)")
+    p.add_argument("-d", "--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--ensemble-method", default="average",
+                   help="for --model ensemble: average, median_mag, max_mag, min_mag, complex_avg")
+    p.add_argument("--ensemble-weights", default=None,
+                   help="for --model ensemble: comma-separated weights per member")
+    p.add_argument("--ensemble-models", default=None,
+                   help="for --model ensemble: comma-separated member model names")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_separate)
+
+    sp = subparsers.add_parser("separation", help="train, prune or evaluate separation models")
+    sub = sp.add_subparsers(dest="separation_command", metavar="ACTION")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a separation network on a MUSDB18-HQ-layout folder")
+    t.add_argument("--data", required=True,
+                   help="dataset root with train/ (and optionally valid/) song folders; test/ is never read")
+    t.add_argument("--out", required=True, help="run folder (checkpoint.pt, best.safetensors, log)")
+    t.add_argument("--arch", choices=("htdemucs", "mdx23c"), default="htdemucs")
+    t.add_argument("--size", choices=("small", "tiny"), default="small",
+                   help="network configuration preset")
+    t.add_argument("--four-stems", action="store_true",
+                   help="learn drums/bass/other/vocals instead of vocals/accompaniment")
+    t.add_argument("--model-kwargs", default=None, help="JSON overriding constructor kwargs")
+    t.add_argument("--segment", type=float, default=None, help="example length (s)")
+    t.add_argument("--batch-size", type=int, default=4)
+    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--epochs", type=int, default=100)
+    t.add_argument("--epoch-steps", type=int, default=100)
+    t.add_argument("--valid-songs", type=int, default=2)
+    t.add_argument("--valid-seconds", type=float, default=30.0)
+    t.add_argument("--save-every", type=int, default=50)
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    t.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("-d", "--device", default="cpu", help="cpu or cuda")
+    t.set_defaults(func=_train)
+
+    pr = sub.add_parser("prune", help="iterative structured channel pruning with fine-tuning")
+    pr.add_argument("--model", required=True, help="embedded model name or .safetensors path")
+    pr.add_argument("--data", required=True, help="MUSDB-layout dataset root for fine-tuning/validation")
+    pr.add_argument("--out", required=True, help="folder for pruned checkpoints and the table")
+    pr.add_argument("--sparsities", default="0.25,0.5",
+                    help="comma-separated channel sparsities reached step by step")
+    pr.add_argument("--finetune-steps", type=int, default=100, help="fine-tuning steps after each step")
+    pr.add_argument("--batch-size", type=int, default=4)
+    pr.add_argument("--lr", type=float, default=1e-4)
+    pr.add_argument("--valid-songs", type=int, default=2)
+    pr.add_argument("--valid-seconds", type=float, default=30.0)
+    pr.add_argument("--rtf-seconds", type=float, default=20.0, help="audio length for the RTF measurement")
+    pr.add_argument("--threads", type=int, default=None)
+    pr.add_argument("-d", "--device", default="cpu")
+    pr.set_defaults(func=_prune)
+
+    ev = sub.add_parser("evaluate", help="score models on a MUSDB-layout split (uSDR, SI-SDR)")
+    ev.add_argument("--data", required=True, help="folder of song folders (e.g. corpus songs/test)")
+    ev.add_argument("--models", required=True, help="comma-separated model names/paths; "
+                    "'mixture' and 'irm' are the baselines")
+    ev.add_argument("--out", default=None, help="write the table as JSON (and .md next to it)")
+    ev.add_argument("--max-seconds", type=float, default=None)
+    ev.add_argument("--threads", type=int, default=None)
+    ev.set_defaults(func=_evaluate)
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, unit="‰", leave=False, file=sys.stderr)
+
+    def cb(frac: float, msg: str) -> None:
+        bar.n = int(frac * 1000)
+        bar.set_description(msg[:40])
+        bar.refresh()
+
+    return cb, bar
+
+
+def _separate(args: argparse.Namespace) -> int:
+    from discovervoice.separation.api import Separator, separate_files
+
+    stems = None
+    if args.two_stems:
+        stems = (args.two_stems,)
+    kw = {}
+    if args.model == "ensemble":
+        if args.ensemble_models:
+            kw["members"] = [m.strip() for m in args.ensemble_models.split(",") if m.strip()]
+        if args.ensemble_weights:
+            kw["weights"] = [float(w) for w in args.ensemble_weights.split(",")]
+        kw["method"] = args.ensemble_method
+    cb, bar = _progress_bar(not args.no_progress and sys.stderr.isatty())
+    sep = Separator(model=args.model, device=args.device, segment=args.segment,
+                    overlap=args.overlap, shifts=args.shifts, jobs=args.jobs, stems=stems,
+                    progress=cb, **kw)
+    try:
+        report = separate_files(sep, args.inputs, args.out, fmt=args.format, force=args.force,
+                                log_fn=lambda m: print(m, file=sys.stderr))
+    finally:
+        if bar is not None:
+            bar.close()
+    for r in report.written:
+        print(f"ok\t{r}")
+    for path, why in report.skipped:
+        print(f"skipped\t{path}\t{why}", file=sys.stderr)
+    for path, why in report.failed:
+        print(f"failed\t{path}\t{why}", file=sys.stderr)
+    print(f"{len(report.written)} separated, {len(report.skipped)} skipped (exists; --force), "
+          f"{len(report.failed)} failed", file=sys.stderr)
+    if report.failed and not report.written:
+        return 1
+    return 0 if not report.failed else 3
+
+
+def _train(args: argparse.Namespace) -> int:
+    from discovervoice.separation import models as M
+    from discovervoice.separation.train import TrainConfig, train
+
+    base = {("htdemucs", "small"): M.SMALL_HTDEMUCS, ("htdemucs", "tiny"): M.TINY_HTDEMUCS,
+            ("mdx23c", "small"): M.SMALL_MDX23C, ("mdx23c", "tiny"): M.TINY_MDX23C}[(args.arch, args.size)]
+    kw = dict(base)
+    if args.four_stems:
+        kw["sources"] = ["drums", "bass", "other", "vocals"]
+    if args.model_kwargs:
+        kw.update(json.loads(args.model_kwargs))
+    if args.segment is not None:
+        segment = args.segment
+    elif args.arch == "htdemucs":
+        segment = float(kw.get("segment", 4))
+    else:
+        segment = kw["chunk_size"] / kw["samplerate"]
+    if args.arch == "htdemucs":
+        kw["segment"] = segment
+    else:
+        hop = kw["hop_length"]
+        kw["chunk_size"] = hop * (max(2, round(segment * kw["samplerate"] / hop) + 1) - 1)
+        segment = kw["chunk_size"] / kw["samplerate"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fh = logging.FileHandler(out / "train.log")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("discovervoice").addHandler(fh)
+    logging.getLogger("discovervoice").setLevel(logging.INFO)
+    cfg = TrainConfig(data=str(args.data), out=str(out), architecture=args.arch, model_kwargs=kw,
+                      segment=segment, batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
+                      epoch_steps=args.epoch_steps, valid_songs=args.valid_songs,
+                      valid_seconds=args.valid_seconds, seed=args.seed, save_every=args.save_every)
+    summary = train(cfg, device=args.device, resume=not args.no_resume,
+                    max_minutes=args.max_minutes, threads=args.threads)
+    summary = {k: v for k, v in summary.items() if k != "history"}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from discovervoice.separation.prune import prune_iteratively
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fh = logging.FileHandler(out / "prune.log")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("discovervoice").addHandler(fh)
+    logging.getLogger("discovervoice").setLevel(logging.INFO)
+    sparsities = [float(s) for s in args.sparsities.split(",") if s.strip()]
+    table = prune_iteratively(args.model, args.data, out, sparsities=sparsities,
+                              finetune_steps=args.finetune_steps, batch_size=args.batch_size,
+                              lr=args.lr, valid_songs=args.valid_songs,
+                              valid_seconds=args.valid_seconds, rtf_seconds=args.rtf_seconds,
+                              threads=args.threads, device=args.device)
+    print(table.markdown())
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from discovervoice.separation.evaluate import evaluate_models
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    table = evaluate_models(names, args.data, max_seconds=args.max_seconds,
+                            progress=lambda f, m: print(m, file=sys.stderr))
+    print(table.markdown())
+    if args.out:
+        p = Path(args.out)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(table.to_dict(), indent=2))
+        p.with_suffix(".md").write_text(table.markdown() + "\n")
+    return 0

@@ -1,0 +1,405 @@
+"""Training of separation networks on any MUSDB18-HQ-layout folder.
+
+Data layout (MUSDB18-HQ, and DiscoverVoice's corpus ``songs/``): ``DATA/train/<song>/`` and
+optionally ``DATA/valid/<song>/`` holding ``mixture.wav`` and the stems ``vocals.wav``,
+``drums.wav``, ``bass.wav``, ``other.wav`` (wav or flac, same rate and length per song).
+``DATA/test`` is never read: it is the evaluation split. Without ``valid/``,
+``--valid-songs`` songs of ``train/`` are held out (MUSDB18-HQ ships no validation split;
+demucs holds out 14 songs the same way).
+
+Targets: for two-stem models (``vocals``, ``accompaniment``) the accompaniment is the sum of
+the non-vocal stems; four-stem models learn ``drums``, ``bass``, ``other``, ``vocals``.
+
+Augmentations (the demucs / MSST recipe): every source of an example comes from an
+independently drawn song and offset (random remix across songs), with a random gain
+(uniform in ``[0.25, 1.25]``), random channel swap and random sign flip; the mixture is the
+sum of the augmented sources. Excerpts are read straight from disk (soundfile seeks), so
+memory does not grow with the dataset.
+
+Loop: Adam, L1 loss on waveforms (demucs), optional gradient clipping, ``--epoch-steps``
+steps per epoch, then validation: each validation song is separated whole with the
+chunked :func:`~discovervoice.separation.apply.apply_model` and scored with uSDR (MDX
+challenge). A checkpoint (network, optimiser, step, epoch, RNG state, history) is written
+atomically every epoch and every ``--save-every`` steps; ``--resume`` continues from it.
+The best network by validation vocals uSDR is exported as ``best.safetensors``.
+``--device cuda`` trains on a GPU when one is present (mixed precision is not used, so
+results are reproducible across devices up to float rounding).
+
+Libraries: torch (network, Adam), soundfile (random-access reads), numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from discovervoice.errors import DataError
+
+log = logging.getLogger(__name__)
+
+STEM_FILES = ("vocals", "drums", "bass", "other")
+AUDIO_EXT = (".wav", ".flac")
+
+
+# --------------------------------------------------------------------------- data
+
+@dataclass
+class Song:
+    """One track: stem file paths, frames and sample rate."""
+
+    name: str
+    files: dict[str, Path]
+    frames: int
+    sample_rate: int
+    channels: int
+
+
+def _stem_path(folder: Path, stem: str) -> Path | None:
+    for ext in AUDIO_EXT:
+        p = folder / f"{stem}{ext}"
+        if p.exists():
+            return p
+    return None
+
+
+def scan_songs(root: str | os.PathLike) -> list[Song]:
+    """Songs of a MUSDB-layout folder (``root/<song>/{vocals,drums,bass,other}.wav``).
+
+    Raises:
+        DataError: no folder, no songs, or a song whose stems differ in rate or length.
+    """
+    import soundfile as sf
+
+    r = Path(root)
+    if not r.is_dir():
+        raise DataError(f"{r}: not a folder")
+    songs = []
+    for d in sorted(p for p in r.iterdir() if p.is_dir()):
+        files = {s: _stem_path(d, s) for s in STEM_FILES}
+        if any(v is None for v in files.values()):
+            missing = [s for s, v in files.items() if v is None]
+            log.warning("%s: skipped, missing stems %s", d, missing)
+            continue
+        infos = {s: sf.info(str(p)) for s, p in files.items()}
+        rates = {i.samplerate for i in infos.values()}
+        frames = {i.frames for i in infos.values()}
+        chans = {i.channels for i in infos.values()}
+        if len(rates) != 1 or len(chans) != 1:
+            raise DataError(f"{d}: stems differ in sample rate {rates} or channels {chans}")
+        songs.append(Song(d.name, files, min(frames), rates.pop(), chans.pop()))  # type: ignore[arg-type]
+    if not songs:
+        raise DataError(f"{r}: no song folders with {', '.join(STEM_FILES)} stems")
+    return songs
+
+
+def split_dataset(data: str | os.PathLike, valid_songs: int = 2) -> tuple[list[Song], list[Song]]:
+    """``(train, valid)`` songs of a dataset root; ``test/`` is never touched.
+
+    Raises:
+        DataError: no ``train/`` folder (or songs directly under ``data``), or too few songs.
+    """
+    d = Path(data)
+    train_dir = d / "train" if (d / "train").is_dir() else d
+    if train_dir == d and d.name == "test":
+        raise DataError(f"{d}: refusing to train on a folder named 'test' (evaluation split)")
+    train = scan_songs(train_dir)
+    if (d / "valid").is_dir():
+        valid = scan_songs(d / "valid")
+    else:
+        if len(train) <= valid_songs:
+            raise DataError(f"{train_dir}: {len(train)} songs, need more than valid_songs={valid_songs}")
+        rng = random.Random(1234)
+        idx = sorted(rng.sample(range(len(train)), valid_songs)) if valid_songs else []
+        valid = [train[i] for i in idx]
+        train = [s for i, s in enumerate(train) if i not in set(idx)]
+    return train, valid
+
+
+def read_excerpt(path: Path, start: int, frames: int) -> np.ndarray:
+    """``ndarray[float32, C, frames]`` from ``start`` (zero-padded past the end)."""
+    import soundfile as sf
+
+    x, _ = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
+    x = x.T
+    if x.shape[1] < frames:
+        x = np.pad(x, ((0, 0), (0, frames - x.shape[1])))
+    return x
+
+
+def targets_from_stems(stems: dict[str, np.ndarray], sources: Sequence[str]) -> np.ndarray:
+    """``ndarray[S, C, T]`` in ``sources`` order from the four MUSDB stems."""
+    out = []
+    for s in sources:
+        if s == "accompaniment":
+            out.append(stems["drums"] + stems["bass"] + stems["other"])
+        elif s in stems:
+            out.append(stems[s])
+        else:
+            raise DataError(f"cannot make target {s!r} from stems {sorted(stems)}")
+    return np.stack(out)
+
+
+class RemixSampler:
+    """Random training examples with the standard augmentations.
+
+    Args:
+        songs: training songs.
+        sources: target names (``vocals``/``accompaniment`` or the four stems).
+        segment: example length in seconds.
+        sample_rate: Hz (every song must have it).
+        remix: draw each stem from an independent song and offset (else one song).
+        gain: ``(low, high)`` uniform gain per stem.
+        seed: RNG seed.
+    """
+
+    def __init__(self, songs: Sequence[Song], sources: Sequence[str], segment: float,
+                 sample_rate: int, *, remix: bool = True, gain: tuple[float, float] = (0.25, 1.25),
+                 channel_swap: bool = True, sign_flip: bool = True, seed: int = 0):
+        bad = [s.name for s in songs if s.sample_rate != sample_rate]
+        if bad:
+            raise DataError(f"songs not at {sample_rate} Hz: {bad[:5]}")
+        self.songs = list(songs)
+        self.sources = list(sources)
+        self.frames = int(round(segment * sample_rate))
+        self.remix, self.gain = remix, gain
+        self.channel_swap, self.sign_flip = channel_swap, sign_flip
+        self.rng = np.random.default_rng(seed)
+
+    def _pick(self) -> tuple[Song, int]:
+        song = self.songs[int(self.rng.integers(len(self.songs)))]
+        start = int(self.rng.integers(0, max(1, song.frames - self.frames)))
+        return song, start
+
+    def example(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(mixture ndarray[C, T], targets ndarray[S, C, T])``."""
+        stems: dict[str, np.ndarray] = {}
+        song, start = self._pick()
+        for s in STEM_FILES:
+            if self.remix:
+                song, start = self._pick()
+            x = read_excerpt(song.files[s], start, self.frames)
+            if x.shape[0] == 1:
+                x = np.concatenate([x, x])
+            x = x[:2] * float(self.rng.uniform(*self.gain))
+            if self.channel_swap and self.rng.random() < 0.5:
+                x = x[::-1]
+            if self.sign_flip and self.rng.random() < 0.5:
+                x = -x
+            stems[s] = np.ascontiguousarray(x)
+        tgt = targets_from_stems(stems, self.sources)
+        mix = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
+        return mix.astype(np.float32), tgt.astype(np.float32)
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        ex = [self.example() for _ in range(n)]
+        return np.stack([e[0] for e in ex]), np.stack([e[1] for e in ex])
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, st: dict) -> None:
+        self.rng.bit_generator.state = st
+
+
+def load_song(song: Song, sources: Sequence[str], max_seconds: float | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``(mixture [C, T], targets [S, C, T])`` of a whole song (mixture = sum of stems)."""
+    frames = song.frames if max_seconds is None else min(song.frames, int(max_seconds * song.sample_rate))
+    stems = {s: read_excerpt(song.files[s], 0, frames) for s in STEM_FILES}
+    mix = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
+    return mix, targets_from_stems(stems, sources)
+
+
+def usdr_db(ref: np.ndarray, est: np.ndarray, eps: float = 1e-7) -> float:
+    """MDX-challenge uSDR in dB (see :func:`discovervoice.eval.separation.usdr`)."""
+    num = float(np.sum(ref.astype(np.float64) ** 2)) + eps
+    den = float(np.sum((ref.astype(np.float64) - est) ** 2)) + eps
+    return 10.0 * math.log10(num / den)
+
+
+def validate(model: Any, songs: Sequence[Song], sources: Sequence[str], *, device: str = "cpu",
+             max_seconds: float | None = 30.0, segment: float | None = None) -> dict[str, float]:
+    """Mean uSDR per source over ``songs`` (whole songs, chunked apply)."""
+    import torch
+
+    from discovervoice.separation.apply import apply_model
+
+    scores: dict[str, list[float]] = {s: [] for s in sources}
+    was_training = model.training
+    model.eval()
+    try:
+        for song in songs:
+            mix, tgt = load_song(song, sources, max_seconds)
+            est = apply_model(model, torch.from_numpy(mix), device=device, segment=segment)[0].cpu().numpy()
+            for i, s in enumerate(sources):
+                scores[s].append(usdr_db(tgt[i], est[i]))
+    finally:
+        model.train(was_training)
+    return {s: float(np.mean(v)) for s, v in scores.items()}
+
+
+# --------------------------------------------------------------------------- loop
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in its checkpoint)."""
+
+    data: str
+    out: str
+    architecture: str = "htdemucs"
+    model_kwargs: dict = field(default_factory=dict)
+    segment: float = 4.0
+    batch_size: int = 4
+    lr: float = 3e-4
+    epochs: int = 100
+    epoch_steps: int = 100
+    valid_songs: int = 2
+    valid_seconds: float = 30.0
+    grad_clip: float = 5.0
+    seed: int = 42
+    save_every: int = 50
+    remix: bool = True
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    import torch
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, str(tmp))
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
+          max_minutes: float | None = None, threads: int | None = None,
+          progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """Train (or continue training) a separation network.
+
+    Args:
+        cfg: the run's configuration; on resume the stored one wins for everything but
+            ``epochs`` (which may be raised to train longer).
+        device: ``"cpu"`` or ``"cuda"``.
+        resume: continue from ``OUT/checkpoint.pt`` when it exists.
+        max_minutes: stop (after saving) when this much wall time has passed.
+        threads: ``torch.set_num_threads`` (CPU).
+        progress: ``progress(fraction, message)``.
+
+    Returns:
+        Summary: steps done, epochs, best validation uSDR, paths.
+
+    Raises:
+        DataError: unusable data folder.
+    """
+    import torch
+
+    from discovervoice.separation.models import build_model, save_embedded
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DataError("--device cuda asked for, but torch sees no CUDA device")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    state = None
+    if resume and ckpt_path.exists():
+        state = torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
+        stored = TrainConfig(**state["config"])
+        stored.epochs = max(stored.epochs, cfg.epochs)
+        stored.data, stored.out = cfg.data, cfg.out
+        cfg = stored
+        log.info("resuming from %s (step %d, epoch %d)", ckpt_path, state["step"], state["epoch"])
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    train_songs, valid_songs = split_dataset(cfg.data, cfg.valid_songs)
+    kw = dict(cfg.model_kwargs)
+    sources = list(kw.get("sources", ["vocals", "accompaniment"]))
+    sr = int(kw.get("samplerate", 44100))
+    model = build_model(cfg.architecture, kw)
+    model._dv_kwargs = kw  # type: ignore[attr-defined]
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sampler = RemixSampler(train_songs, sources, cfg.segment, sr, remix=cfg.remix, seed=cfg.seed)
+    step, epoch, history, best = 0, 0, [], -math.inf
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, epoch, history = state["step"], state["epoch"], state["history"]
+        best = state.get("best", -math.inf)
+        sampler.set_state(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+    with (out / "config.json").open("w") as f:
+        json.dump(asdict(cfg), f, indent=2)
+    t0 = time.time()
+
+    def save(reason: str) -> None:
+        _atomic_torch_save({"config": asdict(cfg), "model": model.state_dict(),
+                            "optimizer": opt.state_dict(), "step": step, "epoch": epoch,
+                            "history": history, "best": best, "sampler": sampler.state(),
+                            "torch_rng": torch.get_rng_state(), "architecture": cfg.architecture,
+                            "model_kwargs": kw}, ckpt_path)
+        log.info("saved %s at step %d (%s)", ckpt_path, step, reason)
+
+    log.info("training %s (%d params) on %d songs, validating on %d; device %s",
+             cfg.architecture, sum(p.numel() for p in model.parameters()), len(train_songs),
+             len(valid_songs), device)
+    stop = False
+    while epoch < cfg.epochs and not stop:
+        model.train()
+        losses = []
+        t_ep = time.time()
+        for i in range(cfg.epoch_steps - (step % cfg.epoch_steps)):
+            mix, tgt = sampler.batch(cfg.batch_size)
+            mix_t = torch.from_numpy(mix).to(device)
+            tgt_t = torch.from_numpy(tgt).to(device)
+            est = model(mix_t)
+            loss = torch.nn.functional.l1_loss(est, tgt_t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            losses.append(float(loss))
+            if step % 10 == 0:
+                log.info("epoch %d step %d loss %.5f (%.2f s/step)", epoch, step,
+                         float(np.mean(losses[-10:])), (time.time() - t_ep) / (i + 1))
+            if progress is not None:
+                progress(min(1.0, step / (cfg.epochs * cfg.epoch_steps)), f"step {step}")
+            if cfg.save_every and step % cfg.save_every == 0:
+                save("periodic")
+            if max_minutes is not None and (time.time() - t0) / 60.0 >= max_minutes:
+                stop = True
+                break
+        if stop and step % cfg.epoch_steps:
+            save("time limit")
+            break
+        epoch += 1
+        scores = validate(model, valid_songs, sources, device=device,
+                          max_seconds=cfg.valid_seconds) if valid_songs else {}
+        entry = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else None,
+                 "valid_usdr": scores, "minutes": (time.time() - t0) / 60.0,
+                 "s_per_step": (time.time() - t_ep) / max(1, len(losses))}
+        history.append(entry)
+        log.info("epoch %d done: %s", epoch, json.dumps(entry))
+        key = scores.get("vocals", -math.inf)
+        if key > best:
+            best = key
+            save_embedded(model.cpu(), out / "best.safetensors",
+                          extra={"step": step, "epoch": epoch, "valid_usdr": scores})
+            model.to(device)
+        save("epoch")
+    save_embedded(model.cpu(), out / "last.safetensors",
+                  extra={"step": step, "epoch": epoch,
+                         "valid_usdr": history[-1]["valid_usdr"] if history else {}})
+    return {"step": step, "epoch": epoch, "best_valid_vocals_usdr": best,
+            "checkpoint": str(ckpt_path), "best": str(out / "best.safetensors"),
+            "history": history}
