@@ -277,20 +277,23 @@ def build_app(args: argparse.Namespace) -> Any:
 
 def _listening_test_tab(gr: Any, args: argparse.Namespace, root: Path | None) -> None:
     """The human MOS listening test: randomised stimuli, 1-5 ratings, MOS with 95% CI."""
+    import secrets
+
     with gr.Tab("Listen & rate", id="mos"):
         if not pipeline.stage_available("discovervoice.eval.human_mos"):
             gr.Markdown("The listening test is not available in this build.")
             return
         from discovervoice.eval import human_mos
+        from discovervoice.feedback import default_path
 
-        store = human_mos.MOSStore(args.mos_db) if args.mos_db else human_mos.MOSStore()
+        store = human_mos.ListeningTestStore(args.mos_db or default_path().with_name("listening_tests.sqlite"))
         gr.Markdown("Rate how natural each clip sounds: 1 = bad, 5 = excellent. Clips come in a "
                     "random order; use headphones if you can.")
-        tests = store.list_tests()
-        test_choice = gr.Dropdown([t.name for t in tests], label="Listening test",
-                                  value=tests[0].name if tests else None)
+        names = [t["name"] for t in store.tests()]
+        test_choice = gr.Dropdown(names, label="Listening test", value=names[0] if names else None,
+                                  elem_id="mos-test")
         listener = gr.State(None)
-        queue = gr.State([])
+        current = gr.State(None)
         clip = gr.Audio(label="Clip", type="filepath", interactive=False, elem_id="mos-clip")
         rating = gr.Radio([("1 bad", 1), ("2 poor", 2), ("3 fair", 3), ("4 good", 4), ("5 excellent", 5)],
                           label="Naturalness")
@@ -298,46 +301,44 @@ def _listening_test_tab(gr: Any, args: argparse.Namespace, root: Path | None) ->
             start_btn = gr.Button("Start / next clip", elem_id="mos-start")
             rate_btn = gr.Button("Submit rating", variant="primary", elem_id="mos-rate")
         status = gr.Markdown()
-        results = gr.Dataframe(headers=["system", "MOS", "95% CI low", "95% CI high", "ratings"],
+        results = gr.Dataframe(headers=["system", "MOS", "95% CI ±", "ratings", "listeners"],
                                label="Results", interactive=False)
         results_btn = gr.Button("Show results")
 
-        def on_start(name, lst, q):
-            if not name:
-                raise gr.Error("No listening test has been set up yet (discovervoice eval mos create).")
-            lst = lst or human_mos.new_listener_id()
-            if not q:
-                q = [s.id for s in store.stimuli(name)]
-                random.Random(lst).shuffle(q)
-                rated = set(store.rated_stimuli(name, lst))
-                q = [s for s in q if s not in rated]
-            if not q:
-                return None, "You have rated every clip — thank you!", lst, q
-            stim = store.stimulus(q[0])
-            return str(stim.path), f"{len(q)} clip(s) left", lst, q
+        def _next(name, lst):
+            todo = store.next_stimuli(name, lst, count=1000)
+            if not todo:
+                return None, "You have rated every clip — thank you!", None
+            return str(todo[0]["path"]), f"{len(todo)} clip(s) left", int(todo[0]["id"])
 
-        def on_rate(name, lst, q, score):
-            if not q or lst is None:
+        def on_start(name, lst):
+            if not name:
+                raise gr.Error("No listening test has been set up yet (discovervoice eval mos ...).")
+            if lst is None:
+                lst = f"listener-{secrets.token_hex(6)}"
+                store.add_listener(lst)
+            path, msg, sid = _next(name, lst)
+            return path, msg, lst, sid
+
+        def on_rate(name, lst, sid, score):
+            if lst is None or sid is None:
                 raise gr.Error("Press “Start / next clip” first.")
             if score is None:
                 raise gr.Error("Choose a rating from 1 to 5.")
             try:
-                store.add_rating(name, q[0], lst, int(score))
+                store.add_rating(int(sid), lst, int(score))
             except Exception as exc:
                 raise _friendly(exc) from None
-            q = q[1:]
-            if not q:
-                return None, "You have rated every clip — thank you!", lst, q, None
-            return str(store.stimulus(q[0]).path), f"Saved. {len(q)} clip(s) left", lst, q, None
+            path, msg, sid = _next(name, lst)
+            return path, "Saved. " + msg, sid, None
 
         def on_results(name):
             if not name:
                 return []
-            return [[r.system, round(r.mos, 3), round(r.ci_low, 3), round(r.ci_high, 3), r.n]
-                    for r in store.results(name)]
+            return [[r.system, round(r.mos, 3), round(r.ci95, 3), r.n, r.listeners] for r in store.mos(name)]
 
-        start_btn.click(on_start, [test_choice, listener, queue], [clip, status, listener, queue])
-        rate_btn.click(on_rate, [test_choice, listener, queue, rating], [clip, status, listener, queue, rating])
+        start_btn.click(on_start, [test_choice, listener], [clip, status, listener, current])
+        rate_btn.click(on_rate, [test_choice, listener, current, rating], [clip, status, current, rating])
         results_btn.click(on_results, [test_choice], [results])
 
 

@@ -1,0 +1,56 @@
+"""Shared fixtures: a running app on a free loopback port (for browser and client tests)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """Start ``python app.py`` on 127.0.0.1 with private state folders; yields its URL."""
+    state = tmp_path_factory.mktemp("app-state")
+    port = _free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
+               DISCOVERVOICE_HOME=str(state), DISCOVERVOICE_CACHE=str(state / "cache"))
+    log = open(state / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port),
+                             "--workspace-root", str(state / "sessions"),
+                             "--feedback-db", str(state / "feedback.sqlite"),
+                             "--mos-db", str(state / "mos.sqlite")],
+                            cwd=str(state), env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited: {(state / 'app.log').read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("app did not start within 120 s")
+    yield {"url": url, "state": state, "proc": proc}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
