@@ -114,7 +114,8 @@ def build_app(args: argparse.Namespace) -> Any:
                 return (*outs, gallery, [str(p) for p in res.stems.values()], ws)
 
             sep_btn.click(on_separate, [song, sep_model, sep_stems, ws_state],
-                          [*sep_audio.values(), sep_gallery, sep_files, ws_state], concurrency_id="heavy")
+                          [*sep_audio.values(), sep_gallery, sep_files, ws_state], concurrency_id="heavy",
+                          api_name="separate")
 
             def on_feedback(good, comment, model, ws):
                 ws = _ws(ws, root)
@@ -124,7 +125,8 @@ def build_app(args: argparse.Namespace) -> Any:
                     raise _friendly(exc) from None
                 return "Thank you — your feedback was saved.", ws
 
-            fb_btn.click(on_feedback, [fb_good, fb_comment, sep_model, ws_state], [fb_msg, ws_state])
+            fb_btn.click(on_feedback, [fb_good, fb_comment, sep_model, ws_state], [fb_msg, ws_state],
+                         api_name="feedback")
 
         # ---------------------------------------------------------------- Which singer
         with gr.Tab("Which singer", id="singer"):
@@ -156,7 +158,7 @@ def build_app(args: argparse.Namespace) -> Any:
                 return {n: q for n, q in res.singers}, rows, ws
 
             singer_btn.click(on_singer, [voice_in, top_k, ws_state], [singer_label, singer_recs, ws_state],
-                             concurrency_id="heavy")
+                             concurrency_id="heavy", api_name="which_singer")
 
         # ---------------------------------------------------------------- My voice
         with gr.Tab("My voice", id="voice"):
@@ -192,7 +194,7 @@ def build_app(args: argparse.Namespace) -> Any:
                 return (f"Voice model **{model.name}** is ready.", gr.update(choices=names, value=model.name), ws)
 
             voice_btn.click(on_train, [voice_files, voice_mic, voice_name, voice_minutes, ws_state],
-                            [voice_msg, voice_list, ws_state], concurrency_id="heavy")
+                            [voice_msg, voice_list, ws_state], concurrency_id="heavy", api_name="train_voice")
 
         # ---------------------------------------------------------------- Cover
         with gr.Tab("Cover", id="cover"):
@@ -216,7 +218,7 @@ def build_app(args: argparse.Namespace) -> Any:
             def on_refresh(ws):
                 return gr.update(choices=_voice_names(ws))
 
-            refresh.click(on_refresh, [ws_state], [cover_voice])
+            refresh.click(on_refresh, [ws_state], [cover_voice], api_name="list_voices")
 
             def on_cover(path, voice, tr, ir, pr, f0, ws, progress=gr.Progress()):
                 if not path:
@@ -237,7 +239,7 @@ def build_app(args: argparse.Namespace) -> Any:
 
             cover_btn.click(on_cover, [cover_song, cover_voice, transpose, index_rate, protect, f0_method,
                                        ws_state], [cover_out, cover_vocals, cover_acc, cover_files, ws_state],
-                            concurrency_id="heavy")
+                            concurrency_id="heavy", api_name="cover")
 
         # ---------------------------------------------------------------- Clean up & transcribe
         with gr.Tab("Clean up & transcribe", id="clean"):
@@ -268,7 +270,8 @@ def build_app(args: argparse.Namespace) -> Any:
                 return (str(res.enhanced) if res.enhanced else None), res.text, md, ws
 
             clean_btn.click(on_clean, [rec, denoise, backend, reference, ws_state],
-                            [clean_audio, transcript, scores, ws_state], concurrency_id="heavy")
+                            [clean_audio, transcript, scores, ws_state], concurrency_id="heavy",
+                            api_name="clean_and_transcribe")
 
         _listening_test_tab(gr, args, root)
 
@@ -337,9 +340,9 @@ def _listening_test_tab(gr: Any, args: argparse.Namespace, root: Path | None) ->
                 return []
             return [[r.system, round(r.mos, 3), round(r.ci95, 3), r.n, r.listeners] for r in store.mos(name)]
 
-        start_btn.click(on_start, [test_choice, listener], [clip, status, listener, current])
-        rate_btn.click(on_rate, [test_choice, listener, current, rating], [clip, status, current, rating])
-        results_btn.click(on_results, [test_choice], [results])
+        start_btn.click(on_start, [test_choice, listener], [clip, status, listener, current], api_name="mos_next")
+        rate_btn.click(on_rate, [test_choice, listener, current, rating], [clip, status, current, rating], api_name="mos_rate")
+        results_btn.click(on_results, [test_choice], [results], api_name="mos_results")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
