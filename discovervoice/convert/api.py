@@ -1,0 +1,291 @@
+"""Voice conversion and covers: the pipeline around a :class:`VoiceModel`.
+
+:func:`convert_segment` is the pure conversion of one piece of audio (RVC-WebUI's
+``pipeline.vc``): 16 kHz mono -> F0 (``f0_method``, ``filter_radius``) -> transpose and
+optional automatic octave -> content features -> index retrieval (``index_rate``, k = 8,
+``1/d**2``) -> ``protect`` -> synthesizer -> ``rms_mix_rate``.
+
+:func:`convert` is the user-facing call: it validates input, splits long audio at quiet
+points (:func:`split_points`: every ``chunk_seconds`` the quietest 10 ms frame within
+``search_seconds`` is chosen, as RVC's ``t_max`` / ``t_query`` search), converts each chunk
+with ``context_seconds`` of audio either side, and joins the chunks with a short
+equal-gain crossfade over the overlap so seams have no clicks (:func:`join_chunks`).
+
+:func:`make_cover` separates a song (``discovervoice.separation.Separator``), converts the
+vocals, optionally shifts the accompaniment's key (WORLD-free phase-vocoder pitch shift
+from librosa), matches the converted vocals' loudness to the original vocals
+(``discovervoice.audio.match_loudness``), remixes and writes the cover with an
+"AI-generated" tag in its metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from discovervoice.errors import AudioError, DiscoverVoiceError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None] | None
+SR16 = 16000
+AI_TAG = "AI-generated voice conversion (DiscoverVoice)"
+
+
+def _voice(voice: Any):
+    from discovervoice.convert.voice import VoiceModel
+
+    return voice if isinstance(voice, VoiceModel) else VoiceModel.load(voice)
+
+
+def convert_segment(audio16k: np.ndarray, voice: Any, *, transpose: float = 0.0, f0_method: str = "harvest",
+                    index_rate: float = 0.75, protect: float = 0.33, rms_mix_rate: float = 0.25,
+                    filter_radius: int = 3, auto_octave: bool = False, f0: np.ndarray | None = None,
+                    content: np.ndarray | None = None, return_f0: bool = False):
+    """Convert one piece of 16 kHz mono audio.
+
+    Args:
+        audio16k: ``ndarray[T]`` at 16 kHz.
+        voice: a loaded :class:`~discovervoice.convert.voice.VoiceModel`.
+        transpose: semitones added to the source F0.
+        auto_octave: add the octave (multiple of 12 semitones) that brings the source's
+            median F0 nearest the voice's (after ``transpose``).
+        f0, content: precomputed source F0 (Hz, 10 ms frames) / content features.
+
+    Returns:
+        ``ndarray[float32, round(T * voice.sample_rate / 16000)]`` (and the F0 used, in Hz,
+        when ``return_f0``).
+    """
+    from discovervoice.convert import f0 as F0
+    from discovervoice.convert.index import mix_index, protect_mix, rms_mix
+
+    x = np.asarray(audio16k, dtype=np.float32)
+    n = F0.n_frames(len(x))
+    src_f0 = F0.extract_f0(x, f0_method, filter_radius=filter_radius) if f0 is None else np.asarray(f0)
+    shift = float(transpose)
+    if auto_octave and voice.f0_median:
+        shift += F0.auto_octave(src_f0, voice.f0_median, shift)
+    f0_t = F0.transpose(src_f0, shift)
+    f0_t[(f0_t > 0) & ((f0_t < F0.F0_MIN) | (f0_t > F0.F0_MAX))] = np.clip(
+        f0_t[(f0_t > 0) & ((f0_t < F0.F0_MIN) | (f0_t > F0.F0_MAX))], F0.F0_MIN, F0.F0_MAX)
+    feats = voice.content_encoder()(x) if content is None else np.asarray(content, dtype=np.float32)
+    m = min(n, len(feats), len(f0_t))
+    feats, f0_t = feats[:m], f0_t[:m]
+    if voice.index is not None and index_rate > 0:
+        original = feats
+        feats = mix_index(feats, voice.index.retrieve(feats), index_rate)
+        feats = protect_mix(feats, original, f0_t, protect)
+    y = voice.synth.synthesize(feats, f0_t)
+    want = int(round(len(x) * voice.sample_rate / SR16))
+    y = np.pad(y, (0, max(0, want - len(y))))[:want]
+    if rms_mix_rate < 1.0:
+        y = rms_mix(x, SR16, y, voice.sample_rate, rms_mix_rate)
+    return (y, f0_t) if return_f0 else y
+
+
+def split_points(audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.0,
+                 search_seconds: float = 5.0) -> list[int]:
+    """Cut positions (samples) for chunked conversion: near every multiple of
+    ``chunk_seconds``, the centre of the quietest 10 ms frame within +-``search_seconds``."""
+    x = np.asarray(audio, dtype=np.float64)
+    step, half = int(chunk_seconds * sample_rate), int(search_seconds * sample_rate)
+    hop = max(1, sample_rate // 100)
+    cuts, last = [], 0
+    target = step
+    while target < len(x) - half:
+        lo, hi = max(last + hop, target - half), min(len(x) - hop, target + half)
+        seg = x[lo:hi]
+        k = len(seg) // hop
+        if k < 1:
+            break
+        en = np.sum(seg[: k * hop].reshape(k, hop) ** 2, axis=1)
+        cut = lo + int(np.argmin(en)) * hop + hop // 2
+        cuts.append(cut)
+        last = cut
+        target = cut + step
+    return cuts
+
+
+def join_chunks(pieces: list[np.ndarray], starts: list[int], total: int, fade: int) -> np.ndarray:
+    """Overlap-add chunks placed at ``starts`` with raised-cosine crossfades of ``fade``
+    samples where they overlap (the overlap must be at least ``fade``)."""
+    out = np.zeros(total, dtype=np.float64)
+    weight = np.zeros(total, dtype=np.float64)
+    for i, (p, s) in enumerate(zip(pieces, starts)):
+        w = np.ones(len(p))
+        if i > 0 and fade > 0:
+            w[:fade] = 0.5 - 0.5 * np.cos(np.pi * np.arange(fade) / fade)
+        if i < len(pieces) - 1 and fade > 0:
+            w[-fade:] = np.minimum(w[-fade:], 0.5 + 0.5 * np.cos(np.pi * np.arange(fade) / fade))
+        e = min(total, s + len(p))
+        out[s:e] += p[: e - s] * w[: e - s]
+        weight[s:e] += w[: e - s]
+    return (out / np.maximum(weight, 1e-8)).astype(np.float32)
+
+
+def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 0, f0_method: str = "harvest",
+            index_rate: float = 0.75, protect: float = 0.33, rms_mix_rate: float = 0.25,
+            progress: Progress = None, *, filter_radius: int = 3, auto_octave: bool = False,
+            chunk_seconds: float = 30.0, context_seconds: float = 1.0, fade_seconds: float = 0.05) -> np.ndarray:
+    """Sing/speak ``audio`` in ``voice``.
+
+    Args:
+        audio: ``ndarray[C, T]`` or ``[T]`` at ``sample_rate`` (channels are averaged).
+        sample_rate: rate of ``audio`` in Hz.
+        voice: a :class:`VoiceModel`, a voice folder, an RVC ``.pth`` or a registry name.
+        transpose: semitones (e.g. +12 male -> female).
+        f0_method: ``harvest``, ``dio``, ``praat``, ``crepe``, ``crepe-tiny``, ``rmvpe``.
+        index_rate: 0..1, share of retrieved target features (RVC's meaning).
+        protect: 0..0.5, protection of unvoiced consonants/breaths (0.5 = off).
+        rms_mix_rate: 0..1, 1 keeps the output's loudness envelope, 0 the input's.
+        progress: ``(fraction, message)`` callback.
+        auto_octave: also shift by whole octaves into the voice's range.
+        chunk_seconds: inputs longer than this are converted in chunks cut at quiet points.
+
+    Returns:
+        ``ndarray[float32, 1, T']`` at ``voice.sample_rate`` (``T' = T * voice_rate / sample_rate``).
+
+    Raises:
+        AudioError: empty, non-finite or wrongly shaped audio; F0Error: unknown method;
+        VoiceModelError / WeightsError: the voice cannot be loaded.
+    """
+    from discovervoice import audio as dva
+
+    v = _voice(voice)
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise AudioError(f"convert needs audio shaped [C, T] or [T] with T > 0, got {np.shape(audio)}")
+    if not np.all(np.isfinite(x)):
+        raise AudioError("audio contains NaN or infinite samples")
+    if not 0.0 <= index_rate <= 1.0 or not 0.0 <= protect <= 0.5 or not 0.0 <= rms_mix_rate <= 1.0:
+        raise DiscoverVoiceError(f"index_rate and rms_mix_rate must be in [0, 1] and protect in [0, 0.5]; got "
+                                 f"{index_rate}, {rms_mix_rate}, {protect}")
+    mono = x.mean(axis=0)
+    x16 = dva.resample(mono[None], sample_rate, SR16)[0] if sample_rate != SR16 else mono
+    kw = dict(transpose=transpose, f0_method=f0_method, index_rate=index_rate, protect=protect,
+              rms_mix_rate=rms_mix_rate, filter_radius=filter_radius)
+    if auto_octave and v.f0_median:
+        from discovervoice.convert import f0 as F0
+
+        # decide the octave once for the whole input, so chunks agree
+        probe = F0.extract_f0(x16[: 60 * SR16], "dio")
+        kw["transpose"] = float(transpose) + F0.auto_octave(probe, v.f0_median, float(transpose))
+    cuts = split_points(x16, SR16, chunk_seconds) if len(x16) > chunk_seconds * SR16 * 1.2 else []
+    bounds = [0] + cuts + [len(x16)]
+    ratio = v.sample_rate / SR16
+    ctx = int(context_seconds * SR16)
+    fade = int(fade_seconds * v.sample_rate)
+    pieces, starts = [], []
+    for i in range(len(bounds) - 1):
+        a, b = bounds[i], bounds[i + 1]
+        lo, hi = max(0, a - ctx), min(len(x16), b + ctx)
+        y = convert_segment(x16[lo:hi], v, **kw)
+        # keep [a - fade/2, b + fade/2] of the converted context window
+        ka = int(round(a * ratio)) - (fade // 2 if i > 0 else 0)
+        kb = int(round(b * ratio)) + (fade - fade // 2 if i < len(bounds) - 2 else 0)
+        off = int(round(lo * ratio))
+        pieces.append(y[max(0, ka - off): kb - off])
+        starts.append(max(0, ka))
+        if progress:
+            progress((i + 1) / (len(bounds) - 1), f"converted chunk {i + 1}/{len(bounds) - 1}")
+    total = int(round(len(x16) * ratio))
+    out = join_chunks(pieces, starts, total, fade if len(pieces) > 1 else 0)
+    return out[None]
+
+
+# =========================================================================== covers
+
+def pitch_shift(audio: np.ndarray, sample_rate: int, semitones: float) -> np.ndarray:
+    """Key shift of ``ndarray[C, T]`` by ``semitones`` (librosa phase vocoder + resampling)."""
+    import librosa
+
+    if semitones == 0:
+        return np.asarray(audio, dtype=np.float32)
+    return np.stack([librosa.effects.pitch_shift(np.asarray(c, dtype=np.float32), sr=sample_rate,
+                                                 n_steps=float(semitones)) for c in audio]).astype(np.float32)
+
+
+def make_cover(song: str | Path | np.ndarray, voice: Any, out: str | Path | None = None, *,
+               sample_rate: int | None = None, transpose: float = 0, key_shift_accompaniment: bool = False,
+               f0_method: str = "harvest", index_rate: float = 0.75, protect: float = 0.33,
+               rms_mix_rate: float = 0.25, auto_octave: bool = False, separator: Any = None,
+               stems: dict[str, np.ndarray] | None = None, progress: Progress = None) -> dict[str, Any]:
+    """Make a cover: separate, convert the vocals, remix.
+
+    Args:
+        song: a song file, or ``ndarray[C, T]`` with ``sample_rate``.
+        voice: voice to sing in.
+        out: file to write (wav/flac/...), tagged ``comment = "AI-generated ..."``.
+        transpose: semitones for the vocals; with ``key_shift_accompaniment`` the
+            accompaniment is shifted by the same amount so the cover stays in tune.
+        separator: a ``discovervoice.separation.Separator`` (default: its default model).
+        stems: precomputed ``{"vocals": [C, T], "accompaniment": [C, T]}`` at ``sample_rate``
+            (skips separation).
+
+    Returns:
+        ``{"cover": [C, T], "vocals": converted [C, T], "accompaniment": [C, T],
+        "sample_rate": Hz, "path": out or None}``.
+
+    Raises:
+        DiscoverVoiceError: separation not available and no ``stems`` given.
+    """
+    from discovervoice import audio as dva
+
+    def step(f: float, msg: str) -> None:
+        if progress:
+            progress(f, msg)
+
+    if isinstance(song, (str, Path)):
+        mix = dva.load(song, 44100, 2)
+        sr = 44100
+    else:
+        if sample_rate is None:
+            raise DiscoverVoiceError("make_cover: pass sample_rate with an array song")
+        mix, sr = dva.as_2d(np.asarray(song, dtype=np.float32)), int(sample_rate)
+    if stems is None:
+        try:
+            from discovervoice.separation import Separator
+        except ImportError as exc:
+            raise DiscoverVoiceError(f"covers need discovervoice.separation.Separator, which is not available ({exc}); "
+                                     f"pass stems= to make_cover instead") from exc
+        sep = separator or Separator()
+        step(0.0, "separating")
+        sep_sr = int(getattr(sep, "sample_rate", sr))
+        res = sep.separate(dva.resample(mix, sr, sep_sr) if sep_sr != sr else mix)
+        res = getattr(res, "stems", res)
+        vocals = np.asarray(res["vocals"])
+        acc = np.asarray(res["accompaniment"]) if "accompaniment" in res else \
+            sum(np.asarray(v) for k, v in res.items() if k != "vocals")
+        if sep_sr != sr:
+            vocals, acc = dva.resample(vocals, sep_sr, sr), dva.resample(acc, sep_sr, sr)
+    else:
+        vocals, acc = dva.as_2d(stems["vocals"]), dva.as_2d(stems["accompaniment"])
+    step(0.3, "converting vocals")
+    v = _voice(voice)
+    conv = convert(vocals, sr, v, transpose=transpose, f0_method=f0_method, index_rate=index_rate,
+                   protect=protect, rms_mix_rate=rms_mix_rate, auto_octave=auto_octave,
+                   progress=lambda f, m: step(0.3 + 0.6 * f, m))
+    conv = dva.resample(conv, v.sample_rate, sr) if v.sample_rate != sr else conv
+    conv = dva.to_channels(conv[:, : vocals.shape[1]], acc.shape[0])
+    conv = np.pad(conv, ((0, 0), (0, max(0, vocals.shape[1] - conv.shape[1]))))
+    conv = dva.match_loudness(conv, vocals, sr)
+    if key_shift_accompaniment and transpose:
+        step(0.9, "shifting the accompaniment's key")
+        acc = pitch_shift(acc, sr, transpose)
+    n = min(conv.shape[1], acc.shape[1])
+    cover = conv[:, :n] + acc[:, :n]
+    peak = float(np.max(np.abs(cover))) if cover.size else 0.0
+    if peak > 0.99:
+        g = 0.99 / peak
+        cover, conv, acc = cover * g, conv * g, acc * g
+    path = None
+    if out is not None:
+        path = dva.save(out, cover, sr, metadata={"comment": AI_TAG, "title": f"AI cover ({Path(str(v.path)).name})",
+                                                  "software": "DiscoverVoice"})
+    step(1.0, "cover done")
+    return {"cover": cover, "vocals": conv, "accompaniment": acc, "sample_rate": sr, "path": path}

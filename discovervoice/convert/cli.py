@@ -1,0 +1,144 @@
+"""``discovervoice voice train|train-content|probe``, ``discovervoice convert`` and
+``discovervoice cover``.
+
+Heavy imports (torch, pyworld, faiss) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+
+def _bar(desc: str) -> tuple[Callable[[float, str], None], Any]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=desc, unit="‰", leave=True, file=sys.stderr,
+               bar_format="{l_bar}{bar}| {postfix}")
+
+    def cb(frac: float, msg: str) -> None:
+        bar.n = int(1000 * min(max(frac, 0.0), 1.0))
+        bar.set_postfix_str(msg[:60])
+        bar.refresh()
+
+    return cb, bar
+
+
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from discovervoice.convert.f0 import METHODS
+
+    voice = subparsers.add_parser("voice", help="train voices for conversion")
+    vsub = voice.add_subparsers(dest="voice_command", metavar="VOICE_COMMAND")
+    vsub.required = True
+    t = vsub.add_parser("train", help="train a voice from a folder of recordings (>= 30 s voiced)")
+    t.add_argument("data", type=Path, help="folder of the voice's recordings")
+    t.add_argument("-o", "--out", type=Path, required=True, help="voice folder to write")
+    t.add_argument("--content", default="dv-content-ppg", help="content encoder (registry name or path)")
+    t.add_argument("--f0-method", default="harvest", choices=METHODS)
+    t.add_argument("--sample-rate", type=int, default=None, help="output rate in Hz (default 16000/24000)")
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--denoise", action="store_true", help="denoise with discovervoice.enhance first")
+    t.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.set_defaults(func=_train)
+
+    c = vsub.add_parser("train-content", help="train the PPG content encoder (dv-content-ppg recipe)")
+    c.add_argument("roots", nargs="+", type=Path, help="folders of *.wav with .phones.json next to them")
+    c.add_argument("-o", "--out", type=Path, required=True, help="safetensors file to write")
+    c.add_argument("--exclude-voices", default="", help="comma-separated voices to leave out")
+    c.add_argument("--steps", type=int, default=3000)
+    c.add_argument("--threads", type=int, default=1)
+    c.set_defaults(func=_train_content)
+
+    cv = subparsers.add_parser("convert", help="sing/speak a recording in another voice")
+    cv.add_argument("input", type=Path)
+    cv.add_argument("--voice", required=True, help="voice folder, RVC .pth, or registry name")
+    cv.add_argument("--index", type=Path, default=None, help="faiss index for an RVC .pth")
+    cv.add_argument("-o", "--out", type=Path, required=True)
+    _conv_args(cv, METHODS)
+    cv.set_defaults(func=_convert)
+
+    co = subparsers.add_parser("cover", help="separate a song, convert its vocals, remix")
+    co.add_argument("song", type=Path)
+    co.add_argument("--voice", required=True)
+    co.add_argument("-o", "--out", type=Path, required=True)
+    co.add_argument("--key-shift-accompaniment", action="store_true",
+                    help="shift the accompaniment by --transpose too")
+    _conv_args(co, METHODS)
+    co.set_defaults(func=_cover)
+
+
+def _conv_args(p: argparse.ArgumentParser, methods: tuple[str, ...]) -> None:
+    p.add_argument("--transpose", type=float, default=0, help="semitones (+12 = one octave up)")
+    p.add_argument("--auto-octave", action="store_true", help="add whole octaves into the voice's range")
+    p.add_argument("--f0-method", default="harvest", choices=methods)
+    p.add_argument("--index-rate", type=float, default=0.75)
+    p.add_argument("--protect", type=float, default=0.33)
+    p.add_argument("--rms-mix-rate", type=float, default=0.25)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from discovervoice.convert.voice import train_voice
+
+    cb, bar = _bar("voice train")
+    try:
+        v = train_voice(args.data, args.out, content=args.content, f0_method=args.f0_method,
+                        sample_rate=args.sample_rate, steps=args.steps, denoise=args.denoise,
+                        resume=not args.no_resume, device=args.device, threads=args.threads, progress=cb)
+    finally:
+        bar.close()
+    print(json.dumps({k: v.meta["train"][k] for k in ("seconds", "voiced_seconds", "steps", "best_step", "stopped",
+                                                      "train_seconds")}, indent=1))
+    return 0
+
+
+def _train_content(args: argparse.Namespace) -> int:
+    from discovervoice.convert.content import train_ppg
+
+    cb, bar = _bar("content encoder")
+    try:
+        s = train_ppg(args.roots, args.out, exclude_voices=[v for v in args.exclude_voices.split(",") if v],
+                      steps=args.steps, threads=args.threads, progress=cb)
+    finally:
+        bar.close()
+    print(json.dumps(s, indent=1))
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from discovervoice import audio as dva
+    from discovervoice.convert.api import AI_TAG, convert
+    from discovervoice.convert.voice import VoiceModel
+
+    v = VoiceModel.load(args.voice, index=args.index)
+    x, sr = dva.read(args.input)
+    cb, bar = _bar("convert")
+    try:
+        y = convert(x, sr, v, transpose=args.transpose, f0_method=args.f0_method, index_rate=args.index_rate,
+                    protect=args.protect, rms_mix_rate=args.rms_mix_rate, auto_octave=args.auto_octave, progress=cb)
+    finally:
+        bar.close()
+    dva.save(args.out, y, v.sample_rate, metadata={"comment": AI_TAG})
+    print(args.out)
+    return 0
+
+
+def _cover(args: argparse.Namespace) -> int:
+    from discovervoice.convert.api import make_cover
+
+    cb, bar = _bar("cover")
+    try:
+        r = make_cover(args.song, args.voice, args.out, transpose=args.transpose,
+                       key_shift_accompaniment=args.key_shift_accompaniment, f0_method=args.f0_method,
+                       index_rate=args.index_rate, protect=args.protect, rms_mix_rate=args.rms_mix_rate,
+                       auto_octave=args.auto_octave, progress=cb)
+    finally:
+        bar.close()
+    print(r["path"])
+    return 0

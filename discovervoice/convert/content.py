@@ -1,0 +1,686 @@
+"""Content features: what is said or sung, without who says it.
+
+Every content encoder here takes 16 kHz mono audio and returns one feature vector per
+10 ms frame, aligned with the F0 frames of :mod:`discovervoice.convert.f0`
+(``n_frames(T) = T // 160 + 1``): ``encoder(audio: ndarray[T]) -> ndarray[float32, frames, D]``.
+
+Two families:
+
+* **HuBERT / ContentVec** (published; Hsu et al. 2021, Qian et al. 2022) through
+  transformers' ``HubertModel`` (:class:`HubertContent`). :func:`load_hubert_checkpoint`
+  reads the three registry formats: RVC-WebUI's fairseq ``hubert_base.pt`` (its state dict
+  is renamed on load with the mapping of transformers'
+  ``convert_hubert_original_pytorch_checkpoint_to_pytorch.py``; fairseq itself is not
+  needed, and unknown pickled classes in the file's config are read as plain stand-ins),
+  a Hugging Face folder (``config.json`` + ``pytorch_model.bin`` / ``model.safetensors``,
+  ContentVec's ``final_proj`` kept), or a folder with ``model.safetensors`` only. HuBERT
+  runs at 50 Hz; features are repeated to 100 Hz as RVC does. ``layer=12`` without
+  projection gives RVC v2's 768-d features; ``layer=9`` with ``final_proj`` gives v1's 256-d.
+* **Phonetic posteriorgrams** (the offline default, ``dv-content-ppg``; Sun et al. 2016,
+  "Phonetic posteriorgrams for many-to-one voice conversion"): :class:`PPGEncoder`, a small
+  dilated 1-D CNN over utterance-normalised log-mel frames trained to predict the corpus'
+  phone labels (MBROLA's phone timings, ``<clip>.phones.json``) on many voices, so the
+  features keep the phone and lose the speaker. Its log-posteriors are the features.
+  :func:`train_ppg` is the recipe (``discovervoice voice train-content``).
+
+Libraries: torch (networks), transformers (HuBERT), librosa (mel filterbank), safetensors
+(the shipped checkpoint), scikit-learn (the speaker probe in :func:`speaker_probe`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import pickle
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from discovervoice.errors import DataError, DiscoverVoiceError, WeightsError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+HOP = 160
+#: Name of the shipped default content encoder.
+DEFAULT_CONTENT = "dv-content-ppg"
+
+Progress = Callable[[float, str], None] | None
+
+
+def _fit_frames(x: np.ndarray, n: int) -> np.ndarray:
+    if len(x) >= n:
+        return x[:n]
+    pad = np.repeat(x[-1:], n - len(x), axis=0) if len(x) else np.zeros((n, x.shape[1]), x.dtype)
+    return np.concatenate([x, pad], axis=0)
+
+
+# =========================================================================== HuBERT
+
+class _Stub:
+    """Stand-in for any class pickled inside a fairseq checkpoint's config."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _StubUnpickler(pickle.Unpickler):
+    _SAFE = ("torch", "collections", "numpy", "builtins", "_codecs")
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.split(".")[0] in self._SAFE:
+            return super().find_class(module, name)
+        return type(name, (_Stub,), {"__module__": module})
+
+
+class _StubPickle:
+    """A ``pickle_module`` for ``torch.load`` that reads fairseq files without fairseq."""
+
+    Unpickler = _StubUnpickler
+    load = staticmethod(pickle.load)
+    __name__ = "discovervoice_stub_pickle"
+
+
+def _cfg_dict(ckpt: dict) -> dict:
+    cfg = ckpt.get("cfg") or ckpt.get("args") or {}
+    if isinstance(cfg, _Stub):
+        cfg = getattr(cfg, "state", None) or cfg.kwargs or {}
+        if isinstance(cfg, dict) and "_content" in cfg:
+            cfg = cfg["_content"]
+    if hasattr(cfg, "__dict__") and not isinstance(cfg, dict):
+        cfg = vars(cfg)
+    model = cfg.get("model", cfg) if isinstance(cfg, dict) else {}
+    if isinstance(model, _Stub):
+        model = getattr(model, "state", {}) or {}
+        model = model.get("_content", model) if isinstance(model, dict) else {}
+    out = {}
+    for k, v in (model.items() if isinstance(model, dict) else []):
+        v = getattr(v, "state", v)
+        if isinstance(v, dict) and "_val" in v:
+            v = v["_val"]
+        out[k] = v
+    return out
+
+
+def hubert_config_from_fairseq(state: dict, cfg: dict | None = None):
+    """A transformers ``HubertConfig`` for a fairseq HuBERT state dict.
+
+    Sizes come from the tensors; what tensors cannot tell (strides, heads, layer-norm
+    order) comes from the checkpoint's ``cfg["model"]`` when present, else from the HuBERT
+    base defaults (strides 5,2,2,2,2,2,2; 12 heads; post-norm).
+    """
+    from transformers import HubertConfig
+
+    cfg = cfg or {}
+    n_conv = len({k.split(".")[2] for k in state if k.startswith("feature_extractor.conv_layers.")})
+    convs = [state[f"feature_extractor.conv_layers.{i}.0.weight"] for i in range(n_conv)]
+    conv_dim = [int(w.shape[0]) for w in convs]
+    conv_kernel = [int(w.shape[2]) for w in convs]
+    if "conv_feature_layers" in cfg and isinstance(cfg["conv_feature_layers"], str):
+        spec = eval(cfg["conv_feature_layers"], {"__builtins__": {}})  # noqa: S307 - literal list
+        conv_stride = [int(s[2]) for s in spec]
+    else:
+        conv_stride = [5 if k == 10 else 2 for k in conv_kernel]
+    hidden = int(state["encoder.layer_norm.weight"].shape[0])
+    layers = len({k.split(".")[2] for k in state if k.startswith("encoder.layers.")})
+    ffn = int(state["encoder.layers.0.fc1.weight"].shape[0])
+    pos_key = "encoder.pos_conv.0.weight_v" if "encoder.pos_conv.0.weight_v" in state else "encoder.pos_conv.0.weight"
+    pos = state[pos_key]
+    heads = int(cfg.get("encoder_attention_heads", 12 if hidden % 64 == 0 and hidden >= 768 else max(1, hidden // 64)))
+    group_norm = "feature_extractor.conv_layers.0.2.weight" in state and \
+        "feature_extractor.conv_layers.1.2.weight" not in state and \
+        "feature_extractor.conv_layers.1.2.1.weight" not in state
+    layer_norm_first = bool(cfg.get("layer_norm_first", False))
+    return HubertConfig(
+        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=ffn, conv_dim=conv_dim, conv_kernel=conv_kernel, conv_stride=conv_stride,
+        conv_bias=f"feature_extractor.conv_layers.0.0.bias" in state,
+        feat_extract_norm="group" if group_norm else "layer",
+        num_conv_pos_embeddings=int(cfg.get("conv_pos", pos.shape[2])),
+        num_conv_pos_embedding_groups=int(cfg.get("conv_pos_groups", hidden // pos.shape[1])),
+        do_stable_layer_norm=layer_norm_first, feat_proj_layer_norm=True,
+        hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+        feat_proj_dropout=0.0, layerdrop=0.0)
+
+
+_LAYER_MAP = {
+    "self_attn.k_proj": "attention.k_proj", "self_attn.v_proj": "attention.v_proj",
+    "self_attn.q_proj": "attention.q_proj", "self_attn.out_proj": "attention.out_proj",
+    "self_attn_layer_norm": "layer_norm", "fc1": "feed_forward.intermediate_dense",
+    "fc2": "feed_forward.output_dense", "final_layer_norm": "final_layer_norm",
+}
+
+
+def convert_fairseq_hubert_state(state: dict, hf_keys: Iterable[str]) -> tuple[dict, dict]:
+    """Rename a fairseq HuBERT state dict to transformers' ``HubertModel`` names.
+
+    The mapping is that of transformers'
+    ``convert_hubert_original_pytorch_checkpoint_to_pytorch.py``: ``post_extract_proj`` ->
+    ``feature_projection.projection``, top-level ``layer_norm`` ->
+    ``feature_projection.layer_norm``, ``encoder.pos_conv.0`` ->
+    ``encoder.pos_conv_embed.conv`` (weight-norm ``g``/``v`` to whichever names the installed
+    transformers uses), ``encoder.layers.N.{self_attn.*, fc1, fc2, *_layer_norm}``,
+    ``feature_extractor.conv_layers.N.0`` -> ``...conv``, ``.2`` -> ``...layer_norm``,
+    ``mask_emb`` -> ``masked_spec_embed``.
+
+    Returns:
+        ``(hf_state, extra)``: ``extra`` holds what HubertModel has no place for
+        (``final_proj.*``, ``label_embs_concat``).
+
+    Raises:
+        WeightsError: a parameter has no known mapping.
+    """
+    hf_keys = set(hf_keys)
+    g_name = ("encoder.pos_conv_embed.conv.parametrizations.weight.original0"
+              if "encoder.pos_conv_embed.conv.parametrizations.weight.original0" in hf_keys
+              else "encoder.pos_conv_embed.conv.weight_g")
+    v_name = g_name.replace("original0", "original1").replace("weight_g", "weight_v")
+    out, extra = {}, {}
+    for k, v in state.items():
+        parts = k.split(".")
+        if k.startswith(("final_proj.", "label_embs_concat")):
+            extra[k] = v
+            continue
+        if k.startswith("post_extract_proj."):
+            name = "feature_projection.projection." + parts[-1]
+        elif k.startswith("layer_norm."):
+            name = "feature_projection.layer_norm." + parts[-1]
+        elif k == "mask_emb":
+            name = "masked_spec_embed"
+        elif k.startswith("encoder.pos_conv.0."):
+            name = {"weight_g": g_name, "weight_v": v_name,
+                    "bias": "encoder.pos_conv_embed.conv.bias",
+                    "weight": "encoder.pos_conv_embed.conv.weight"}[parts[-1]]
+        elif k.startswith("encoder.layer_norm."):
+            name = k
+        elif k.startswith("encoder.layers."):
+            sub = ".".join(parts[3:-1])
+            if sub not in _LAYER_MAP:
+                raise WeightsError(f"fairseq HuBERT parameter {k!r} has no mapping")
+            name = f"encoder.layers.{parts[2]}.{_LAYER_MAP[sub]}.{parts[-1]}"
+        elif k.startswith("feature_extractor.conv_layers."):
+            i, t = parts[2], parts[3]
+            name = f"feature_extractor.conv_layers.{i}.{'conv' if t == '0' else 'layer_norm'}.{parts[-1]}"
+        else:
+            raise WeightsError(f"fairseq HuBERT parameter {k!r} has no mapping")
+        out[name] = v
+    return out, extra
+
+
+class HubertContent:
+    """HuBERT / ContentVec content features through transformers' ``HubertModel``.
+
+    Args:
+        model: a ``HubertModel`` (eval mode).
+        layer: hidden state to return (``12`` = last layer of base, RVC v2; ``9`` for v1).
+        final_proj: optional ``torch.nn.Linear`` applied after ``layer`` (RVC v1: 768 -> 256).
+
+    ``__call__(audio: ndarray[T] at 16 kHz) -> ndarray[float32, T // 160 + 1, D]``.
+    """
+
+    sample_rate = SAMPLE_RATE
+    frame_rate = 100
+
+    def __init__(self, model: Any, layer: int | None = None, final_proj: Any = None):
+        self.model = model.eval()
+        self.layer = layer if layer is not None else model.config.num_hidden_layers
+        self.final_proj = final_proj
+
+    @property
+    def dim(self) -> int:
+        if self.final_proj is not None:
+            return int(self.final_proj.out_features)
+        return int(self.model.config.hidden_size)
+
+    def with_layer(self, layer: int, final_proj: bool = False) -> "HubertContent":
+        """The same model returning another layer (with ``final_proj`` when asked and known)."""
+        return HubertContent(self.model, layer, self.final_proj_module if final_proj else None)
+
+    final_proj_module: Any = None
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(np.asarray(audio, dtype=np.float32).reshape(-1))[None]
+        n = len(x[0]) // HOP + 1
+        with torch.inference_mode():
+            out = self.model(x, output_hidden_states=True)
+            h = out.hidden_states[self.layer]
+            if self.final_proj is not None:
+                h = self.final_proj(h)
+        feats = h[0].numpy().astype(np.float32)
+        feats = np.repeat(feats, 2, axis=0)  # 50 Hz -> 100 Hz, as RVC's interpolate(scale=2)
+        return _fit_frames(feats, n)
+
+
+def load_hubert_checkpoint(path: str | Path, spec: Any = None, layer: int | None = None,
+                           use_final_proj: bool = False, **_: Any) -> HubertContent:
+    """Load HuBERT / ContentVec from a fairseq ``.pt`` file or a Hugging Face folder.
+
+    Args:
+        path: ``hubert_base.pt`` (fairseq, RVC-WebUI), or a folder with ``config.json`` and
+            ``pytorch_model.bin`` / ``model.safetensors`` (ContentVec, hubert-base-ls960).
+        layer: hidden state to return (default: the last layer).
+        use_final_proj: apply the checkpoint's ``final_proj`` (RVC v1 features).
+
+    Raises:
+        WeightsError: unreadable file, unknown layout, or weights that do not fit.
+    """
+    import torch
+    from transformers import HubertConfig, HubertModel
+
+    p = Path(path)
+    final_proj = None
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise WeightsError(f"{p}: HuBERT folder without config.json")
+        config = HubertConfig.from_pretrained(str(p))
+        model = HubertModel(config)
+        if (p / "model.safetensors").exists():
+            from safetensors.torch import load_file
+
+            state = load_file(str(p / "model.safetensors"))
+        elif (p / "pytorch_model.bin").exists():
+            state = torch.load(str(p / "pytorch_model.bin"), map_location="cpu", weights_only=True)
+        else:
+            raise WeightsError(f"{p}: HuBERT folder without model.safetensors or pytorch_model.bin")
+        state = {k[len("hubert."):] if k.startswith("hubert.") else k: v for k, v in state.items()}
+        proj = {k: v for k, v in state.items() if k.startswith("final_proj.")}
+        state = {k: v for k, v in state.items() if not k.startswith(("final_proj.", "label_embs"))}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [m for m in missing if m != "masked_spec_embed"]
+        if missing or unexpected:
+            raise WeightsError(f"{p}: HuBERT weights do not fit the config: missing {missing[:5]}, "
+                               f"unexpected {unexpected[:5]}")
+    else:
+        try:
+            ckpt = torch.load(str(p), map_location="cpu", weights_only=False, pickle_module=_StubPickle)
+        except Exception as exc:  # noqa: BLE001 - re-raised typed, naming the file
+            raise WeightsError(f"{p}: cannot read the fairseq HuBERT checkpoint ({exc})") from exc
+        if not isinstance(ckpt, dict) or "model" not in ckpt:
+            raise WeightsError(f"{p}: not a fairseq checkpoint (no 'model' state dict)")
+        fstate = ckpt["model"]
+        config = hubert_config_from_fairseq(fstate, _cfg_dict(ckpt))
+        model = HubertModel(config)
+        state, extra = convert_fairseq_hubert_state(fstate, model.state_dict().keys())
+        proj = {k: v for k, v in extra.items() if k.startswith("final_proj.")}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [m for m in missing if m != "masked_spec_embed"]
+        if missing or unexpected:
+            raise WeightsError(f"{p}: converted HuBERT weights do not fit: missing {missing[:5]}, "
+                               f"unexpected {unexpected[:5]}")
+    if proj:
+        w = proj["final_proj.weight"]
+        final_proj = torch.nn.Linear(w.shape[1], w.shape[0])
+        final_proj.load_state_dict({"weight": w, "bias": proj["final_proj.bias"]})
+        final_proj.eval()
+    enc = HubertContent(model.float(), layer, final_proj if use_final_proj else None)
+    enc.final_proj_module = final_proj
+    return enc
+
+
+# =========================================================================== PPG encoder
+
+def log_mel(audio: np.ndarray, n_mels: int = 80, normalize: bool = True) -> np.ndarray:
+    """Log-mel frames of 16 kHz audio: ``ndarray[float32, T // 160 + 1, n_mels]``.
+
+    512-point STFT, 25 ms Hann window, hop 10 ms, centred; Slaney mel filters 0-8 kHz
+    (librosa); ``log(max(mel, 1e-5))``; with ``normalize``, each bin's utterance mean is
+    removed (cepstral-mean-style normalisation against channel and speaker tilt).
+    """
+    import librosa
+
+    x = np.asarray(audio, dtype=np.float32).reshape(-1)
+    spec = np.abs(librosa.stft(x, n_fft=512, hop_length=HOP, win_length=400, center=True)) ** 2
+    fb = _mel_fb(n_mels)
+    mel = np.log(np.maximum(fb @ spec, 1e-5)).T.astype(np.float32)
+    if normalize and len(mel):
+        mel = mel - mel.mean(axis=0, keepdims=True)
+    return mel
+
+
+_FB: dict[int, np.ndarray] = {}
+
+
+def _mel_fb(n_mels: int) -> np.ndarray:
+    if n_mels not in _FB:
+        import librosa
+
+        _FB[n_mels] = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=512, n_mels=n_mels, fmin=0, fmax=8000)
+    return _FB[n_mels]
+
+
+def build_ppg_net(n_mels: int = 80, channels: int = 192, n_layers: int = 6, n_phones: int = 64,
+                  kernel_size: int = 5):
+    """The PPG network: ``Tensor[B, n_mels, T] -> logits Tensor[B, n_phones, T]``.
+
+    Conv1d in-projection, ``n_layers`` residual blocks (dilated conv, dilation cycling
+    1, 2, 4, GELU, GroupNorm), 1x1 conv to phone logits. Receptive field ~ +-0.3 s.
+    """
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, c: int, d: int):
+            super().__init__()
+            self.conv = nn.Conv1d(c, c, kernel_size, padding=d * (kernel_size - 1) // 2, dilation=d)
+            self.norm = nn.GroupNorm(1, c)
+            self.act = nn.GELU()
+
+        def forward(self, x):
+            return x + self.act(self.norm(self.conv(x)))
+
+    class PPGNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = dict(n_mels=n_mels, channels=channels, n_layers=n_layers,
+                               n_phones=n_phones, kernel_size=kernel_size)
+            self.inp = nn.Conv1d(n_mels, channels, 3, padding=1)
+            self.blocks = nn.Sequential(*[Block(channels, (1, 2, 4)[i % 3]) for i in range(n_layers)])
+            self.out = nn.Conv1d(channels, n_phones, 1)
+
+        def forward(self, mel: torch.Tensor) -> torch.Tensor:
+            return self.out(self.blocks(self.inp(mel)))
+
+    return PPGNet()
+
+
+class PPGEncoder:
+    """Phonetic-posteriorgram content encoder (the offline default).
+
+    ``__call__(audio: ndarray[T] at 16 kHz) -> ndarray[float32, T // 160 + 1, n_phones]``:
+    log-posteriors of the phone classes (clipped at -12), one row per 10 ms frame.
+
+    Attributes:
+        phones: the phone labels, index-aligned with the feature dimensions.
+    """
+
+    sample_rate = SAMPLE_RATE
+    frame_rate = 100
+
+    def __init__(self, net: Any, phones: Sequence[str]):
+        self.net = net.eval()
+        self.phones = list(phones)
+
+    @property
+    def dim(self) -> int:
+        return len(self.phones)
+
+    def logits(self, audio: np.ndarray):
+        import torch
+
+        mel = log_mel(audio, self.net.config["n_mels"])
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(mel.T)[None])[0].T  # [T, P]
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        import torch
+
+        lp = torch.log_softmax(self.logits(audio), dim=-1).clamp(min=-12.0)
+        return lp.numpy().astype(np.float32)
+
+    def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+        """Write fp16 safetensors with the constructor arguments and phone list in metadata."""
+        from safetensors.torch import save_file
+
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"architecture": "PPGNet", "config": json.dumps(self.net.config),
+                "phones": json.dumps(self.phones), **(metadata or {})}
+        state = {k: v.detach().half().contiguous() for k, v in self.net.state_dict().items()}
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        save_file(state, str(tmp), metadata=meta)
+        tmp.replace(p)
+        return p
+
+
+def load_ppg_encoder(path: str | Path, spec: Any = None, **_: Any) -> PPGEncoder:
+    """Load a :class:`PPGEncoder` saved by :meth:`PPGEncoder.save`.
+
+    Raises:
+        WeightsError: not a PPG checkpoint.
+    """
+    from safetensors import safe_open
+
+    p = Path(path)
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k).float() for k in f.keys()}
+    except Exception as exc:  # noqa: BLE001 - typed re-raise naming the file
+        raise WeightsError(f"{p}: cannot read the content-encoder checkpoint ({exc})") from exc
+    if meta.get("architecture") != "PPGNet":
+        raise WeightsError(f"{p}: not a PPG content encoder (architecture {meta.get('architecture')!r})")
+    net = build_ppg_net(**json.loads(meta["config"]))
+    net.load_state_dict(state)
+    return PPGEncoder(net, json.loads(meta["phones"]))
+
+
+_CONTENT_CACHE: dict[str, Any] = {}
+
+
+def load_content_encoder(name: str | Path | None = None) -> Any:
+    """A content encoder by registry name or path (cached): ``dv-content-ppg`` (default),
+    ``hubert_base_rvc``, ``contentvec_best``, ``hubert_base_ls960``, or a local file/folder.
+
+    Raises:
+        WeightsError / WeightsUnavailableError: see :func:`discovervoice.weights.resolve`.
+    """
+    key = str(name or DEFAULT_CONTENT)
+    if key not in _CONTENT_CACHE:
+        from discovervoice import weights
+
+        path = weights.resolve(key)
+        if path.is_file() and path.suffix == ".safetensors":
+            enc = load_ppg_encoder(path)
+        else:
+            enc = load_hubert_checkpoint(path)
+        _CONTENT_CACHE[key] = enc
+    return _CONTENT_CACHE[key]
+
+
+# --------------------------------------------------------------------------- phone labels
+
+def read_phones(path: str | Path) -> list[tuple[float, float, str]]:
+    """Read ``<clip>.phones.json``: ``[(start_s, end_s, phone), ...]``.
+
+    Accepts a list (or ``{"phones": [...]}``) of ``[start, end, phone]`` triples or of
+    dicts with ``start``/``end`` (seconds) and ``phone``/``label``.
+
+    Raises:
+        DataError: unreadable or of another layout.
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{p}: cannot read phone timings ({exc})") from exc
+    if isinstance(data, dict):
+        data = data.get("phones", data.get("segments"))
+    out = []
+    try:
+        for e in data:
+            if isinstance(e, dict):
+                out.append((float(e["start"]), float(e["end"]), str(e.get("phone", e.get("label")))))
+            else:
+                nums = [float(v) for v in e if not isinstance(v, str)]
+                lab = [v for v in e if isinstance(v, str)][0]
+                out.append((nums[0], nums[1], lab))
+    except (TypeError, KeyError, IndexError, ValueError) as exc:
+        raise DataError(f"{p}: phone timings are not [start, end, phone] entries ({exc})") from exc
+    return out
+
+
+SILENCE = "_"
+
+
+def normalize_phone(ph: str) -> str:
+    """Fold SAMPA variants: drop length/stress marks; ``_``/``sil``/``pau`` -> ``_``."""
+    ph = ph.strip()
+    if ph in ("", "_", "sil", "pau", "sp", "#"):
+        return SILENCE
+    for mark in (":", "'", '"', "%", "`", "~"):
+        ph = ph.replace(mark, "")
+    return ph or SILENCE
+
+
+def frame_labels(phones: Sequence[tuple[float, float, str]], n: int, vocab: dict[str, int],
+                 other: int) -> np.ndarray:
+    """Phone index per 10 ms frame (frame ``i`` at ``i * 0.01`` s); silence where no phone."""
+    lab = np.full(n, vocab[SILENCE], dtype=np.int64)
+    for a, b, ph in phones:
+        i0, i1 = max(0, int(round(a * 100))), min(n, int(round(b * 100)))
+        if i1 > i0:
+            lab[i0:i1] = vocab.get(normalize_phone(ph), other)
+    return lab
+
+
+# --------------------------------------------------------------------------- training
+
+def find_labelled_clips(roots: Sequence[str | Path], exclude_voices: Iterable[str] = ()) -> list[tuple[Path, Path, str]]:
+    """``(wav, phones_json, speaker)`` for every ``*.wav`` with a ``.phones.json`` next to it.
+
+    The speaker is the wav's parent folder name (the corpus' ``singers/<singer>/``).
+    Voices reserved for evaluation (:mod:`discovervoice.corpus.reserved`) and those in
+    ``exclude_voices`` are skipped.
+    """
+    from discovervoice.corpus.reserved import RESERVED_VOICE_IDS, voice_base_id
+
+    excl = {voice_base_id(v) for v in exclude_voices} | set(RESERVED_VOICE_IDS)
+    out = []
+    for root in roots:
+        for wav in sorted(Path(root).rglob("*.wav")):
+            js = wav.with_suffix(".phones.json")
+            spk = wav.parent.name
+            if js.exists() and voice_base_id(spk) not in excl:
+                out.append((wav, js, spk))
+    return out
+
+
+def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: Iterable[str] = (),
+              steps: int = 3000, batch: int = 16, crop_s: float = 2.0, lr: float = 2e-3,
+              channels: int = 192, n_layers: int = 6, max_phones: int = 63, seed: int = 0,
+              threads: int = 1, progress: Progress = None) -> dict:
+    """Train the PPG content encoder on phone-labelled clips (the ``dv-content-ppg`` recipe).
+
+    Phone inventory: the ``max_phones`` most frequent normalised phones plus ``_`` (silence)
+    and ``<other>``. Augmentation against speaker cues: random gain and a random shift of
+    the mel axis by -3..3 bins (a crude vocal-tract-length perturbation).
+
+    Returns:
+        Summary dict (voices, minutes, accuracy on held-out clips, probe numbers).
+
+    Raises:
+        DataError: no labelled clips under ``roots``.
+    """
+    import torch
+    import torch.nn.functional as F
+    from collections import Counter
+
+    torch.set_num_threads(threads)
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    clips = find_labelled_clips(roots, exclude_voices)
+    if not clips:
+        raise DataError(f"no *.wav with a .phones.json next to it under {', '.join(map(str, roots))}")
+    from discovervoice import audio as dva
+
+    data = []
+    counts: Counter = Counter()
+    for i, (wav, js, spk) in enumerate(clips):
+        x = dva.load(wav, SAMPLE_RATE, 1)[0]
+        ph = read_phones(js)
+        counts.update(normalize_phone(p) for _, _, p in ph)
+        data.append((log_mel(x), ph, spk))
+        if progress and i % 50 == 0:
+            progress(0.1 * i / len(clips), f"features {i}/{len(clips)}")
+    counts.pop(SILENCE, None)
+    phones = [SILENCE] + [p for p, _ in counts.most_common(max_phones)] + ["<other>"]
+    vocab = {p: i for i, p in enumerate(phones)}
+    labelled = [(m, frame_labels(ph, len(m), vocab, len(phones) - 1), s) for m, ph, s in data]
+    # hold out one clip in 10 (by position) for accuracy
+    valid = labelled[::10]
+    train = [d for i, d in enumerate(labelled) if i % 10]
+    net = build_ppg_net(channels=channels, n_layers=n_layers, n_phones=len(phones))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    crop = int(crop_s * 100)
+    t0 = time.time()
+    for step in range(steps):
+        xb, yb = [], []
+        for _ in range(batch):
+            m, y, _s = train[rng.randrange(len(train))]
+            if len(m) > crop:
+                o = rng.randrange(len(m) - crop)
+                m, y = m[o:o + crop], y[o:o + crop]
+            else:
+                m = np.pad(m, ((0, crop - len(m)), (0, 0)), constant_values=m.min())
+                y = np.pad(y, (0, crop - len(y)), constant_values=-100)
+            shift = rng.randint(-3, 3)
+            m = np.roll(m, shift, axis=1)
+            xb.append(m.T + rng.uniform(-0.5, 0.5))
+            yb.append(y)
+        logits = net(torch.from_numpy(np.stack(xb)).float())
+        loss = F.cross_entropy(logits, torch.from_numpy(np.stack(yb)), ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress and step % 20 == 0:
+            progress(0.1 + 0.85 * step / steps, f"step {step}/{steps} loss {loss.item():.3f}")
+        if step % 200 == 0:
+            log.info("ppg step %d loss %.3f (%.0f s)", step, loss.item(), time.time() - t0)
+    net.eval()
+    enc = PPGEncoder(net, phones)
+    correct = total = 0
+    with torch.inference_mode():
+        for m, y, _s in valid:
+            pred = net(torch.from_numpy(m.T)[None])[0].argmax(0).numpy()
+            correct += int((pred == y).sum())
+            total += len(y)
+    summary = {"clips": len(clips), "voices": sorted({s for *_, s in clips}),
+               "minutes": round(sum(len(m) for m, _, _ in data) / 6000, 1),
+               "phones": len(phones), "steps": steps, "train_seconds": round(time.time() - t0),
+               "valid_frame_accuracy": round(correct / max(total, 1), 4)}
+    enc.save(out, {"summary": json.dumps(summary)})
+    if progress:
+        progress(1.0, "done")
+    return summary
+
+
+def speaker_probe(features: Sequence[np.ndarray], speakers: Sequence[str], *, frames_per_clip: int = 200,
+                  seed: int = 0) -> float:
+    """Accuracy of a linear (logistic-regression) speaker classifier on frame features.
+
+    Clips are split in two halves per speaker (even/odd clip index): the probe trains on
+    the first, is scored on the second. Chance level is ``1 / n_speakers``.
+
+    Args:
+        features: one ``ndarray[frames, D]`` per clip.
+        speakers: the clip's speaker.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    seen: dict[str, int] = {}
+    xs = {0: [], 1: []}
+    ys = {0: [], 1: []}
+    for f, s in zip(features, speakers):
+        half = seen.get(s, 0) % 2
+        seen[s] = seen.get(s, 0) + 1
+        idx = rng.choice(len(f), size=min(frames_per_clip, len(f)), replace=False)
+        xs[half].append(f[idx])
+        ys[half].extend([s] * len(idx))
+    Xtr, Xte = np.concatenate(xs[0]), np.concatenate(xs[1])
+    sc = StandardScaler().fit(Xtr)
+    clf = LogisticRegression(max_iter=300).fit(sc.transform(Xtr), ys[0])
+    return float(clf.score(sc.transform(Xte), ys[1]))
