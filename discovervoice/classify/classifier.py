@@ -1,0 +1,421 @@
+"""``SingerClassifier``: "which singers do I sound like", with calibrated probabilities,
+a growable gallery of singers, and song recommendations.
+
+A classifier folder is an AST checkpoint folder (:mod:`discovervoice.classify.model`) plus:
+
+    discovervoice.json   format tag, label map, window/VAD config, temperature, gallery
+                         scale, gallery names and clip counts, training summary
+    gallery.safetensors  ``centroids``: ``[G, H]`` mean L2-normalised pooled embeddings
+    catalogue.csv        optional: ``singer,title,file_or_link`` songs to recommend
+
+Scoring (``scoring="auto"``): while every gallery singer is one of the head's labels the
+AST head scores the clip: window logits are averaged and divided by the temperature
+fitted on validation clips (temperature scaling, Guo et al. 2017). Once singers were added
+to the gallery without retraining, all gallery singers are scored by cosine similarity
+between the clip's mean embedding and each singer's centroid, times a fitted scale
+(nearest-centroid / prototypical scoring, Snell et al. 2017), soft-maxed.
+
+JSON of :meth:`SingerClassifier.which_singer` (stable; extra keys may be added, none
+removed)::
+
+    {"singers": [{"name": str, "probability": float}, ...],          # best first, top-k
+     "recommendations": [{"singer": str, "title": str, "file_or_link": str,
+                          "probability": float}, ...],               # singer probability
+     "scoring": "head" | "gallery", "windows": int, "voiced_seconds": float,
+     "model": str}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from discovervoice.classify.data import CatalogueEntry, read_catalogue, write_catalogue
+from discovervoice.classify.features import (
+    SAMPLE_RATE,
+    LogMel,
+    WindowConfig,
+    aggregate_logits,
+    cut_windows,
+    voiced_audio,
+)
+from discovervoice.classify.model import ASTCheckpoint, load_ast_folder, save_ast_folder
+from discovervoice.errors import AudioError, DataError, WeightsError
+
+FORMAT = "discovervoice-singer-ast/1"
+#: Registry name of the embedded default classifier.
+DEFAULT_MODEL = "dv-singer-ast"
+Progress = Callable[[float, str], None]
+
+
+class SingerClassifier:
+    """An AST singer classifier with calibration, gallery and catalogue.
+
+    Args:
+        checkpoint: the AST network and feature extractor.
+        window: how recordings are cut into windows (VAD, lengths).
+        temperature: head logits are divided by it (``> 0``).
+        gallery: ``{singer: mean embedding ndarray[H]}``.
+        gallery_counts: ``{singer: number of windows averaged}``.
+        gallery_scale: multiplies cosine similarities in gallery scoring.
+        catalogue: songs to recommend.
+        info: free-form training summary kept in ``discovervoice.json``.
+
+    Attributes:
+        sample_rate: 16000 Hz; callers resample (DESIGN.md).
+    """
+
+    sample_rate: int = SAMPLE_RATE
+
+    def __init__(self, checkpoint: ASTCheckpoint, *, window: WindowConfig | None = None,
+                 temperature: float = 1.0, gallery: dict[str, np.ndarray] | None = None,
+                 gallery_counts: dict[str, int] | None = None, gallery_scale: float = 10.0,
+                 catalogue: Sequence[CatalogueEntry] = (), info: dict[str, Any] | None = None,
+                 name: str = ""):
+        self.checkpoint = checkpoint
+        self.model = checkpoint.model.eval()
+        frames = int(checkpoint.model.config.max_length)
+        self.window = window or WindowConfig(window_seconds=frames / 100.0)
+        if abs(self.window.window_seconds * 100 - frames) > 1:
+            raise WeightsError(f"window of {self.window.window_seconds} s does not match the "
+                               f"model's {frames} frames ({frames / 100:g} s)")
+        self.temperature = float(temperature)
+        self.gallery = {k: np.asarray(v, np.float32) for k, v in (gallery or {}).items()}
+        self.gallery_counts = dict(gallery_counts or {k: 1 for k in self.gallery})
+        self.gallery_scale = float(gallery_scale)
+        self.catalogue = list(catalogue)
+        self.info = dict(info or {})
+        self.name = name or (str(checkpoint.path) if checkpoint.path else "unsaved")
+        self.logmel = LogMel(checkpoint.feature_extractor)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def labels(self) -> list[str]:
+        """Singers of the classifier head, index order (the label map)."""
+        return self.checkpoint.labels
+
+    @property
+    def singers(self) -> list[str]:
+        """Every singer the classifier can name: head labels, then gallery-only ones."""
+        return self.labels + sorted(k for k in self.gallery if k not in self.labels)
+
+    @property
+    def scoring(self) -> str:
+        """``"gallery"`` once singers outside the head were added, else ``"head"``."""
+        return "gallery" if any(k not in self.labels for k in self.gallery) else "head"
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    # ------------------------------------------------------------------ load / save
+    @classmethod
+    def load(cls, name_or_dir: str | os.PathLike = "default") -> "SingerClassifier":
+        """Load a classifier folder, or a registered model by name.
+
+        Args:
+            name_or_dir: ``"default"`` (the embedded ``dv-singer-ast``), a registry name,
+                or a folder written by :meth:`save` / ``discovervoice classify train``.
+
+        Raises:
+            WeightsError: not a classifier folder (missing or damaged files), or a
+                registered AST that is not a singer classifier (``ast_audioset``: fine-tune
+                it first).
+            WeightsUnavailableError: a registered model that is not on disk.
+        """
+        from discovervoice import weights
+
+        key = DEFAULT_MODEL if str(name_or_dir) == "default" else str(name_or_dir)
+        p = Path(key).expanduser()
+        if not p.exists():
+            p = weights.resolve(key)
+        if p.is_file():
+            p = p.parent
+        meta_path = p / "discovervoice.json"
+        if not meta_path.is_file():
+            raise WeightsError(
+                f"{p}: not a DiscoverVoice singer classifier (no discovervoice.json); an AST "
+                "such as ast_audioset must first be fine-tuned on singers with "
+                "`discovervoice classify train DATA_DIR -o MODEL_DIR --init ...`")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except ValueError as exc:
+            raise WeightsError(f"{meta_path}: invalid JSON ({exc})") from exc
+        if meta.get("format") != FORMAT:
+            raise WeightsError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        ck = load_ast_folder(p)
+        if meta.get("labels") and meta["labels"] != ck.labels:
+            raise WeightsError(f"{p}: label map of discovervoice.json does not match config.json")
+        gallery: dict[str, np.ndarray] = {}
+        names = meta.get("gallery", {}).get("names", [])
+        if names:
+            from safetensors.numpy import load_file
+
+            g = load_file(str(p / "gallery.safetensors"))["centroids"].astype(np.float32)
+            if g.shape != (len(names), ck.model.config.hidden_size):
+                raise WeightsError(f"{p / 'gallery.safetensors'}: shape {g.shape} does not fit "
+                                   f"{len(names)} singers x {ck.model.config.hidden_size}")
+            gallery = {n: g[i] for i, n in enumerate(names)}
+        cat = read_catalogue(p / "catalogue.csv") if (p / "catalogue.csv").is_file() else []
+        return cls(ck, window=WindowConfig.from_dict(meta.get("window", {})),
+                   temperature=float(meta.get("temperature", 1.0)), gallery=gallery,
+                   gallery_counts=meta.get("gallery", {}).get("counts"),
+                   gallery_scale=float(meta.get("gallery", {}).get("scale", 10.0)),
+                   catalogue=cat, info=meta.get("info", {}), name=str(key))
+
+    def save(self, path: str | os.PathLike, *, fp16: bool | None = None) -> Path:
+        """Write the classifier folder (see the module docstring); returns it.
+        ``fp16=None`` keeps the weights' stored precision."""
+        from safetensors.numpy import save_file
+
+        p = save_ast_folder(self.checkpoint, path, fp16=fp16)
+        names = sorted(self.gallery)
+        if names:
+            save_file({"centroids": np.stack([self.gallery[n] for n in names]).astype(np.float32)},
+                      str(p / "gallery.safetensors"))
+        meta = {"format": FORMAT, "labels": self.labels, "window": self.window.to_dict(),
+                "temperature": self.temperature,
+                "gallery": {"names": names, "counts": {n: int(self.gallery_counts.get(n, 1))
+                                                       for n in names},
+                            "scale": self.gallery_scale},
+                "info": self.info}
+        tmp = p / ".discovervoice.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
+        tmp.replace(p / "discovervoice.json")
+        if self.catalogue:
+            write_catalogue(p / "catalogue.csv", self.catalogue)
+        return p
+
+    # ------------------------------------------------------------------ inference
+    def windows(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *,
+                name: str = "input") -> np.ndarray:
+        """VAD + windows: ``ndarray[C, T]`` at 16 kHz -> ``ndarray[N, W]``.
+
+        Raises:
+            AudioError: wrong rate or shape, silent input, too little voice.
+        """
+        return cut_windows(voiced_audio(audio, sample_rate, self.window, name=name), self.window)
+
+    def forward_windows(self, windows: np.ndarray, batch_size: int = 32
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """Run the AST on windows.
+
+        Args:
+            windows: ``ndarray[N, W]`` float32 at 16 kHz.
+
+        Returns:
+            ``(logits ndarray[N, K], embeddings ndarray[N, H])``; embeddings are the pooled
+            output (not normalised).
+        """
+        import torch
+
+        logits, embs = [], []
+        with torch.inference_mode():
+            for i in range(0, len(windows), batch_size):
+                x = self.logmel(torch.from_numpy(np.ascontiguousarray(windows[i:i + batch_size])))
+                pooled = self.model.audio_spectrogram_transformer(input_values=x).pooler_output
+                logits.append(self.model.classifier(pooled).float().numpy())
+                embs.append(pooled.float().numpy())
+        k, h = len(self.labels), self.embedding_size
+        return (np.concatenate(logits) if logits else np.zeros((0, k), np.float32),
+                np.concatenate(embs) if embs else np.zeros((0, h), np.float32))
+
+    def predict(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *,
+                scoring: str = "auto", name: str = "input") -> dict[str, Any]:
+        """Probabilities over every singer for one recording.
+
+        Args:
+            audio: ``ndarray[C, T]`` or ``[T]`` at 16 kHz (voice: a vocals stem, speech or
+                singing).
+            scoring: ``"auto"`` | ``"head"`` | ``"gallery"`` (see the module docstring).
+
+        Returns:
+            ``{"names": [...], "probabilities": ndarray[K], "scoring": str,
+            "windows": int, "voiced_seconds": float, "embedding": ndarray[H]}``.
+
+        Raises:
+            AudioError: see :meth:`windows`.
+            DataError: gallery scoring with an empty gallery.
+        """
+        w = self.windows(audio, sample_rate, name=name)
+        logits, emb = self.forward_windows(w)
+        return self._scores(logits, emb, scoring) | {
+            "windows": int(len(w)),
+            "voiced_seconds": float(min(len(w) * self.window.window_seconds,
+                                        self.window.window_seconds + (len(w) - 1)
+                                        * self.window.hop_seconds)),
+        }
+
+    def _scores(self, logits: np.ndarray, emb: np.ndarray, scoring: str = "auto"
+                ) -> dict[str, Any]:
+        mode = self.scoring if scoring == "auto" else scoring
+        mean_emb = _normalize(_normalize(emb).mean(axis=0))
+        if mode == "head":
+            names = self.labels
+            probs = aggregate_logits(logits, self.temperature)
+        elif mode == "gallery":
+            if not self.gallery:
+                raise DataError("gallery scoring needs singers in the gallery "
+                                "(add_to_gallery / `discovervoice classify gallery add`)")
+            names = [n for n in self.singers if n in self.gallery]
+            cents = np.stack([_normalize(self.gallery[n]) for n in names])
+            probs = aggregate_logits((cents @ mean_emb)[None] * self.gallery_scale)
+        else:
+            raise ValueError(f"scoring must be auto, head or gallery, got {scoring!r}")
+        return {"names": list(names), "probabilities": probs, "scoring": mode,
+                "embedding": mean_emb}
+
+    def rank(self, audio: np.ndarray, top_k: int = 5, sample_rate: int = SAMPLE_RATE, *,
+             scoring: str = "auto") -> list[tuple[str, float]]:
+        """The ``top_k`` most likely singers, best first: ``[(name, probability)]``.
+
+        Args:
+            audio: ``ndarray[C, T]`` at 16 kHz.
+
+        Raises:
+            AudioError: wrong rate/shape, silent input, too little voice.
+        """
+        r = self.predict(audio, sample_rate, scoring=scoring)
+        return _top(r["names"], r["probabilities"], top_k)
+
+    def recommend(self, ranking: Sequence[tuple[str, float] | str], *, singers: int = 3,
+                  per_singer: int = 3) -> list[dict[str, Any]]:
+        """Songs from the catalogue by the best-ranked singers.
+
+        Args:
+            ranking: ``[(singer, probability)]`` best first (output of :meth:`rank`), or
+                plain singer names (then ``probability`` is ``None`` in the result).
+            singers: how many of the top singers to recommend songs by.
+            per_singer: at most this many songs each.
+
+        Returns:
+            ``[{"singer", "title", "file_or_link", "probability"}]`` in ranking order;
+            empty when the model has no catalogue.
+        """
+        out: list[dict[str, Any]] = []
+        for item in list(ranking)[:singers]:
+            name, prob = (item, None) if isinstance(item, str) else item
+            songs = [e for e in self.catalogue if e.singer == name][:per_singer]
+            out += [{"singer": e.singer, "title": e.title, "file_or_link": e.location,
+                     "probability": None if prob is None else round(float(prob), 6)}
+                    for e in songs]
+        return out
+
+    def which_singer(self, audio: np.ndarray, top_k: int = 5, sample_rate: int = SAMPLE_RATE,
+                     *, scoring: str = "auto", recommend_singers: int = 3,
+                     per_singer: int = 3, name: str = "input") -> dict[str, Any]:
+        """The stable JSON answer of ``discovervoice which-singer`` (module docstring)."""
+        r = self.predict(audio, sample_rate, scoring=scoring, name=name)
+        ranking = _top(r["names"], r["probabilities"], top_k)
+        return {"singers": [{"name": n, "probability": round(p, 6)} for n, p in ranking],
+                "recommendations": self.recommend(ranking, singers=recommend_singers,
+                                                  per_singer=per_singer),
+                "scoring": r["scoring"], "windows": r["windows"],
+                "voiced_seconds": round(r["voiced_seconds"], 3), "model": self.name}
+
+    # ------------------------------------------------------------------ gallery
+    def embed_clips(self, clips: Iterable[np.ndarray | str | os.PathLike], *,
+                    progress: Progress | None = None) -> np.ndarray:
+        """Pooled AST embeddings (L2-normalised) of every window of every clip.
+
+        Args:
+            clips: ``ndarray[C, T]`` at 16 kHz, or audio file paths (loaded at 16 kHz mono
+                with :func:`discovervoice.audio.load`).
+
+        Returns:
+            ``ndarray[N, H]``.
+
+        Raises:
+            AudioError / AudioLoadError: a clip is unreadable, silent or has too little
+                voice (named).
+            DataError: no clips.
+        """
+        clips = list(clips)
+        if not clips:
+            raise DataError("no clips given")
+        embs = []
+        for i, c in enumerate(clips):
+            if isinstance(c, (str, os.PathLike)):
+                from discovervoice import audio as dv_audio
+
+                a, label = dv_audio.load(c, SAMPLE_RATE, 1), str(c)
+            else:
+                a, label = c, f"clip {i + 1}"
+            _, e = self.forward_windows(self.windows(a, SAMPLE_RATE, name=label))
+            embs.append(_normalize(e))
+            if progress:
+                progress((i + 1) / len(clips), f"embedded {label}")
+        return np.concatenate(embs)
+
+    def add_to_gallery(self, name: str, clips: Iterable[np.ndarray | str | os.PathLike], *,
+                       replace: bool = False, progress: Progress | None = None) -> int:
+        """Add a singer (or more clips of one) without retraining.
+
+        The singer's centroid is the mean of the L2-normalised pooled AST embeddings of
+        all windows of ``clips``; with ``replace=False`` an existing centroid is updated
+        as a running mean. Returns the number of windows used.
+
+        Raises:
+            DataError: empty name or no clips. AudioError: see :meth:`embed_clips`.
+        """
+        name = str(name).strip()
+        if not name:
+            raise DataError("a gallery singer needs a non-empty name")
+        e = self.embed_clips(clips, progress=progress)
+        n_old = 0 if replace else int(self.gallery_counts.get(name, 0))
+        total = e.sum(axis=0) + (self.gallery[name] * n_old if n_old else 0)
+        self.gallery[name] = (total / (n_old + len(e))).astype(np.float32)
+        self.gallery_counts[name] = n_old + len(e)
+        return len(e)
+
+    def remove_from_gallery(self, name: str) -> None:
+        """Forget a gallery singer. Raises DataError for an unknown name."""
+        if name not in self.gallery:
+            raise DataError(f"{name!r} is not in the gallery ({', '.join(sorted(self.gallery))})")
+        del self.gallery[name]
+        self.gallery_counts.pop(name, None)
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+
+def _top(names: Sequence[str], probs: np.ndarray, k: int) -> list[tuple[str, float]]:
+    if k < 1:
+        raise ValueError(f"top_k must be >= 1, got {k}")
+    order = np.argsort(-np.asarray(probs), kind="stable")[:k]
+    return [(names[i], float(probs[i])) for i in order]
+
+
+def load_singer_classifier(path: str | os.PathLike, spec: Any = None, **kw: Any
+                           ) -> SingerClassifier:
+    """Registry factory of the embedded ``dv-singer-ast`` (``f(path, spec=None, **kw)``)."""
+    return SingerClassifier.load(path)
+
+
+def classify_file(clf: SingerClassifier, path: str | os.PathLike, *, song: bool = False,
+                  separator: str | None = None, progress: Progress | None = None
+                  ) -> np.ndarray:
+    """Load a recording for :meth:`SingerClassifier.predict`: ``ndarray[1, T]`` at 16 kHz.
+
+    With ``song=True`` the file is a full song: its vocals stem is separated first
+    (:func:`discovervoice.classify.songs.vocals_of`).
+
+    Raises:
+        AudioLoadError: unreadable file. DataError: separation unavailable.
+    """
+    from discovervoice import audio as dv_audio
+
+    if song:
+        from discovervoice.classify.songs import vocals_of
+
+        return vocals_of(path, model=separator, progress=progress)
+    a = dv_audio.load(path, SAMPLE_RATE, 1)
+    if a.size == 0:
+        raise AudioError("empty audio", path)
+    return a

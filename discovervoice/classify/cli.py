@@ -1,0 +1,290 @@
+"""Command line of the singer classifier (registered by ``discovervoice.cli``).
+
+Commands::
+
+    discovervoice which-singer VOICE_FILE [--model MODEL] [--top-k 5] [--json] [--song]
+    discovervoice classify train DATA_DIR -o MODEL_DIR [--init auto|scratch|NAME|DIR] ...
+    discovervoice classify evaluate MODEL DATA_DIR -o OUT_DIR [--gallery-clips 3] ...
+    discovervoice classify gallery add MODEL NAME CLIP [CLIP ...] [-o OUT_DIR] [--replace]
+    discovervoice classify gallery remove MODEL NAME [-o OUT_DIR]
+    discovervoice classify gallery list MODEL [--json]
+    discovervoice classify catalogue MODEL CATALOGUE_CSV [-o OUT_DIR]
+
+``which-singer --json`` prints the stable object documented in
+:mod:`discovervoice.classify.classifier`: ``{"singers": [{"name", "probability"}...],
+"recommendations": [{"singer", "title", "file_or_link", "probability"}...], ...}``.
+Heavy imports (torch, transformers) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ws = subparsers.add_parser(
+        "which-singer", help="which singers does a voice recording sound like",
+        description="Rank the singers a recording of speech or singing sounds like, with "
+                    "calibrated probabilities aggregated over voiced windows, and recommend "
+                    "songs by the top singers from the model's catalogue.")
+    ws.add_argument("voice_file", help="speech or singing (any format); with --song a full song")
+    ws.add_argument("--model", default="default",
+                    help="classifier folder or registry name (default: the embedded dv-singer-ast)")
+    ws.add_argument("--top-k", type=int, default=5, help="how many singers to list (default 5)")
+    ws.add_argument("--json", action="store_true", help="print the stable JSON object")
+    ws.add_argument("--song", action="store_true",
+                    help="the file is a full song: separate its vocals first")
+    ws.add_argument("--separation-model", default=None, help="separation model for --song")
+    ws.add_argument("--scoring", choices=("auto", "head", "gallery"), default="auto",
+                    help="head: trained classifier; gallery: embedding centroids (default auto)")
+    ws.add_argument("--per-singer", type=int, default=3, help="songs recommended per singer")
+    ws.set_defaults(func=_which_singer)
+
+    cl = subparsers.add_parser("classify", help="train, evaluate and extend singer classifiers")
+    sub = cl.add_subparsers(dest="classify_command", metavar="COMMAND")
+    sub.required = True
+
+    tr = sub.add_parser("train", help="train an AST singer classifier on DATA_DIR/<singer>/...",
+                        description="Train (fine-tune) an AST singer classifier. DATA_DIR holds "
+                                    "one folder per singer with vocal clips; full songs go in "
+                                    "DATA_DIR/<singer>/songs/ and are separated first.")
+    tr.add_argument("data_dir")
+    tr.add_argument("-o", "--out", required=True, help="classifier folder to write")
+    tr.add_argument("--init", default="auto",
+                    help="auto (ast_audioset when available, else dv-singer-ast), scratch, "
+                         "a registry name or a folder")
+    tr.add_argument("--steps", type=int, default=3000)
+    tr.add_argument("--batch-size", type=int, default=24)
+    tr.add_argument("--lr", type=float, default=None)
+    tr.add_argument("--warmup", type=int, default=200)
+    tr.add_argument("--eval-every", type=int, default=150)
+    tr.add_argument("--patience", type=int, default=6)
+    tr.add_argument("--window-seconds", type=float, default=None,
+                    help="window length (default: the initial model's; 4 s from scratch)")
+    tr.add_argument("--val-fraction", type=float, default=0.15)
+    tr.add_argument("--test-fraction", type=float, default=0.0,
+                    help="share of each singer's songs held out for `classify evaluate`")
+    tr.add_argument("--holdout-singers", type=int, default=0,
+                    help="singers held out entirely (unseen-singer evaluation)")
+    tr.add_argument("--freeze-encoder", action="store_true", help="train only the head")
+    tr.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget")
+    tr.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--fp16", action="store_true", help="store weights in float16")
+    tr.add_argument("--vad", choices=("silero", "webrtc", "energy"), default="silero")
+    tr.add_argument("--hidden-size", type=int, default=None, help="from scratch: hidden size")
+    tr.add_argument("--layers", type=int, default=None, help="from scratch: transformer layers")
+    tr.add_argument("--heads", type=int, default=None, help="from scratch: attention heads")
+    tr.add_argument("--no-augment", action="store_true", help="disable augmentation")
+    tr.add_argument("--cache", default=None, help="folder caching voiced audio between runs")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    tr.add_argument("--catalogue", default=None, help="catalogue.csv to ship with the model")
+    tr.add_argument("--allow-reserved", action="store_true",
+                    help="allow singer folders named after voices reserved for evaluation")
+    tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("evaluate", help="top-1/top-3/cross-entropy vs a resemblyzer baseline",
+                        description="Evaluate on held-out songs of the model's singers and on "
+                                    "unseen singers enrolled from a few clips (gallery), for "
+                                    "sung and spoken queries, against nearest-centroid on "
+                                    "resemblyzer embeddings.")
+    ev.add_argument("model")
+    ev.add_argument("data_dir")
+    ev.add_argument("-o", "--out", required=True)
+    ev.add_argument("--gallery-clips", type=int, default=3)
+    ev.add_argument("--gallery-seconds", type=float, default=6.0)
+    ev.add_argument("--query-seconds", type=float, default=10.0)
+    ev.add_argument("--max-queries", type=int, default=None, help="per singer and kind")
+    ev.add_argument("--no-baseline", action="store_true")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--threads", type=int, default=1)
+    ev.add_argument("--allow-reserved", action="store_true")
+    ev.set_defaults(func=_evaluate)
+
+    ga = sub.add_parser("gallery", help="add singers to a classifier without retraining")
+    gsub = ga.add_subparsers(dest="gallery_command", metavar="COMMAND")
+    gsub.required = True
+    add = gsub.add_parser("add", help="add a singer (or more clips of one) from a few clips")
+    add.add_argument("model")
+    add.add_argument("name")
+    add.add_argument("clips", nargs="+")
+    add.add_argument("-o", "--out", default=None,
+                     help="write the extended classifier here (default: update MODEL in place; "
+                          "required when MODEL is a registry name)")
+    add.add_argument("--replace", action="store_true", help="replace the singer's centroid")
+    add.set_defaults(func=_gallery_add)
+    rm = gsub.add_parser("remove", help="remove a singer from the gallery")
+    rm.add_argument("model")
+    rm.add_argument("name")
+    rm.add_argument("-o", "--out", default=None)
+    rm.set_defaults(func=_gallery_remove)
+    ls = gsub.add_parser("list", help="list the singers a classifier knows")
+    ls.add_argument("model")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_gallery_list)
+
+    ca = sub.add_parser("catalogue", help="set the songs a classifier recommends")
+    ca.add_argument("model")
+    ca.add_argument("catalogue", help="CSV: singer,title,file_or_link")
+    ca.add_argument("-o", "--out", default=None)
+    ca.set_defaults(func=_catalogue)
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, leave=False, bar_format="{l_bar}{bar}| {elapsed}")
+
+    def cb(frac: float, msg: str) -> None:
+        bar.n = int(1000 * max(0.0, min(1.0, frac)))
+        bar.set_description(msg[:60])
+        bar.refresh()
+
+    return cb, bar
+
+
+def _which_singer(args: argparse.Namespace) -> int:
+    import torch
+
+    from discovervoice.classify.classifier import SingerClassifier, classify_file
+
+    torch.set_num_threads(2)
+    clf = SingerClassifier.load(args.model)
+    x = classify_file(clf, args.voice_file, song=args.song, separator=args.separation_model)
+    res = clf.which_singer(x, top_k=args.top_k, scoring=args.scoring, per_singer=args.per_singer,
+                           name=str(args.voice_file))
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{args.voice_file}: {res['windows']} windows, {res['voiced_seconds']:.1f} s of voice "
+          f"({res['scoring']} scoring)")
+    for i, s in enumerate(res["singers"], 1):
+        print(f"{i:>2}. {s['name']:<24} {100 * s['probability']:6.1f} %")
+    if res["recommendations"]:
+        print("recommended songs:")
+        for r in res["recommendations"]:
+            print(f"  - {r['singer']}: {r['title']}  ({r['file_or_link']})")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from discovervoice.classify.features import AugmentConfig
+    from discovervoice.classify.train import TrainConfig, train
+
+    ast = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_hidden_layers", args.layers),
+                             ("num_attention_heads", args.heads)) if v is not None}
+    if "hidden_size" in ast:
+        ast["intermediate_size"] = 4 * ast["hidden_size"]
+    aug = AugmentConfig(pitch_semitones=0, tempo=0, gain_db=0, noise_prob=0) \
+        if args.no_augment else AugmentConfig()
+    cfg = TrainConfig(init=args.init, ast=ast, window_seconds=args.window_seconds,
+                      steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      warmup=args.warmup, eval_every=args.eval_every, patience=args.patience,
+                      val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                      holdout_singers=args.holdout_singers, freeze_encoder=args.freeze_encoder,
+                      max_minutes=args.max_minutes, threads=args.threads, seed=args.seed,
+                      fp16=args.fp16, vad=args.vad, augment=aug)
+    cb, bar = _progress(sys.stderr.isatty())
+    try:
+        res = train(args.data_dir, args.out, cfg, cache_dir=args.cache, resume=args.resume,
+                    catalogue=args.catalogue, allow_reserved=args.allow_reserved, progress=cb)
+    finally:
+        if bar is not None:
+            bar.close()
+    s = res.summary
+    print(f"saved {res.model_dir}: {len(s['singers'])} singers, {s['steps']} steps "
+          f"(best {s['best_step']}, stopped: {s['stopped']}), temperature {s['temperature']:.3f}")
+    if s["validation"]:
+        print("validation: " + ", ".join(f"{k} {v:.3f}" for k, v in s["validation"].items()))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from discovervoice.classify.evaluate import evaluate, metrics_markdown
+
+    torch.set_num_threads(max(1, args.threads))
+    cb, bar = _progress(sys.stderr.isatty())
+    try:
+        res = evaluate(args.model, args.data_dir, args.out, gallery_clips=args.gallery_clips,
+                       gallery_seconds=args.gallery_seconds, query_seconds=args.query_seconds,
+                       max_queries_per_singer=args.max_queries, baseline=not args.no_baseline,
+                       seed=args.seed, allow_reserved=args.allow_reserved, progress=cb)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(metrics_markdown(res), end="")
+    print(f"wrote {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+def _writable_target(model: str, out: str | None) -> Path:
+    from discovervoice.errors import DataError
+
+    if out:
+        return Path(out)
+    p = Path(model)
+    if not p.is_dir():
+        raise DataError(f"{model!r} is not a classifier folder; pass -o OUT_DIR to write the "
+                        "modified classifier to a new folder")
+    return p
+
+
+def _gallery_add(args: argparse.Namespace) -> int:
+    from discovervoice.classify.classifier import SingerClassifier
+
+    target = _writable_target(args.model, args.out)
+    clf = SingerClassifier.load(args.model)
+    n = clf.add_to_gallery(args.name, args.clips, replace=args.replace)
+    clf.save(target)
+    print(f"added {args.name!r} from {len(args.clips)} clip(s), {n} windows -> {target} "
+          f"(scoring: {clf.scoring}, {len(clf.singers)} singers)")
+    return 0
+
+
+def _gallery_remove(args: argparse.Namespace) -> int:
+    from discovervoice.classify.classifier import SingerClassifier
+
+    target = _writable_target(args.model, args.out)
+    clf = SingerClassifier.load(args.model)
+    clf.remove_from_gallery(args.name)
+    clf.save(target)
+    print(f"removed {args.name!r} -> {target}")
+    return 0
+
+
+def _gallery_list(args: argparse.Namespace) -> int:
+    from discovervoice.classify.classifier import SingerClassifier
+
+    clf = SingerClassifier.load(args.model)
+    rows = [{"name": n, "head": n in clf.labels, "gallery_windows": clf.gallery_counts.get(n, 0),
+             "songs": sum(1 for e in clf.catalogue if e.singer == n)} for n in clf.singers]
+    if args.json:
+        print(json.dumps({"scoring": clf.scoring, "singers": rows}, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['name']:<24} {'head' if r['head'] else 'gallery':<8} "
+                  f"{r['gallery_windows']:>6} windows {r['songs']:>4} songs")
+    return 0
+
+
+def _catalogue(args: argparse.Namespace) -> int:
+    from discovervoice.classify.classifier import SingerClassifier
+    from discovervoice.classify.data import read_catalogue
+
+    target = _writable_target(args.model, args.out)
+    clf = SingerClassifier.load(args.model)
+    clf.catalogue = read_catalogue(args.catalogue)
+    clf.save(target)
+    unknown = sorted({e.singer for e in clf.catalogue} - set(clf.singers))
+    print(f"{len(clf.catalogue)} songs -> {target}")
+    if unknown:
+        print(f"warning: catalogue singers unknown to the model: {', '.join(unknown)}",
+              file=sys.stderr)
+    return 0

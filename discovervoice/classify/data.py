@@ -1,0 +1,250 @@
+"""Singer datasets: scan ``DATA_DIR/<singer>/...``, group files by song, split by song.
+
+Layout accepted by ``discovervoice classify train DATA_DIR`` (one folder per singer)::
+
+    DATA_DIR/<singer>/clip.wav                 a vocal clip (sung or spoken); its song is
+                                               the file stem without a trailing take number
+    DATA_DIR/<singer>/<song>/*.wav             several clips of one song
+    DATA_DIR/<singer>/songs/<file>             full songs (mixtures): separated into the
+                                               vocals stem before training
+    DATA_DIR/manifest.jsonl | manifest.csv     optional (the corpus writes one): per file
+                                               ``path`` (relative to DATA_DIR), ``singer``,
+                                               ``song``/``piece``, ``kind`` (sung|spoken)
+
+A file's *kind* (``sung`` or ``spoken``) comes from the manifest, else from its name
+(``spoken``/``speech``/``speak``/``read``/``talk`` anywhere in its relative path means
+spoken), else ``sung``. Pure Python + numpy; no model code here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from discovervoice.errors import DataError
+
+#: Audio file extensions scanned in a singer folder.
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus", ".webm"})
+#: Sub-folder name (inside a singer folder) that holds full songs to be separated first.
+SONGS_FOLDER = "songs"
+KINDS = ("sung", "spoken")
+_SPOKEN = re.compile(r"(spoken|speech|speak|reading|read_|talk)", re.IGNORECASE)
+_TAKE_SUFFIX = re.compile(r"([_\-. ](take|part|clip|seg|w)?\d{1,3})$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One audio file of a singer.
+
+    Attributes:
+        path: the file.
+        singer: class name (the singer folder's name, or the manifest's ``singer``).
+        song: song id used to split train/validation (never the same song in both).
+        kind: ``"sung"`` or ``"spoken"``.
+        full_song: the file is a mixture that must be separated into vocals first.
+    """
+
+    path: Path
+    singer: str
+    song: str
+    kind: str = "sung"
+    full_song: bool = False
+
+
+def _kind_of(rel: str) -> str:
+    return "spoken" if _SPOKEN.search(rel) else "sung"
+
+
+def _song_of_stem(stem: str) -> str:
+    s = _TAKE_SUFFIX.sub("", stem)
+    return s or stem
+
+
+def _read_manifest(data_dir: Path) -> dict[Path, dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    jl = data_dir / "manifest.jsonl"
+    cs = data_dir / "manifest.csv"
+    try:
+        if jl.is_file():
+            for n, line in enumerate(jl.read_text().splitlines(), 1):
+                if line.strip():
+                    rows.append({k: str(v) for k, v in json.loads(line).items()})
+        elif cs.is_file():
+            with open(cs, newline="") as f:
+                rows = [dict(r) for r in csv.DictReader(f)]
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{jl if jl.is_file() else cs}: unreadable manifest ({exc})") from exc
+    out: dict[Path, dict[str, str]] = {}
+    for r in rows:
+        p = r.get("path") or r.get("file")
+        if p:
+            out[(data_dir / p).resolve()] = r
+    return out
+
+
+def scan_dataset(data_dir: str | Path, *, min_singers: int = 2,
+                 allow_reserved: bool = False) -> list[Clip]:
+    """List every clip of a singer dataset.
+
+    Args:
+        data_dir: folder with one sub-folder per singer (see the module docstring).
+        min_singers: a classifier needs at least two classes; pass 1 to scan a gallery.
+        allow_reserved: accept singer folders named after voices that DESIGN.md reserves
+            for evaluation (``us2``, ``en1``, ... ``kal``, ``slt``); refused by default so
+            that the project's own models are never trained on them.
+
+    Returns:
+        clips sorted by (singer, path).
+
+    Raises:
+        DataError: ``data_dir`` missing or not a folder; a singer folder without audio
+            files (named); fewer than ``min_singers`` singers; a reserved voice.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder not found (expected DATA_DIR/<singer>/*.wav)")
+    manifest = _read_manifest(root)
+    singer_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not singer_dirs:
+        raise DataError(f"{root}: no singer folders (expected DATA_DIR/<singer>/*.wav)")
+    clips: list[Clip] = []
+    for sd in singer_dirs:
+        if not allow_reserved:
+            from discovervoice.corpus.reserved import is_reserved_voice
+
+            if is_reserved_voice(sd.name):
+                raise DataError(f"{sd}: singer {sd.name!r} is a voice reserved for evaluation "
+                                "(DESIGN.md); pass allow_reserved=True / --allow-reserved to "
+                                "use it anyway")
+        files = sorted(p for p in sd.rglob("*") if p.is_file()
+                       and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith("."))
+        if not files:
+            raise DataError(f"{sd}: singer folder {sd.name!r} has no audio files "
+                            f"({', '.join(sorted(AUDIO_EXTENSIONS))})")
+        for f in files:
+            rel = f.relative_to(sd)
+            m = manifest.get(f.resolve(), {})
+            full = len(rel.parts) > 1 and rel.parts[0] == SONGS_FOLDER
+            if m.get("song") or m.get("piece"):
+                song = m.get("song") or m.get("piece") or ""
+            elif full:
+                song = f.stem
+            elif len(rel.parts) > 1:
+                song = rel.parts[0]
+            else:
+                song = _song_of_stem(f.stem)
+            kind = m.get("kind") or _kind_of(str(rel))
+            if kind not in KINDS:
+                raise DataError(f"{f}: manifest kind {kind!r} is not one of {KINDS}")
+            clips.append(Clip(f, m.get("singer") or sd.name, song, kind, full))
+    singers = sorted({c.singer for c in clips})
+    if len(singers) < min_singers:
+        raise DataError(f"{root}: found {len(singers)} singer ({', '.join(singers)}); a singer "
+                        f"classifier needs at least {min_singers} singer folders — to add one "
+                        "singer to an existing model use gallery mode "
+                        "(`discovervoice classify gallery add`)")
+    return clips
+
+
+def split_by_song(clips: Sequence[Clip], val_fraction: float = 0.15, *, seed: int = 0,
+                  min_train_songs: int = 2) -> tuple[list[Clip], list[Clip]]:
+    """Split clips into train / validation so that no song is in both.
+
+    For each singer, ``round(val_fraction * n_songs)`` songs (at least one when the singer
+    has more than ``min_train_songs`` songs, none otherwise) go to validation. Songs are
+    keyed by ``(singer, song)`` and also by ``song`` alone, so a song sung by two singers
+    never straddles the split either.
+
+    Returns:
+        ``(train, valid)``; ``valid`` may be empty (too few songs), then training runs
+        without early stopping and calibration.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    rng = random.Random(seed)
+    by_singer: dict[str, set[str]] = defaultdict(set)
+    for c in clips:
+        by_singer[c.singer].add(c.song)
+    val_songs: set[str] = set()
+    for singer in sorted(by_singer):
+        songs = sorted(by_singer[singer] - val_songs)
+        if val_fraction <= 0 or len(songs) <= min_train_songs:
+            continue
+        n = max(1, round(val_fraction * len(songs)))
+        n = min(n, len(songs) - min_train_songs)
+        val_songs.update(rng.sample(songs, n))
+    train = [c for c in clips if c.song not in val_songs]
+    valid = [c for c in clips if c.song in val_songs]
+    return train, valid
+
+
+def singers_of(clips: Iterable[Clip]) -> list[str]:
+    """Sorted distinct singer names."""
+    return sorted({c.singer for c in clips})
+
+
+# --------------------------------------------------------------------------- catalogue
+
+CATALOGUE_COLUMNS = ("singer", "title", "file_or_link")
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """A song by a singer: ``location`` is a file path (absolute, or relative to the
+    catalogue) or a URL."""
+
+    singer: str
+    title: str
+    location: str
+
+
+def read_catalogue(path: str | Path) -> list[CatalogueEntry]:
+    """Read ``catalogue.csv``: header ``singer,title,file_or_link`` (``file``, ``link``,
+    ``url`` or ``path`` are accepted for the third column).
+
+    Relative file paths are made absolute against the catalogue's folder; URLs are kept.
+
+    Raises:
+        DataError: missing file, missing columns, or an empty singer/title in a row.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: catalogue not found")
+    with open(p, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        cols = [c.strip() for c in (reader.fieldnames or [])]
+        loc_col = next((c for c in ("file_or_link", "file", "link", "url", "path") if c in cols),
+                       None)
+        if "singer" not in cols or "title" not in cols or loc_col is None:
+            raise DataError(f"{p}: catalogue needs the columns singer,title,file_or_link; "
+                            f"found {cols}")
+        out = []
+        for n, row in enumerate(reader, 2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            if not row["singer"] or not row["title"]:
+                raise DataError(f"{p}:{n}: empty singer or title")
+            loc = row[loc_col]
+            if loc and "://" not in loc and not Path(loc).is_absolute():
+                loc = str((p.parent / loc).resolve())
+            out.append(CatalogueEntry(row["singer"], row["title"], loc))
+    return out
+
+
+def write_catalogue(path: str | Path, entries: Iterable[CatalogueEntry]) -> Path:
+    """Write ``catalogue.csv`` (header ``singer,title,file_or_link``)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(CATALOGUE_COLUMNS)
+        for e in entries:
+            w.writerow([e.singer, e.title, e.location])
+    tmp.replace(p)
+    return p

@@ -1,0 +1,54 @@
+"""Full songs -> vocals stem for the singer classifier, through
+:class:`discovervoice.separation.api.Separator` (HTDemucs / MDX23C; another package).
+
+Only full songs (mixtures) are separated: vocal clips and speech go to the classifier as
+they are. The import of the separation package is guarded, so the classifier works where
+separation is not installed and only full songs then fail, with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numpy as np
+
+from discovervoice.errors import DataError
+
+SAMPLE_RATE = 16_000
+
+
+def _separator(model: str | None, progress: Callable[[float, str], None] | None) -> Any:
+    try:
+        from discovervoice.separation.api import Separator
+    except ImportError as exc:
+        raise DataError("separating a full song into vocals needs discovervoice.separation "
+                        f"(not importable here: {exc}); give vocal clips instead") from exc
+    return Separator(model=model or "default", stems=("vocals",), progress=progress)
+
+
+def vocals_of(path: str | os.PathLike, *, model: str | None = None,
+              progress: Callable[[float, str], None] | None = None,
+              separator: Any = None) -> np.ndarray:
+    """The vocals stem of a full song, ``ndarray[1, T]`` float32 at 16 kHz (mono).
+
+    Args:
+        path: song file (any format :func:`discovervoice.audio.load` reads).
+        model: separation model name (``None``: the separator's default).
+        separator: an already-built separator to reuse (batch jobs).
+
+    Raises:
+        AudioLoadError: unreadable song. DataError: separation not installed, or the
+            separator returned no ``vocals`` stem.
+    """
+    from discovervoice import audio as dv_audio
+
+    sep = separator if separator is not None else _separator(model, progress)
+    sr = int(getattr(sep, "sample_rate", 44100))
+    mix = dv_audio.load(path, sr, 2)
+    stems = sep.separate(mix)
+    if "vocals" not in stems:
+        raise DataError(f"{path}: the separator gave no vocals stem (got {sorted(stems)})")
+    vocals = np.asarray(stems["vocals"], dtype=np.float32)
+    vocals = vocals.mean(axis=0, keepdims=True) if vocals.ndim == 2 else vocals[None]
+    return dv_audio.resample(vocals, sr, SAMPLE_RATE).astype(np.float32)

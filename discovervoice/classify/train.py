@@ -1,0 +1,507 @@
+"""Train an AST singer classifier: ``discovervoice classify train DATA_DIR -o MODEL_DIR``.
+
+Recipe (the common AST / speaker-ID fine-tuning recipe, adapted to 2 CPU cores):
+
+1. scan ``DATA_DIR/<singer>/...`` (:func:`discovervoice.classify.data.scan_dataset`);
+   full songs are separated into their vocals stem first (``songs.vocals_of``);
+2. voice activity detection keeps only voiced audio (silence/instrumental gaps are never
+   learned), RMS-normalised; results are cached per file when ``cache_dir`` is given;
+3. split by song (:func:`split_by_song`): validation songs never occur in training;
+   ``test_fraction`` / ``holdout_singers`` keep songs and whole singers out of both, for
+   ``discovervoice classify evaluate``;
+4. initialise: ``ast_audioset`` (MIT's AudioSet AST) when the registry can resolve it,
+   else the embedded default ``dv-singer-ast``; ``scratch`` only on request. A new head is
+   made for the label map; the window length can be changed (position embeddings are
+   interpolated);
+5. class-balanced batches (each singer equally often), random crops with pitch, tempo,
+   gain and noise augmentation (:func:`features.random_crop`), AdamW with warm-up and
+   cosine decay, label smoothing;
+6. every ``eval_every`` steps: validation loss and accuracy on fixed windows; the best
+   state is kept and training stops after ``patience`` evaluations without improvement
+   (early stopping); a resumable checkpoint (``train_state.pt``: model, optimiser, step)
+   is written each time;
+7. temperature scaling of clip-level logits on validation clips (Guo et al. 2017) and the
+   gallery: per-singer centroids of pooled embeddings of the training windows, with the
+   cosine scale fitted on validation clips;
+8. save the classifier folder (:class:`~discovervoice.classify.classifier.SingerClassifier`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from discovervoice.classify.data import Clip, scan_dataset, singers_of, split_by_song
+from discovervoice.classify.features import (
+    SAMPLE_RATE,
+    AugmentConfig,
+    WindowConfig,
+    batch_features,
+    cut_windows,
+    fit_temperature,
+    random_crop,
+    voiced_audio,
+)
+from discovervoice.errors import AudioError, DataError, WeightsError
+
+log = logging.getLogger("discovervoice.classify")
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class TrainConfig:
+    """Options of :func:`train` (CLI flags of the same names).
+
+    Attributes:
+        init: ``"auto"`` (``ast_audioset`` if resolvable, else ``dv-singer-ast``),
+            ``"scratch"``, a registry name, or a folder (AST or classifier).
+        ast: ``ASTConfig`` overrides for ``scratch`` (default: ``model.SMALL_AST_CONFIG``).
+        window_seconds: window length; ``None`` keeps the initial model's.
+        steps: maximum optimiser steps.
+        batch_size, lr, weight_decay, warmup, label_smoothing: optimiser settings
+            (``lr=None``: 5e-4 from scratch, 1e-4 when fine-tuning).
+        eval_every: steps between validations; patience: validations without improvement
+            before stopping.
+        val_fraction: share of each singer's songs for validation.
+        test_fraction: share of each singer's songs held out for evaluation (never used).
+        holdout_singers: number of singers held out entirely (unseen singers, evaluation).
+        freeze_encoder: train only the head (fast few-shot adaptation).
+        max_minutes: wall-clock budget; training stops cleanly at the next step.
+        threads: torch threads.
+        seed: everything random derives from it.
+        fp16: store the final weights in float16.
+        vad: VAD backend (``silero``, ``webrtc``, ``energy``).
+        max_val_windows_per_clip: validation windows per clip, evenly spaced.
+    """
+
+    init: str = "auto"
+    ast: dict[str, Any] = field(default_factory=dict)
+    window_seconds: float | None = None
+    steps: int = 3000
+    batch_size: int = 24
+    lr: float | None = None
+    weight_decay: float = 0.05
+    warmup: int = 200
+    label_smoothing: float = 0.1
+    eval_every: int = 150
+    patience: int = 6
+    val_fraction: float = 0.15
+    test_fraction: float = 0.0
+    holdout_singers: int = 0
+    freeze_encoder: bool = False
+    max_minutes: float | None = None
+    threads: int = 1
+    seed: int = 0
+    fp16: bool = False
+    vad: str = "silero"
+    max_val_windows_per_clip: int = 4
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class Prepared:
+    """A clip after separation + VAD: ``audio`` is ``ndarray[T]`` voiced audio at 16 kHz."""
+
+    clip: Clip
+    audio: np.ndarray
+
+
+# --------------------------------------------------------------------------- data prep
+
+def _cache_key(clip: Clip, window: WindowConfig) -> str:
+    st = clip.path.stat()
+    h = hashlib.sha1(json.dumps([str(clip.path.resolve()), st.st_size, st.st_mtime_ns,
+                                 clip.full_song, window.vad, window.vad_threshold,
+                                 window.pad_seconds, window.target_rms_db]).encode())
+    return h.hexdigest()[:20]
+
+
+def prepare_clips(clips: Sequence[Clip], window: WindowConfig, *, cache_dir: Path | None = None,
+                  progress: Progress | None = None, separator_model: str | None = None
+                  ) -> tuple[list[Prepared], list[tuple[Path, str]]]:
+    """Load (separating full songs), VAD and normalise every clip.
+
+    Returns:
+        ``(prepared, skipped)``: ``skipped`` lists ``(file, reason)`` for files with too
+        little voice (they are reported, not fatal).
+
+    Raises:
+        AudioLoadError: an unreadable file (named). DataError: separation unavailable.
+    """
+    from discovervoice import audio as dv_audio
+
+    out: list[Prepared] = []
+    skipped: list[tuple[Path, str]] = []
+    sep = None
+    for i, c in enumerate(clips):
+        cached = cache_dir / f"{_cache_key(c, window)}.npy" if cache_dir else None
+        if cached is not None and cached.is_file():
+            v = np.load(cached)
+            if v.size == 0:
+                skipped.append((c.path, "too little voice (cached)"))
+            else:
+                out.append(Prepared(c, v.astype(np.float32)))
+            continue
+        if c.full_song:
+            from discovervoice.classify.songs import _separator, vocals_of
+
+            sep = sep or _separator(separator_model, None)
+            a = vocals_of(c.path, separator=sep)
+        else:
+            a = dv_audio.load(c.path, SAMPLE_RATE, 1)
+        try:
+            v = voiced_audio(a, SAMPLE_RATE, window, name=str(c.path))
+        except AudioError as exc:
+            skipped.append((c.path, str(exc)))
+            v = np.zeros(0, np.float16)
+        else:
+            out.append(Prepared(c, v))
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp.npy")
+            np.save(tmp, v.astype(np.float16))
+            tmp.replace(cached)
+        if progress:
+            progress((i + 1) / len(clips), f"prepared {c.path.name}")
+    return out, skipped
+
+
+def holdout_split(clips: Sequence[Clip], *, holdout_singers: int = 0, test_fraction: float = 0.0,
+                  seed: int = 0) -> tuple[list[Clip], list[Clip], list[str]]:
+    """Keep material out of training for evaluation.
+
+    Returns:
+        ``(used, test, unseen_singers)``: ``used`` may be trained/validated on; ``test``
+        holds ``test_fraction`` of the songs of every remaining singer (by song) plus all
+        clips of the ``holdout_singers`` singers drawn at random (``unseen_singers``).
+    """
+    singers = singers_of(clips)
+    rng = random.Random(seed + 1)
+    if holdout_singers >= len(singers) - 1 and holdout_singers > 0:
+        raise DataError(f"cannot hold out {holdout_singers} of {len(singers)} singers: at least "
+                        "two must remain for training")
+    unseen = sorted(rng.sample(singers, holdout_singers)) if holdout_singers else []
+    rest = [c for c in clips if c.singer not in unseen]
+    if test_fraction > 0:
+        used, test = split_by_song(rest, test_fraction, seed=seed + 2, min_train_songs=2)
+    else:
+        used, test = list(rest), []
+    return used, test + [c for c in clips if c.singer in unseen], unseen
+
+
+# --------------------------------------------------------------------------- model init
+
+def _init_checkpoint(cfg: TrainConfig, labels: list[str]) -> tuple[Any, WindowConfig, str]:
+    from discovervoice import weights
+    from discovervoice.classify.model import build_ast, load_pretrained_ast
+
+    win_kw = {"vad": cfg.vad}
+    if cfg.init == "scratch":
+        ast_cfg = dict(cfg.ast)
+        if cfg.window_seconds:
+            ast_cfg["max_length"] = int(round(cfg.window_seconds * 100))
+        ck = build_ast(labels, **ast_cfg)
+        return ck, WindowConfig(window_seconds=ck.model.config.max_length / 100, **win_kw), "scratch"
+    candidates = ["ast_audioset", "dv-singer-ast"] if cfg.init == "auto" else [cfg.init]
+    errors = []
+    for cand in candidates:
+        try:
+            path = Path(cand) if Path(cand).exists() else weights.resolve(cand)
+        except WeightsError as exc:
+            errors.append(f"{cand}: {exc}")
+            continue
+        folder = path if path.is_dir() else path.parent
+        max_len = int(round(cfg.window_seconds * 100)) if cfg.window_seconds else None
+        ck = load_pretrained_ast(folder, labels=labels, max_length=max_len)
+        window = WindowConfig(window_seconds=ck.model.config.max_length / 100, **win_kw)
+        meta = folder / "discovervoice.json"
+        if meta.is_file():
+            w = json.loads(meta.read_text()).get("window", {})
+            w.update(win_kw, window_seconds=ck.model.config.max_length / 100)
+            window = WindowConfig.from_dict(w)
+        log.info("initialised from %s (%s)", cand, folder)
+        return ck, window, cand
+    raise WeightsError("no initial model could be resolved for --init "
+                       f"{cfg.init!r}: {'; '.join(errors)}; pass --init scratch to train from "
+                       "scratch, or a local AST folder")
+
+
+# --------------------------------------------------------------------------- training
+
+class _Sampler:
+    """Class-balanced sampling of random crops: singers in shuffled rounds, clips by
+    voiced length."""
+
+    def __init__(self, items: Sequence[Prepared], labels: list[str], rng: np.random.Generator):
+        self.rng = rng
+        self.by_label: dict[int, list[Prepared]] = defaultdict(list)
+        for p in items:
+            self.by_label[labels.index(p.clip.singer)].append(p)
+        self.weights = {k: np.array([len(p.audio) for p in v], np.float64) / sum(len(p.audio) for p in v)
+                        for k, v in self.by_label.items()}
+        self.order: list[int] = []
+
+    def draw(self) -> tuple[int, np.ndarray]:
+        if not self.order:
+            self.order = list(self.rng.permutation(sorted(self.by_label)))
+        k = int(self.order.pop())
+        i = int(self.rng.choice(len(self.by_label[k]), p=self.weights[k]))
+        return k, self.by_label[k][i].audio
+
+
+def _val_windows(items: Sequence[Prepared], labels: list[str], window: WindowConfig,
+                 per_clip: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ws, ys, clip_ids = [], [], []
+    for ci, p in enumerate(items):
+        w = cut_windows(p.audio, window)
+        if len(w) > per_clip:
+            w = w[np.linspace(0, len(w) - 1, per_clip).round().astype(int)]
+        ws.append(w)
+        ys += [labels.index(p.clip.singer)] * len(w)
+        clip_ids += [ci] * len(w)
+    if not ws:
+        return np.zeros((0, window.window_samples), np.float32), np.zeros(0, int), np.zeros(0, int)
+    return np.concatenate(ws), np.array(ys), np.array(clip_ids)
+
+
+def _forward(model: Any, logmel: Any, windows: np.ndarray, batch: int = 32
+             ) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    lo, em = [], []
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(windows), batch):
+            x = logmel(torch.from_numpy(np.ascontiguousarray(windows[i:i + batch])))
+            pooled = model.audio_spectrogram_transformer(input_values=x).pooler_output
+            lo.append(model.classifier(pooled).numpy())
+            em.append(pooled.numpy())
+    return np.concatenate(lo), np.concatenate(em)
+
+
+def _xent(logits: np.ndarray, y: np.ndarray) -> float:
+    z = logits - logits.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced: the folder, and a summary (also in the model's info)."""
+
+    model_dir: Path
+    summary: dict[str, Any]
+
+
+def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainConfig | None = None,
+          *, cache_dir: str | os.PathLike | None = None, resume: bool = False,
+          catalogue: str | os.PathLike | None = None, allow_reserved: bool = False,
+          progress: Progress | None = None) -> TrainResult:
+    """Train (or fine-tune) a singer classifier and save it to ``out_dir``.
+
+    Args:
+        data_dir: ``DATA_DIR/<singer>/...`` (see :mod:`discovervoice.classify.data`).
+        out_dir: the classifier folder to write (also holds ``train_state.pt`` and
+            ``train_log.jsonl`` while training).
+        cfg: options (:class:`TrainConfig`).
+        cache_dir: where VAD'd audio is cached between runs (optional).
+        resume: continue from ``out_dir/train_state.pt``.
+        catalogue: a ``catalogue.csv`` to ship with the model for recommendations.
+        progress: ``progress(fraction, message)``.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        DataError: empty singer folder, fewer than two singers, a singer left without
+            usable (voiced) training audio.
+        WeightsError: the initial model cannot be resolved.
+    """
+    import torch
+
+    from discovervoice.classify.classifier import SingerClassifier
+    from discovervoice.classify.data import read_catalogue
+    from discovervoice.classify.features import LogMel
+
+    cfg = cfg or TrainConfig()
+    t_start = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    p = progress or (lambda f, m: None)
+
+    clips = scan_dataset(data_dir, allow_reserved=allow_reserved)
+    used, test, unseen = holdout_split(clips, holdout_singers=cfg.holdout_singers,
+                                       test_fraction=cfg.test_fraction, seed=cfg.seed)
+    train_clips, val_clips = split_by_song(used, cfg.val_fraction, seed=cfg.seed, min_train_songs=3)
+    labels = singers_of(train_clips)
+    if len(labels) < 2:
+        raise DataError(f"{data_dir}: only {len(labels)} singer left for training; a classifier "
+                        "needs at least two (use gallery mode to add a single singer)")
+    cat = read_catalogue(catalogue) if catalogue else []
+
+    ck, window, init_name = _init_checkpoint(cfg, labels)
+    model = ck.model
+    logmel = LogMel(ck.feature_extractor)
+    p(0.0, "preparing audio (separation, voice activity detection)")
+    cache = Path(cache_dir) if cache_dir else None
+    prep_train, skipped = prepare_clips(train_clips, window, cache_dir=cache,
+                                        progress=lambda f, m: p(0.1 * f, m))
+    prep_val, skipped_v = prepare_clips(val_clips, window, cache_dir=cache)
+    skipped += skipped_v
+    for path, why in skipped:
+        log.warning("skipped %s", why)
+    have = {x.clip.singer for x in prep_train}
+    empty = [s for s in labels if s not in have]
+    if empty:
+        raise DataError(f"{data_dir}: no usable voiced training audio for singer(s) "
+                        f"{', '.join(empty)} (files silent or too short; see the warnings)")
+    vw, vy, vclip = _val_windows(prep_val, labels, window, cfg.max_val_windows_per_clip)
+
+    if cfg.freeze_encoder:
+        for prm in model.audio_spectrogram_transformer.parameters():
+            prm.requires_grad_(False)
+    params = [q for q in model.parameters() if q.requires_grad]
+    lr = cfg.lr or (5e-4 if init_name == "scratch" else 1e-4)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup:
+            return lr * (step + 1) / cfg.warmup
+        frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+    state_path = out / "train_state.pt"
+    step, best, best_step, bad_evals, history = 0, math.inf, 0, 0, []
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if resume and state_path.is_file():
+        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        if st["labels"] != labels:
+            raise DataError(f"{state_path}: saved for singers {st['labels']}, not {labels}")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        step, best, best_step, bad_evals = st["step"], st["best"], st["best_step"], st["bad_evals"]
+        best_state = st["best_state"]
+        history = st.get("history", [])
+        rng = np.random.default_rng(cfg.seed + step)
+        log.info("resumed at step %d", step)
+    sampler = _Sampler(prep_train, labels, rng)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    log_path = out / "train_log.jsonl"
+    stopped = "steps"
+    t_loop = time.time()
+    run_loss = []
+    while step < cfg.steps:
+        if cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60:
+            stopped = "time budget"
+            break
+        model.train()
+        ys, crops = [], []
+        for _ in range(cfg.batch_size):
+            k, a = sampler.draw()
+            ys.append(k)
+            crops.append(random_crop(a, window.window_samples, rng, cfg.augment))
+        x = batch_features(crops, logmel)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        logits = model(input_values=x).logits
+        loss = loss_fn(logits, torch.tensor(ys))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        run_loss.append(loss.item())
+        last = step == cfg.steps
+        if step % cfg.eval_every == 0 or last:
+            rec: dict[str, Any] = {"step": step, "train_loss": float(np.mean(run_loss)),
+                                   "lr": lr_at(step), "s_per_step": (time.time() - t_loop) / step}
+            run_loss = []
+            if len(vw):
+                vl, _ = _forward(model, logmel, vw)
+                rec["val_loss"] = _xent(vl, vy)
+                rec["val_acc"] = float(np.mean(vl.argmax(1) == vy))
+                score = rec["val_loss"]
+            else:
+                score = rec["train_loss"]
+            if score < best - 1e-4:
+                best, best_step, bad_evals = score, step, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                bad_evals += 1
+            history.append(rec)
+            with open(log_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            log.info("step %d %s", step, rec)
+            tmp = state_path.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "best": best, "best_step": best_step, "bad_evals": bad_evals,
+                        "best_state": best_state, "labels": labels, "history": history}, tmp)
+            tmp.replace(state_path)
+            p(0.1 + 0.8 * step / cfg.steps, f"step {step}: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in rec.items() if k in ("train_loss", "val_loss", "val_acc")))
+            if len(vw) and bad_evals >= cfg.patience:
+                stopped = "early stopping"
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+
+    p(0.9, "calibrating and building the gallery")
+    temperature, scale, val_metrics = 1.0, 10.0, {}
+    if len(vw):
+        vl, ve = _forward(model, logmel, vw)
+        clip_logits = np.stack([vl[vclip == i].mean(0) for i in np.unique(vclip)])
+        clip_y = np.array([vy[vclip == i][0] for i in np.unique(vclip)])
+        temperature = fit_temperature(clip_logits, clip_y)
+        val_metrics = {"window_acc": float(np.mean(vl.argmax(1) == vy)),
+                       "clip_acc": float(np.mean(clip_logits.argmax(1) == clip_y)),
+                       "clip_xent_calibrated": _xent(clip_logits / temperature, clip_y),
+                       "clip_xent_uncalibrated": _xent(clip_logits, clip_y)}
+    tw, ty, _ = _val_windows(prep_train, labels, window, cfg.max_val_windows_per_clip)
+    _, te = _forward(model, logmel, tw)
+    te = te / np.maximum(np.linalg.norm(te, axis=1, keepdims=True), 1e-8)
+    gallery = {lab: te[ty == i].mean(0) for i, lab in enumerate(labels)}
+    counts = {lab: int(np.sum(ty == i)) for i, lab in enumerate(labels)}
+    if len(vw):
+        ve = ve / np.maximum(np.linalg.norm(ve, axis=1, keepdims=True), 1e-8)
+        cents = np.stack([gallery[lab] / np.linalg.norm(gallery[lab]) for lab in labels])
+        clip_e = np.stack([ve[vclip == i].mean(0) for i in np.unique(vclip)])
+        clip_e /= np.linalg.norm(clip_e, axis=1, keepdims=True)
+        scale = 1.0 / fit_temperature(clip_e @ cents.T, clip_y)
+        val_metrics["gallery_clip_acc"] = float(np.mean((clip_e @ cents.T).argmax(1) == clip_y))
+
+    summary = {
+        "init": init_name, "steps": step, "best_step": best_step, "stopped": stopped,
+        "minutes": round((time.time() - t_start) / 60, 2), "config": _cfg_dict(cfg),
+        "singers": labels, "train_songs": sorted({c.song for c in train_clips}),
+        "valid_songs": sorted({c.song for c in val_clips}),
+        "test_songs": sorted({c.song for c in test if c.singer not in unseen}),
+        "unseen_singers": unseen, "train_files": len(prep_train), "valid_files": len(prep_val),
+        "train_voiced_minutes": round(sum(len(x.audio) for x in prep_train) / SAMPLE_RATE / 60, 2),
+        "skipped_files": [[str(a), b] for a, b in skipped], "temperature": temperature,
+        "gallery_scale": scale, "validation": val_metrics, "data_dir": str(Path(data_dir)),
+    }
+    clf = SingerClassifier(ck, window=window, temperature=temperature, gallery=gallery,
+                           gallery_counts=counts, gallery_scale=scale, catalogue=cat,
+                           info=summary)
+    clf.save(out, fp16=cfg.fp16)
+    p(1.0, f"saved {out}")
+    return TrainResult(out, summary)
+
+
+def _cfg_dict(cfg: TrainConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["augment"] = cfg.augment.to_dict()
+    return d
