@@ -37,13 +37,16 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
 
 def plot_track_bars(tracks: Mapping[str, Mapping[str, Mapping[str, float]]], metric: str,
                     path: str | Path, *, title: str | None = None,
-                    unit: str = "dB") -> Path:
+                    label: str | None = None) -> Path:
     """Grouped bars: one group per track, one bar per stem, height = ``metric``.
 
     Args:
         tracks: ``{track: {stem: {metric: value}}}`` (a separation report's ``tracks``).
         metric: e.g. ``"usdr"``, ``"sdr"``.
+        label: y-axis label (default: the metric's name and unit).
     """
+    from discovervoice.eval.report import METRIC_LABELS
+
     names = list(tracks)
     stems = sorted({s for t in tracks.values() for s in t if metric in t[s]})
     width = max(6.0, min(20.0, 1.0 + 0.45 * len(names) * max(1, len(stems))))
@@ -59,12 +62,13 @@ def plot_track_bars(tracks: Mapping[str, Mapping[str, Mapping[str, float]]], met
             ax.axhline(mean, color=f"C{i}", lw=1, ls="--")
     ax.set_xticks(x, labels=names, rotation=45 if len(names) > 4 else 0, ha="right"
                   if len(names) > 4 else "center", fontsize=8)
-    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
+    name = label or METRIC_LABELS.get(metric, metric)
+    ax.set_ylabel(name)
     ax.axhline(0, color="black", lw=0.6)
-    ax.set_title(title or f"{metric} per track (dashed: mean over tracks)")
+    ax.set_title(title or f"{name} per track (dashed: mean over tracks)")
     ax.grid(axis="y", alpha=0.3)
     if stems:
-        ax.legend(fontsize=8, ncols=min(len(stems), 5))
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save_figure(fig, path)
 
 

@@ -504,8 +504,9 @@ def evaluate_separation(reference_dir: str | Path, estimate_dir: str | Path, *,
                    "source": "Le Roux et al. 2019"},
     }
     if bss:
-        import museval
-        settings["bss_eval"] = {"implementation": f"museval {museval.__version__}",
+        from importlib.metadata import version
+
+        settings["bss_eval"] = {"implementation": f"museval {version('museval')}",
                                 "mode": "v4", "window_s": window_s, "hop_s": hop_s,
                                 "track_value": "median over frames (NaN frames skipped)",
                                 "rest_source": "mixture minus estimated stems when they "

@@ -1,0 +1,204 @@
+"""Voice-conversion evaluation over folders of converted and reference recordings.
+
+For each converted file ``ESTIMATE/<name>.<ext>`` whose reference ``REFERENCE/<name>.*``
+exists (the target voice singing or speaking the same content — the corpus's parallel
+voices), the metrics are:
+
+* **MCD** (:mod:`discovervoice.eval.mcd`, DTW-aligned, c0 excluded by default);
+* **F0** (:mod:`discovervoice.eval.f0`): RMSE in cents, raw pitch / chroma accuracy,
+  voicing recall / false alarm / error, after an optional transposition of the reference;
+* **speaker similarity** (:mod:`discovervoice.eval.speaker`): cosine between the
+  converted file's embedding and the target speaker's (the reference file, or the mean
+  embedding of every clip in ``speaker_reference``); with ``source_dir``, also the
+  similarity to the *source* speaker, which a good conversion lowers;
+* optionally a neural MOS (:mod:`discovervoice.eval.mos`, DNSMOS or UTMOS), always named
+  by its model.
+
+Files are matched by name without extension; audio is read at its own rate.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from discovervoice.errors import DataError
+
+log = logging.getLogger(__name__)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def audio_files(folder: str | Path) -> dict[str, Path]:
+    """``{name without extension: path}`` of the audio files in ``folder`` (recursive;
+    names are paths relative to the folder, ``/``-separated).
+
+    A single file gives ``{stem: path}``.
+
+    Raises:
+        DataError: missing folder or no audio file.
+    """
+    p = Path(folder)
+    if p.is_file():
+        return {p.stem: p}
+    if not p.is_dir():
+        raise DataError(f"{p}: not a file or folder")
+    out = {}
+    for f in sorted(p.rglob("*")):
+        if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES and not f.name.startswith("."):
+            out.setdefault(f.relative_to(p).with_suffix("").as_posix(), f)
+    if not out:
+        raise DataError(f"{p}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
+    return out
+
+
+def _mean(items: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    keys = {k for v in items.values() for k, x in v.items() if isinstance(x, (int, float))}
+    out = {}
+    for k in sorted(keys):
+        vals = np.array([float(v[k]) for v in items.values()
+                         if isinstance(v.get(k), (int, float))], dtype=np.float64)
+        out[k] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+    return out
+
+
+def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
+                        source: str | Path | None = None,
+                        speaker_reference: str | Path | None = None,
+                        shift_semitones: float = 0.0, mcd_mode: str = "default",
+                        include_c0: bool = False, f0_method: str = "harvest",
+                        speaker_encoder: str | None = "resemblyzer",
+                        mos_model: str | None = None, keep_contours: int = 0,
+                        progress: ProgressFn | None = None) -> dict:
+    """Score converted files against references.
+
+    Args:
+        reference: folder (or file) of target-voice recordings.
+        estimate: folder (or file) of converted recordings, same names.
+        source: optional folder of the source recordings (for source similarity).
+        speaker_reference: optional folder of target-speaker clips for the speaker
+            embedding (default: each reference file).
+        shift_semitones: transposition applied by the conversion (reference F0 is shifted).
+        mcd_mode, include_c0: see :func:`discovervoice.eval.mcd.mcd`.
+        f0_method: ``"harvest"`` or ``"dio"``.
+        speaker_encoder: ``"resemblyzer"``, ``"ecapa"`` or ``None`` (skip).
+        mos_model: ``"dnsmos"``, ``"utmos"`` or ``None``.
+        keep_contours: keep the F0 contours of the first N items (for plots) under
+            ``"_contours"`` (not JSON; removed by the report writer).
+
+    Returns:
+        ``{"kind": "conversion", "items": {name: {metric: value}}, "mean": {...},
+        "settings": {...}, "unmatched": [...]}``.
+
+    Raises:
+        DataError: no converted file matches a reference.
+        WeightsError: the ECAPA / UTMOS weights cannot be loaded.
+    """
+    from discovervoice import audio as dva
+    from discovervoice.eval import f0 as f0m
+    from discovervoice.eval import mcd as mcdm
+    from discovervoice.eval import speaker as spk
+
+    refs = audio_files(reference)
+    ests = audio_files(estimate)
+    if Path(reference).is_file() and Path(estimate).is_file():
+        refs = {"item": Path(reference)}
+        ests = {"item": Path(estimate)}
+    names = [n for n in ests if n in refs]
+    if not names:
+        raise DataError(f"{estimate}: no converted file has a reference of the same name in "
+                        f"{reference}")
+    srcs = audio_files(source) if source is not None else {}
+    encoder = spk.get_encoder(speaker_encoder) if speaker_encoder else None
+    target_emb = None
+    if encoder is not None and speaker_reference is not None:
+        clips = [dva.read(p) for p in audio_files(speaker_reference).values()]
+        target_emb = encoder.embed_many(clips)
+    scorer = None
+    if mos_model:
+        from discovervoice.eval.mos import get_scorer
+
+        scorer = get_scorer(mos_model)
+    items: dict[str, dict[str, Any]] = {}
+    contours: dict[str, dict] = {}
+    mcd_settings: dict = {}
+    for i, name in enumerate(names):
+        r, sr_r = dva.read(refs[name])
+        e, sr_e = dva.read(ests[name])
+        if sr_e != sr_r:
+            e = dva.resample(e, sr_e, sr_r)
+        res = mcdm.mcd(r, e, sr_r, mode=mcd_mode, include_c0=include_c0)
+        mcd_settings = res.settings
+        row: dict[str, Any] = {"mcd": res.mcd, "mcd_frames": res.frames}
+        cr = f0m.extract_f0(r, sr_r, method=f0_method)
+        ce = f0m.extract_f0(e, sr_r, method=f0_method)
+        row.update(f0m.f0_metrics(cr, ce, shift_semitones=shift_semitones))
+        if encoder is not None:
+            e_emb = encoder.embed(e, sr_r)
+            t_emb = target_emb if target_emb is not None else encoder.embed(r, sr_r)
+            row["speaker_similarity"] = spk.cosine_similarity(e_emb, t_emb)
+            if name in srcs:
+                s, sr_s = dva.read(srcs[name])
+                row["source_similarity"] = spk.cosine_similarity(e_emb, encoder.embed(s, sr_s))
+        if scorer is not None:
+            row.update(scorer.score(e, sr_r))
+        items[name] = row
+        if i < keep_contours:
+            c = {"reference": (cr.times, cr.f0 * 2 ** (shift_semitones / 12)),
+                 "converted": (ce.times, ce.f0)}
+            if name in srcs:
+                s, sr_s = dva.read(srcs[name])
+                cs = f0m.extract_f0(s, sr_s, method=f0_method)
+                c["source"] = (cs.times, cs.f0)
+            contours[name] = c
+        if progress is not None:
+            progress(i + 1, len(names), name)
+    settings = {"mcd": mcd_settings,
+                "f0": {"method": f"pyworld {f0_method}", "hop_s": f0m.DEFAULT_HOP_S,
+                       "range_hz": [f0m.F0_FLOOR_HZ, f0m.F0_CEIL_HZ],
+                       "shift_semitones": shift_semitones, "metrics": "mir_eval.melody",
+                       "cent_tolerance": 50},
+                "speaker": {"encoder": getattr(encoder, "name", None),
+                            "target": "speaker_reference clips (mean embedding)"
+                            if target_emb is not None else "each reference file"},
+                "mos": getattr(scorer, "name", None)}
+    out = {"kind": "conversion", "reference_dir": str(reference), "estimate_dir": str(estimate),
+           "items": items, "mean": _mean(items), "settings": settings,
+           "unmatched": sorted(set(ests) - set(refs))}
+    if contours:
+        out["_contours"] = contours
+    return out
+
+
+def score_mos(paths: Sequence[Path] | Mapping[str, Path], model: str = "dnsmos",
+              progress: ProgressFn | None = None) -> dict:
+    """Neural MOS of audio files: ``{"kind": "mos", "model", "items", "mean"}``.
+
+    Args:
+        paths: files, or ``{name: path}``.
+        model: ``"dnsmos"`` or ``"utmos"`` (registry weights).
+
+    Raises:
+        WeightsUnavailableError: UTMOS weights missing offline.
+    """
+    from discovervoice import audio as dva
+    from discovervoice.eval.mos import get_scorer
+
+    files = dict(paths) if isinstance(paths, Mapping) else {Path(p).stem: Path(p) for p in paths}
+    if not files:
+        raise DataError("no audio files to score")
+    scorer = get_scorer(model)
+    items = {}
+    for i, (name, p) in enumerate(files.items()):
+        a, sr = dva.read(p)
+        items[name] = scorer.score(a, sr)
+        if progress is not None:
+            progress(i + 1, len(files), name)
+    return {"kind": "mos", "model": scorer.name, "items": items, "mean": _mean(items),
+            "settings": {"model": scorer.name,
+                         "note": "DNSMOS P.835/P.808 (speechmos ONNX)" if model == "dnsmos"
+                         else "UTMOS22 strong learner (registry utmos22_strong)"}}
