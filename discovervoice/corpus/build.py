@@ -1,0 +1,388 @@
+"""Build the whole corpus: plan deterministic jobs, run them on worker processes, write
+the manifest. See the package docstring for the layout.
+
+Determinism: the plan (which piece, voice, soundfont... each job uses) is a pure function
+of the :class:`BuildConfig`; every job then draws its own random choices from
+``numpy.random.default_rng([seed, crc32(job key)])``, so the files do not depend on the
+number of workers or the order in which jobs finish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from discovervoice.corpus import accompaniment as acc
+from discovervoice.corpus import reserved as rsv
+from discovervoice.corpus import scores as sc
+from discovervoice.corpus.voices import Voice, list_voices, tool_versions
+from discovervoice.errors import DataError
+
+log = logging.getLogger(__name__)
+
+PARTS = ("songs", "singers", "parallel", "noisy")
+MANIFEST_VERSION = 1
+SINGER_SR = 16000
+
+
+@dataclass
+class BuildConfig:
+    """Everything a build depends on (stored in the manifest).
+
+    Counts are per build; ``songs`` is the number of train+valid songs (``valid_fraction``
+    of them go to valid), ``test_songs`` the number of test songs (reserved material).
+    """
+
+    out: str
+    seed: int = 0
+    splits: tuple[str, ...] = ("train", "valid")
+    parts: tuple[str, ...] = PARTS
+    include_reserved: bool = False
+    songs: int = 300
+    test_songs: int = 60
+    valid_fraction: float = 0.1
+    song_seconds: float = 25.0
+    max_minutes: float | None = None
+    voices: tuple[str, ...] | None = None
+    pieces: tuple[str, ...] | None = None
+    singers: int | None = None
+    sung_per_singer: int = 16
+    spoken_per_singer: int = 10
+    parallel_sets: int = 24
+    parallel_voices: int = 3
+    parallel_train_seconds: float = 150.0
+    noisy_pairs: int = 600
+    snrs: tuple[float, ...] = (15.0, 20.0, 25.0)
+    recorded_voices: bool = True
+    workers: int = 2
+
+    def validate(self) -> None:
+        bad = [s for s in self.splits if s not in rsv.SPLITS]
+        if bad:
+            raise DataError(f"unknown split(s) {bad}; choose from {list(rsv.SPLITS)}")
+        badp = [p for p in self.parts if p not in PARTS]
+        if badp:
+            raise DataError(f"unknown part(s) {badp}; choose from {list(PARTS)}")
+        if rsv.RESERVED_SPLIT in self.splits and not self.include_reserved:
+            raise rsv.ReservedMaterialError(
+                "the test split is built only from the material reserved for evaluation; "
+                "pass include_reserved=True (--include-reserved) to build it")
+
+
+def _rng(seed: int, key: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=False))
+    tmp.replace(path)
+
+
+def _save(path: Path, x: np.ndarray, sr: int) -> None:
+    from discovervoice.audio import save
+    save(path, x, sr, clip="none")
+
+
+# --------------------------------------------------------------------------- material
+@dataclass
+class Material:
+    """Pieces, voices and soundfonts allowed for one split."""
+
+    split: str
+    chorales: list[str]
+    folk: list[str]
+    voices: list[Voice]
+    soundfonts: list[acc.SoundFont]
+
+
+def _usable_chorales(cfg: BuildConfig, cache: Path) -> list[str]:
+    ids = sc.chorale_ids()
+    if cfg.pieces:
+        want = set(cfg.pieces)
+        ids = [i for i in ids if i in want or i.split("/")[-1] in want]
+    out = []
+    for pid in ids:
+        try:
+            p = sc.load_piece(pid, cache)
+        except DataError as exc:
+            log.info("skipping %s: %s", pid, exc)
+            continue
+        if len(p.parts) >= 3 and len(p.melody) >= 12:
+            out.append(pid)
+    return out
+
+
+def material_for(split: str, cfg: BuildConfig, chorales: list[str], folk: list[str],
+                 voices: list[Voice]) -> Material:
+    """Material allowed in ``split``: reserved only for test, never for train/valid.
+
+    train and valid share voices and soundfonts but not pieces: the non-reserved chorales
+    are shuffled by the seed and ``valid_fraction`` of them go to valid.
+    """
+    test = split == rsv.RESERVED_SPLIT
+    if test and not cfg.include_reserved:
+        raise rsv.ReservedMaterialError("test split requested without include_reserved")
+    ch = [c for c in chorales if rsv.is_reserved_piece(c) == test]
+    if not test:
+        order = _rng(cfg.seed, "valid-pieces").permutation(len(ch))
+        n_valid = max(1, int(round(cfg.valid_fraction * len(ch)))) if len(ch) > 1 else 0
+        valid = {ch[i] for i in order[:n_valid]}
+        ch = [c for c in ch if (c in valid) == (split == "valid")]
+    vs = [v for v in voices if v.reserved == test]
+    sfs = acc.soundfonts(only_reserved=True) if test else acc.soundfonts()
+    return Material(split, ch, [] if test else folk, vs, sfs)
+
+
+# --------------------------------------------------------------------------- jobs
+@dataclass
+class Job:
+    part: str
+    split: str
+    key: str
+    args: dict = field(default_factory=dict)
+
+
+def plan(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> list[Job]:
+    """The list of jobs of a build (deterministic)."""
+    cfg.validate()
+    out = Path(cfg.out)
+    cache = out / ".cache" / "scores"
+    say = progress or (lambda s: None)
+    voices = list_voices(include_reserved=cfg.include_reserved)
+    if cfg.voices:
+        want = set(cfg.voices)
+        voices = [v for v in voices if v.id in want or v.id.split("-", 1)[-1] in want]
+        if not voices:
+            raise DataError(f"none of the voices {sorted(want)} is installed "
+                            "(discovervoice corpus voices lists them)")
+    if not cfg.recorded_voices:
+        voices = [v for v in voices if v.kind != "recorded"]
+    if not voices:
+        raise DataError("no voices installed: run scripts/install-system-deps.sh")
+    say("parsing chorales")
+    chorales = _usable_chorales(cfg, cache)
+    folk: list[str] = []
+    if not cfg.pieces and any(p in cfg.parts for p in ("singers", "parallel")):
+        say("parsing folk melodies")
+        for coll in sc.FOLK_COLLECTIONS:
+            folk += [p.piece_id for p in sc.folk_pieces(coll, cache)]
+    jobs: list[Job] = []
+    for split in cfg.splits:
+        m = material_for(split, cfg, chorales, folk, voices)
+        if not m.voices:
+            raise DataError(f"split {split}: no voices available")
+        jobs += _plan_split(cfg, m)
+    return jobs
+
+
+def _song_count(cfg: BuildConfig, split: str) -> int:
+    if split == "test":
+        n = cfg.test_songs
+    else:
+        n_valid = int(round(cfg.songs * cfg.valid_fraction))
+        n = n_valid if split == "valid" else cfg.songs - n_valid
+    if cfg.max_minutes is not None:
+        cap = int(cfg.max_minutes * 60 / cfg.song_seconds)
+        share = {"train": 1 - cfg.valid_fraction, "valid": cfg.valid_fraction}.get(split, 1.0)
+        if split == "test":
+            share = 1.0
+        n = min(n, max(1, int(cap * share)))
+    return n
+
+
+def _plan_split(cfg: BuildConfig, m: Material) -> list[Job]:
+    jobs: list[Job] = []
+    rng = _rng(cfg.seed, f"plan-{m.split}")
+    sing_voices = [v for v in m.voices]
+    song_voices = [v for v in sing_voices if v.kind != "recorded"]
+    speak_voices = [v for v in sing_voices if v.kind != "recorded"]
+    kits = acc.hydrogen_kits()
+    if "songs" in cfg.parts and m.chorales and song_voices and m.soundfonts:
+        n = _song_count(cfg, m.split)
+        pieces = [m.chorales[i] for i in rng.permutation(len(m.chorales))]
+        vorder = [song_voices[i] for i in rng.permutation(len(song_voices))]
+        for i in range(n):
+            p = pieces[i % len(pieces)]
+            v = vorder[i % len(vorder)]
+            sfont = m.soundfonts[int(rng.integers(len(m.soundfonts)))]
+            key = f"{m.split}-{i:04d}"
+            jobs.append(Job("songs", m.split, key, {
+                "piece": p, "voice": v, "soundfont": sfont, "kits": kits,
+                "name": f"{i:04d}_{p.split('/')[-1]}_{v.id}"}))
+    melodies = m.chorales + m.folk
+    if "singers" in cfg.parts and melodies:
+        vs = sing_voices if cfg.singers is None else \
+            [sing_voices[i] for i in sorted(rng.permutation(len(sing_voices))[:cfg.singers])]
+        # valid shares the singers of train (classification needs them): one job per
+        # singer writes its clips into train or valid
+        if m.split != "valid":
+            for v in vs:
+                jobs.append(Job("singers", m.split, f"{m.split}-{v.id}",
+                                {"voice": v, "melodies": melodies,
+                                 "with_valid": m.split == "train" and "valid" in cfg.splits}))
+    if "parallel" in cfg.parts and melodies and len(speak_voices) >= 2:
+        n_sets = cfg.parallel_sets if m.split == "train" else max(2, cfg.parallel_sets // 4)
+        set_pieces = [melodies[i] for i in rng.permutation(len(melodies))[:max(1, n_sets)]]
+        used: set[str] = set()
+        for i in range(n_sets):
+            idx = rng.permutation(len(speak_voices))[:min(cfg.parallel_voices, len(speak_voices))]
+            vs = [speak_voices[j] for j in sorted(idx)]
+            used |= {v.id for v in vs}
+            jobs.append(Job("parallel", m.split, f"{m.split}-set{i:03d}",
+                            {"voices": vs, "piece": set_pieces[i % len(set_pieces)],
+                             "name": f"set{i:03d}"}))
+        train_pieces = [p for p in melodies if p not in set(set_pieces)] or melodies
+        for v in speak_voices:
+            if v.id in used:
+                jobs.append(Job("parallel_train", m.split, f"{m.split}-ptrain-{v.id}",
+                                {"voice": v, "melodies": train_pieces}))
+    if "noisy" in cfg.parts and speak_voices:
+        n = {"train": cfg.noisy_pairs, "valid": max(1, cfg.noisy_pairs // 10),
+             "test": max(1, cfg.noisy_pairs // 5)}[m.split]
+        rec = [v for v in m.voices if v.kind == "recorded"]
+        chunk = 25
+        for c in range(0, n, chunk):
+            jobs.append(Job("noisy", m.split, f"{m.split}-noisy{c:05d}",
+                            {"start": c, "count": min(chunk, n - c), "voices": speak_voices,
+                             "recorded": rec, "others": speak_voices}))
+    return jobs
+
+
+# --------------------------------------------------------------------------- run
+def run_job(job: Job, cfg: BuildConfig) -> list[dict]:
+    """Execute one job; returns its manifest items."""
+    from discovervoice.corpus import parts
+
+    fn = {"songs": parts.song_job, "singers": parts.singer_job,
+          "parallel": parts.parallel_job, "parallel_train": parts.parallel_train_job,
+          "noisy": parts.noisy_job}[job.part]
+    rng = _rng(cfg.seed, f"{job.part}-{job.key}")
+    items = fn(job, cfg, rng, Path(cfg.out))
+    for it in items:   # the split rule, checked on every item written
+        rsv.check_split(it["split"], piece=it.get("piece"), voices=tuple(it.get("voices", [])),
+                        soundfont=it.get("soundfont"))
+    return items
+
+
+def _worker_init() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> dict:
+    """Build the corpus described by ``cfg`` into ``cfg.out``; returns the manifest.
+
+    An existing manifest in the folder is merged: items of the (part, split) pairs built
+    now replace the old ones, others are kept (so ``train,valid`` and ``test`` can be
+    built into one folder by two commands).
+    """
+    say = progress or (lambda s: None)
+    t0 = time.time()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = plan(cfg, say)
+    say(f"{len(jobs)} jobs planned")
+    items: list[dict] = []
+    errors: list[str] = []
+    if cfg.workers <= 1:
+        for i, j in enumerate(jobs):
+            items += run_job(j, cfg)
+            say(f"[{i + 1}/{len(jobs)}] {j.part} {j.key}")
+    else:
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_worker_init) as ex:
+            futs = {ex.submit(run_job, j, cfg): j for j in jobs}
+            for i, f in enumerate(as_completed(futs)):
+                j = futs[f]
+                try:
+                    items += f.result()
+                except Exception as exc:  # report every failed job, then fail the build
+                    errors.append(f"{j.part} {j.key}: {type(exc).__name__}: {exc}")
+                    log.error("job %s %s failed: %s", j.part, j.key, exc)
+                say(f"[{i + 1}/{len(jobs)}] {j.part} {j.key}")
+    if errors:
+        raise DataError(f"{len(errors)} corpus job(s) failed:\n  " + "\n  ".join(errors[:20]))
+    items.sort(key=lambda it: it["path"])
+    manifest = _merge_manifest(out, cfg, items, time.time() - t0)
+    say(f"done in {time.time() - t0:.1f} s: {len(items)} files")
+    return manifest
+
+
+def _built_pairs(cfg: BuildConfig) -> set[tuple[str, str]]:
+    pairs = set()
+    for p in cfg.parts:
+        for s in cfg.splits:
+            pairs.add((p, s))
+            if p == "singers" and s == "train" and "valid" in cfg.splits:
+                pairs.add((p, "valid"))
+    return pairs
+
+
+def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: float) -> dict:
+    from discovervoice.corpus.voices import _all_voices
+
+    path = out / "manifest.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    built = _built_pairs(cfg)
+    kept = [it for it in old.get("items", []) if (it["part"], it["split"]) not in built]
+    runs = old.get("builds", []) + [{"config": _cfg_json(cfg), "seconds": round(seconds, 1),
+                                     "items": len(items), "finished": time.strftime(
+                                         "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
+    used_voices = sorted({v for it in kept + items for v in it.get("voices", [])})
+    used_sf = sorted({it["soundfont"] for it in kept + items if it.get("soundfont")})
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "layout": "see discovervoice.corpus (package docstring)",
+        "tools": tool_versions(),
+        "builds": runs,
+        "voices": [v.to_json() for v in _all_voices() if v.id in used_voices],
+        "soundfonts": [asdict(s) for s in acc.soundfonts(include_reserved=True)
+                       if s.name in used_sf],
+        "reserved": {"pieces": "Bach chorales whose BWV number ends in 0 or 5",
+                     "voices": sorted(rsv.RESERVED_VOICE_IDS),
+                     "soundfonts": "MuseScore General", "split": rsv.RESERVED_SPLIT},
+        "licences": LICENCES,
+        "items": sorted(kept + items, key=lambda it: it["path"]),
+    }
+    _write_json(path, manifest)
+    # one manifest per part/split as well, for consumers that read one folder
+    for part, split in sorted(built):
+        sub = [it for it in items if it["part"] == part and it["split"] == split]
+        if sub:
+            folder = {"songs": "songs", "singers": "singers", "parallel": "parallel",
+                      "noisy": "noisy_speech"}[part]
+            _write_json(out / folder / split / "manifest.json", sub)
+    return manifest
+
+
+def _cfg_json(cfg: BuildConfig) -> dict:
+    d = asdict(cfg)
+    d["out"] = str(Path(cfg.out).resolve())
+    return d
+
+
+LICENCES = {
+    "mbrola": "MBROLA voice databases: non-commercial, non-military use only (Debian "
+              "non-free). Audio sung or spoken by them inherits this restriction.",
+    "festival": "festvox voices: free (CSTR/CMU licences, Debian main)",
+    "fillets-ng-data-cs": "GPL-2+ (Fish Fillets NG, Czech voice acting)",
+    "fillets-ng-data": "GPL-2+ (Fish Fillets NG game music, used as noise)",
+    "music21 corpus": "Bach chorales and Essen folk songs: public domain encodings shipped "
+                      "with music21 (BSD-3-Clause)",
+    "FluidR3_GM.sf2": "MIT",
+    "TimGM6mb.sf2": "GPL-2",
+    "MuseScore_General": "MIT",
+    "hydrogen-drumkits": "GPL-2+ / CC (per kit, see /usr/share/doc/hydrogen-drumkits/copyright)",
+    "alsa-utils": "GPL-2+ (test sounds)",
+}
