@@ -1,0 +1,239 @@
+"""The CRNN speech enhancer: a convolutional encoder over the STFT magnitude, recurrent
+layers over time and a magnitude mask (Tan & Wang 2018, "A Convolutional Recurrent Neural
+Network for Real-Time Speech Enhancement", Interspeech; mask estimation as in NSNet,
+Xia et al. 2020, and Braun & Tashev 2021, "A consistency-aware compressed spectral loss").
+
+Shapes (``B`` batch, ``T`` samples, ``N`` STFT frames, ``F = n_fft // 2 + 1`` bins):
+
+* :meth:`CRNN.forward`: ``Tensor[B, T]`` noisy waveform -> ``Tensor[B, T]`` enhanced
+  waveform (same length). Pure: no chunking, no level handling, no progress (those live in
+  :class:`discovervoice.enhance.apply.Enhancer`, demucs ``apply.py`` style).
+* :meth:`CRNN.estimate_mask`: ``Tensor[B, N, F]`` magnitude -> ``Tensor[B, N, F]`` mask in
+  [0, 1].
+
+``causal=True`` pads the convolutions only on the past side and uses a unidirectional GRU,
+so a frame's mask depends on that frame and earlier ones only (streaming, latency = one
+STFT window); ``causal=False`` sees the whole chunk (bidirectional GRU).
+
+Checkpoints are safetensors files whose metadata carry the constructor arguments
+(``"config"``, JSON) so that a file rebuilds its own model (:func:`save_crnn`,
+:func:`load_crnn`); the registry factory is :func:`load_enhancer`.
+
+Libraries: torch (network, STFT), safetensors (checkpoint files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from discovervoice.errors import WeightsError
+
+#: ``format`` value written in the safetensors metadata of CRNN checkpoints.
+CHECKPOINT_FORMAT = "discovervoice-enhance-crnn/1"
+
+
+@dataclass
+class CRNNConfig:
+    """Constructor arguments of :class:`CRNN` (stored in every checkpoint).
+
+    Attributes:
+        sample_rate: rate the model was trained at, Hz.
+        n_fft: STFT size in samples (window = ``n_fft``, Hann).
+        hop: STFT hop in samples.
+        channels: output channels of each encoder conv layer (each halves the bins).
+        kernel: (time, frequency) kernel of the encoder convs.
+        hidden: GRU hidden size (per direction when not causal).
+        layers: GRU layers.
+        causal: no look-ahead (unidirectional GRU, past-only time padding).
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop: int = 128
+    channels: tuple[int, ...] = (16, 32, 32)
+    kernel: tuple[int, int] = (3, 5)
+    hidden: int = 192
+    layers: int = 2
+    causal: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CRNNConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise WeightsError(f"unknown CRNN config keys {sorted(unknown)}")
+        d = dict(d)
+        if "channels" in d:
+            d["channels"] = tuple(int(c) for c in d["channels"])
+        if "kernel" in d:
+            d["kernel"] = tuple(int(k) for k in d["kernel"])  # type: ignore[assignment]
+        return cls(**d)
+
+
+class _ConvBlock(nn.Module):
+    """Conv2d over ``[B, C, N, F]`` with stride 2 in frequency, ELU; causal time padding."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int], causal: bool):
+        super().__init__()
+        kt, kf = kernel
+        self.pad_t = (kt - 1, 0) if causal else ((kt - 1) // 2, kt - 1 - (kt - 1) // 2)
+        self.pad_f = (kf // 2, kf // 2)
+        self.conv = nn.Conv2d(c_in, c_out, (kt, kf), stride=(1, 2))
+        self.act = nn.ELU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = nn.functional.pad(x, (*self.pad_f, *self.pad_t))
+        return self.act(self.conv(x))
+
+
+class CRNN(nn.Module):
+    """Convolutional-recurrent magnitude-mask speech enhancer.
+
+    Args: see :class:`CRNNConfig` (keyword arguments of the same names).
+
+    Shape:
+        forward: ``Tensor[B, T]`` -> ``Tensor[B, T]`` (float32 waveforms at
+        ``sample_rate`` Hz).
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__()
+        self.config = CRNNConfig.from_dict(kwargs)
+        cfg = self.config
+        self.n_bins = cfg.n_fft // 2 + 1
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+        # per-bin input normalisation of the log magnitude (learned affine)
+        self.in_shift = nn.Parameter(torch.full((self.n_bins,), 4.0))
+        self.in_scale = nn.Parameter(torch.full((self.n_bins,), 0.3))
+        blocks, c, f = [], 1, self.n_bins
+        for ch in cfg.channels:
+            blocks.append(_ConvBlock(c, ch, cfg.kernel, cfg.causal))
+            c = ch
+            f = (f + 2 * (cfg.kernel[1] // 2) - cfg.kernel[1]) // 2 + 1
+        self.encoder = nn.Sequential(*blocks)
+        self.enc_bins = f
+        bidir = not cfg.causal
+        self.rnn = nn.GRU(c * f, cfg.hidden, num_layers=cfg.layers, batch_first=True,
+                          bidirectional=bidir)
+        rnn_out = cfg.hidden * (2 if bidir else 1)
+        self.decoder = nn.Sequential(
+            nn.Linear(rnn_out + self.n_bins, rnn_out), nn.ReLU(),
+            nn.Linear(rnn_out, self.n_bins))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    def stft(self, wave: Tensor) -> Tensor:
+        """``Tensor[B, T]`` -> complex ``Tensor[B, N, F]``."""
+        cfg = self.config
+        spec = torch.stft(wave, cfg.n_fft, cfg.hop, window=self.window, center=True,
+                          return_complex=True)
+        return spec.transpose(1, 2)
+
+    def istft(self, spec: Tensor, length: int) -> Tensor:
+        """complex ``Tensor[B, N, F]`` -> ``Tensor[B, length]``."""
+        cfg = self.config
+        return torch.istft(spec.transpose(1, 2), cfg.n_fft, cfg.hop, window=self.window,
+                           center=True, length=length)
+
+    def estimate_mask(self, mag: Tensor) -> Tensor:
+        """Magnitude ``Tensor[B, N, F]`` -> mask ``Tensor[B, N, F]`` in [0, 1]."""
+        feat = (torch.log(mag + 1e-5) + self.in_shift) * self.in_scale
+        x = self.encoder(feat.unsqueeze(1))                     # [B, C, N, F']
+        b, c, n, f = x.shape
+        x = x.permute(0, 2, 1, 3).reshape(b, n, c * f)
+        x, _ = self.rnn(x)
+        return torch.sigmoid(self.decoder(torch.cat([x, feat], dim=-1)))
+
+    def forward(self, wave: Tensor) -> Tensor:
+        if wave.dim() != 2:
+            raise ValueError(f"CRNN.forward expects Tensor[B, T], got shape {tuple(wave.shape)}")
+        spec = self.stft(wave)
+        mask = self.estimate_mask(spec.abs())
+        return self.istft(spec * mask, wave.shape[-1])
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_crnn(model: CRNN, path: str | os.PathLike, *, half: bool = True,
+              extra_metadata: dict[str, str] | None = None) -> Path:
+    """Write ``model`` as a safetensors file (fp16 by default) with its config in metadata.
+
+    The file is written to a temporary name and renamed, so a crash leaves no partial file.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
+             for k, v in model.state_dict().items()}
+    meta = {"format": CHECKPOINT_FORMAT, "config": model.config.to_json(),
+            "architecture": "CRNN", **(extra_metadata or {})}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def load_crnn(path: str | os.PathLike) -> CRNN:
+    """Rebuild a :class:`CRNN` from a file written by :func:`save_crnn` (float32, eval mode).
+
+    Also accepts a training checkpoint (``.pt`` from ``enhance train``).
+
+    Raises:
+        WeightsError: missing file, not a CRNN checkpoint, or weights that do not fit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: enhancer checkpoint not found")
+    if path.suffix in (".pt", ".pth", ".ckpt"):
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            config, state = ckpt["config"], ckpt["model"]
+        except (RuntimeError, KeyError, OSError, TypeError) as exc:
+            raise WeightsError(f"{path}: not an enhancer training checkpoint ({exc})") from exc
+    else:
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                state = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError) as exc:
+            raise WeightsError(f"{path}: cannot read safetensors file ({exc})") from exc
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise WeightsError(f"{path}: not a DiscoverVoice CRNN enhancer checkpoint "
+                               f"(metadata format {meta.get('format')!r}, expected "
+                               f"{CHECKPOINT_FORMAT!r})")
+        config = json.loads(meta["config"])
+    model = CRNN(**config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: weights do not fit the stored config ({exc})") from exc
+    return model.eval()
+
+
+def load_enhancer(path: str | os.PathLike, spec: Any = None, **kwargs: Any):
+    """Registry factory (``discovervoice.enhance.model:load_enhancer``): checkpoint ->
+    :class:`discovervoice.enhance.apply.Enhancer`. ``kwargs`` go to the Enhancer."""
+    from discovervoice.enhance.apply import Enhancer
+
+    model = load_crnn(path)
+    if spec is not None and getattr(spec, "sample_rate", None) not in (None, model.sample_rate):
+        raise WeightsError(f"{path}: model sample rate {model.sample_rate} Hz does not match "
+                           f"the registry's {spec.sample_rate} Hz for {spec.name!r}")
+    return Enhancer(model, **kwargs)
