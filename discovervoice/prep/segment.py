@@ -134,6 +134,8 @@ def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | No
         return FrameLabels(np.zeros(n, dtype=np.int64), e, ev, np.zeros(n), np.zeros(n))
     loud = float(np.percentile(e, 95))
     active = e > max(o.silence_floor_db, loud - o.silence_range_db)
+    # gaps between drum hits or notes are part of the music, not silence
+    active = F.fill_gaps(active, max(1, int(round(o.min_other_seconds * F.FRAME_RATE))))
     voice_active = active & (ev > max(o.silence_floor_db, loud - o.voice_range_db))
 
     from discovervoice.prep.vad import speech_probability
@@ -221,7 +223,8 @@ def frames_to_segments(codes: np.ndarray, duration: float | None = None) -> list
         t1 = e / F.FRAME_RATE
         if duration is not None:
             t1 = min(t1, duration)
-        segs.append(Segment(round(s / F.FRAME_RATE, 3), round(t1, 3), LABELS[int(codes[s])]))
+        segs.append(Segment(round(float(s) / F.FRAME_RATE, 3), round(float(t1), 3),
+                            LABELS[int(codes[s])]))
     return segs
 
 

@@ -1,0 +1,1 @@
+"""DiscoverVoice prep."""
