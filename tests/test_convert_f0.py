@@ -1,0 +1,101 @@
+"""F0 extraction, editing and the RMVPE loading path."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from discovervoice.convert import f0 as F
+from discovervoice.errors import WeightsError
+
+SR = 16000
+
+
+def _voice_like(f0_hz, seconds=1.5, seed=0):
+    """A harmonic signal following ``f0_hz(t)`` plus a little noise (harvest dislikes pure tones)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SR * seconds)) / SR
+    f = f0_hz(t)
+    ph = 2 * np.pi * np.cumsum(f) / SR
+    x = sum(0.3 / k * np.sin(k * ph) for k in range(1, 6))
+    return (x + 0.003 * rng.standard_normal(len(t))).astype(np.float32), f
+
+
+def _cents_ok(est, ref_fn, n):
+    t = np.arange(n) * 0.01
+    ref = ref_fn(t)
+    v = est > 0
+    return v.mean(), np.mean(np.abs(1200 * np.log2(est[v] / ref[v])) < 50)
+
+
+@pytest.mark.parametrize("method", ["harvest", "dio", "praat"])
+def test_extractors_follow_a_vibrato_melody(method):
+    fn = lambda t: 220 * 2 ** ((0.3 * np.sin(2 * np.pi * 5.5 * t) + 2 * (t > 0.7)) / 12)  # noqa: E731
+    x, _ = _voice_like(fn)
+    f0 = F.extract_f0(x, method)
+    assert len(f0) == len(x) // 160 + 1
+    voiced, within = _cents_ok(f0[5:-5], lambda t: fn(t + 0.05), len(f0) - 10)
+    assert voiced > 0.9 and within > 0.9
+
+
+def test_crepe_tiny_without_torchaudio():
+    fn = lambda t: 330 + 0 * t  # noqa: E731
+    x, _ = _voice_like(fn, 0.6)
+    f0 = F.extract_f0(x, "crepe-tiny")
+    assert "torchaudio" not in sys.modules
+    voiced, within = _cents_ok(f0[3:-3], fn, len(f0) - 6)
+    assert voiced > 0.8 and within > 0.9
+
+
+def test_range_silence_and_errors():
+    assert np.all(F.extract_f0(np.zeros(SR, np.float32), "dio") == 0)
+    x, _ = _voice_like(lambda t: 30 + 0 * t, 0.5)  # below 50 Hz -> unvoiced
+    assert np.mean(F.extract_f0(x, "dio") > 0) < 0.1
+    with pytest.raises(F.F0Error, match="unknown F0 method"):
+        F.extract_f0(x, "yin")
+    with pytest.raises(F.F0Error, match="mono"):
+        F.extract_f0(np.zeros((2, 100)), "dio")
+
+
+def test_transpose_median_filter_and_auto_octave():
+    f0 = np.array([0.0, 100.0, 200.0, 100.0, 100.0, 0.0])
+    np.testing.assert_allclose(F.transpose(f0, 12), 2 * f0)
+    np.testing.assert_allclose(F.transpose(f0, -7)[1], 100 * 2 ** (-7 / 12))
+    assert F.transpose(f0, 5)[0] == 0
+    assert F.median_filter(f0, 3)[2] == 100.0  # single-frame octave jump removed
+    np.testing.assert_array_equal(F.median_filter(f0, 0), f0)
+    male = np.full(50, 110.0)
+    assert F.auto_octave(male, 220.0) == 12
+    assert F.auto_octave(male, 440.0) == 24
+    assert F.auto_octave(male, 230.0, semitones=12) == 0
+    assert F.auto_octave(np.zeros(10), 220.0) == 0
+
+
+def test_coarse_pitch_bins():
+    c = F.coarse_pitch(np.array([0.0, 50.0, 1100.0, 5000.0, 220.0]))
+    assert c[0] == 1 and c[1] == 1 and c[2] == 255 and c[3] == 255 and 1 < c[4] < 255
+
+
+def test_rmvpe_checkpoint_built_in_test_loads_and_decodes(tmp_path):
+    torch.manual_seed(0)
+    net = F.build_rmvpe(n_blocks=1, en_de_layers=2, inter_layers=1, en_out_channels=4)
+    path = tmp_path / "rmvpe.pt"
+    torch.save({k: v.half() for k, v in net.state_dict().items()}, path)  # published file is fp16
+    model = F.load_rmvpe(path)
+    assert model.model.config == net.config
+    x, _ = _voice_like(lambda t: 200 + 0 * t, 0.55)
+    sal = model.salience(x)
+    assert sal.shape == (len(x) // 160 + 1, 360)
+    f0 = F.extract_f0(x, "rmvpe", model=model)
+    assert f0.shape == (len(x) // 160 + 1,)
+    # decoding maths: a one-hot salience at bin b gives 10 * 2 ** (cents[b] / 1200)
+    s = np.zeros((2, 360), np.float32)
+    s[0, 100] = 0.9
+    dec = model.decode(s)
+    assert dec[1] == 0 and abs(dec[0] - 10 * 2 ** ((20 * 100 + 1997.3794084376191) / 1200)) < 1e-6
+    torch.save({"foo": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(WeightsError, match="not an RMVPE"):
+        F.load_rmvpe(tmp_path / "other.pt")
