@@ -1,0 +1,230 @@
+"""Separation metrics against hand computations, museval and fast-bss-eval."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from discovervoice import audio
+from discovervoice.errors import AudioError, DataError
+from discovervoice.eval import separation as S
+
+
+def _coloured(rng, shape, pole):
+    return lfilter([1.0], [1.0, -pole], rng.standard_normal(shape), axis=-1)
+
+
+# --------------------------------------------------------------------------- uSDR
+
+def test_usdr_hand_computed_case():
+    s = np.array([[1.0, -2.0, 3.0, 0.0]])
+    e = np.array([[1.0, -1.0, 3.0, 1.0]])
+    # sum s^2 = 14, sum (s - e)^2 = 1 + 1 = 2
+    expected = 10 * math.log10((14 + 1e-7) / (2 + 1e-7))
+    assert S.usdr(s, e) == pytest.approx(expected, abs=1e-12)
+
+
+def test_usdr_sums_over_channels_not_mean_of_channels():
+    s = np.array([[1.0, 1.0], [10.0, 10.0]])
+    e = np.array([[0.0, 0.0], [10.0, 10.0]])
+    # whole-track ratio: 202 / 2, not the mean of per-channel values (0 dB and +inf)
+    assert S.usdr(s, e) == pytest.approx(10 * math.log10(202 / 2), abs=1e-6)
+
+
+def test_usdr_perfect_estimate_and_silence_use_eps():
+    s = np.ones((2, 100))
+    assert S.usdr(s, s) == pytest.approx(10 * math.log10((200 + 1e-7) / 1e-7))
+    z = np.zeros((1, 10))
+    assert S.usdr(z, z) == pytest.approx(0.0)
+
+
+def test_usdr_rejects_shape_mismatch_and_nan():
+    with pytest.raises(AudioError, match="shape"):
+        S.usdr(np.zeros((2, 10)), np.zeros((2, 11)))
+    bad = np.zeros((1, 10))
+    bad[0, 3] = np.nan
+    with pytest.raises(AudioError, match="NaN"):
+        S.usdr(bad, np.zeros((1, 10)))
+
+
+# --------------------------------------------------------------------------- SI-SDR
+
+def test_si_sdr_is_scale_invariant_and_matches_hand_case():
+    s = np.array([1.0, 2.0, -1.0, -2.0])          # zero mean
+    n = np.array([1.0, -1.0, 1.0, -1.0])          # zero mean, orthogonal to s
+    assert float(s @ n) == 0.0
+    e = s + 0.5 * n
+    # alpha = 1, target = s, noise = 0.5 n: 10 log10(10 / 1) = 10 dB
+    assert S.si_sdr(s, e) == pytest.approx(10.0, abs=1e-9)
+    assert S.si_sdr(s, 7.3 * e) == pytest.approx(10.0, abs=1e-9)
+    # uSDR is not scale invariant
+    assert S.usdr(s, 7.3 * e) < 0
+
+
+def test_si_sdr_hand_case_with_projection():
+    s = np.array([1.0, -1.0, 1.0, -1.0])
+    e = np.array([2.0, -1.0, 1.0, -2.0])  # zero mean
+    alpha = (e @ s) / (s @ s)  # 6 / 4
+    target = alpha * s
+    noise = e - target
+    expected = 10 * math.log10((target @ target) / (noise @ noise))
+    assert S.si_sdr(s, e) == pytest.approx(expected, abs=1e-9)
+
+
+def test_si_sdr_averages_channels():
+    rng = np.random.default_rng(0)
+    s = rng.standard_normal((2, 500))
+    e = s + np.stack([0.1, 0.5])[:, None] * rng.standard_normal((2, 500))
+    per = [S.si_sdr(s[c], e[c]) for c in range(2)]
+    assert S.si_sdr(s, e) == pytest.approx(np.mean(per))
+
+
+# --------------------------------------------------------------------------- BSSEval v4
+
+def test_bss_eval_single_window_matches_closed_form_and_fast_bss_eval():
+    fbe = pytest.importorskip("fast_bss_eval")
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    sr, t = 8000, 16000
+    s = np.stack([_coloured(rng, t, 0.8), rng.standard_normal(t)])
+    e = np.array([[1.0, 0.3], [0.4, 1.0]]) @ s + 0.05 * rng.standard_normal((2, t))
+    r = S.bss_eval_v4(s[:, None, :], e[:, None, :], sr, window_s=2.0, hop_s=2.0)
+    # BSSEval v4 (images) SDR allows no filter distortion: 10 log10(|s|^2 / |s - e|^2)
+    closed = [10 * np.log10(np.sum(s[i] ** 2) / np.sum((s[i] - e[i]) ** 2)) for i in range(2)]
+    np.testing.assert_allclose(r.sdr[:, 0], closed, atol=1e-6)
+    # SIR and SAR equal BSSEval-sources values (512-tap filters) of fast-bss-eval
+    _, sir, sar = fbe.bss_eval_sources(torch.from_numpy(s), torch.from_numpy(e),
+                                       filter_length=512, compute_permutation=False)
+    np.testing.assert_allclose(r.sir[:, 0], sir.numpy(), atol=1e-3)
+    np.testing.assert_allclose(r.sar[:, 0], sar.numpy(), atol=1e-3)
+
+
+def test_bss_eval_framewise_median_matches_museval_directly():
+    museval = pytest.importorskip("museval")
+    rng = np.random.default_rng(1)
+    sr, t = 8000, 8000 * 4
+    refs = np.stack([_coloured(rng, (2, t), 0.9), _coloured(rng, (2, t), -0.5)])
+    refs[0, :, 8000:16000] = 0.0  # a silent second: NaN frame, skipped by the median
+    ests = refs + 0.2 * refs[::-1] + 0.02 * rng.standard_normal(refs.shape)
+    r = S.bss_eval_v4(refs, ests, sr)
+    sdr, isr, sir, sar = museval.evaluate(refs.transpose(0, 2, 1), ests.transpose(0, 2, 1),
+                                          win=sr, hop=sr)
+    assert r.sdr.shape == (2, 4)
+    assert np.isnan(r.sdr[0, 1])
+    med = r.median()
+    np.testing.assert_allclose(med["sdr"], np.nanmedian(sdr, axis=1))
+    np.testing.assert_allclose(med["sar"], np.nanmedian(sar, axis=1))
+    # framewise SDR of the images model: energy ratio over both channels of the frame
+    frame = slice(0, sr)
+    closed = 10 * np.log10(np.sum(refs[1, :, frame] ** 2)
+                           / np.sum((refs[1, :, frame] - ests[1, :, frame]) ** 2))
+    assert r.sdr[1, 0] == pytest.approx(closed, abs=1e-6)
+
+
+# --------------------------------------------------------------------------- IRM / oracle
+
+def _track(rng, sr=8000, seconds=2.0):
+    t = int(sr * seconds)
+    return {"vocals": _coloured(rng, (2, t), 0.95) * 0.1,
+            "drums": rng.standard_normal((2, t)) * 0.05,
+            "bass": _coloured(rng, (2, t), 0.99) * 0.02,
+            "other": _coloured(rng, (2, t), -0.7) * 0.05}
+
+
+def test_ideal_ratio_mask_reconstructs_a_lone_source_and_beats_the_mixture():
+    rng = np.random.default_rng(2)
+    stems = _track(rng)
+    mix = sum(stems.values())
+    est = S.ideal_ratio_mask(stems, mix, n_fft=512, hop_length=128)
+    assert set(est) == set(stems)
+    assert all(v.shape == mix.shape and v.dtype == np.float32 for v in est.values())
+    # masks sum to one: the estimates add up to the mixture
+    np.testing.assert_allclose(sum(est.values()), mix, atol=1e-4)
+    for k in stems:
+        assert S.usdr(stems[k], est[k]) > S.usdr(stems[k], mix) + 3
+    # one non-silent source: the mask is 1 where it lives, so the estimate is the mixture
+    only = {"vocals": stems["vocals"], "accompaniment": np.zeros_like(mix)}
+    e2 = S.ideal_ratio_mask(only, stems["vocals"], n_fft=512, hop_length=128)
+    assert S.usdr(stems["vocals"], e2["vocals"]) > 60
+
+
+def test_ideal_ratio_mask_adds_accompaniment_from_partition():
+    rng = np.random.default_rng(3)
+    stems = _track(rng)
+    stems["accompaniment"] = stems["drums"] + stems["bass"] + stems["other"]
+    est = S.ideal_ratio_mask(stems, n_fft=512, hop_length=128)
+    np.testing.assert_allclose(est["accompaniment"], est["drums"] + est["bass"] + est["other"],
+                               atol=1e-5)
+
+
+def _write_track(root, name, stems, sr):
+    d = root / name
+    d.mkdir(parents=True)
+    for k, v in stems.items():
+        audio.save(d / f"{k}.wav", v.astype(np.float32), sr, clip="none")
+    audio.save(d / "mixture.wav", sum(stems.values()).astype(np.float32), sr, clip="none")
+    return d
+
+
+def test_evaluate_folders_scores_only_given_stems(tmp_path):
+    rng = np.random.default_rng(4)
+    sr = 8000
+    ref = tmp_path / "ref"
+    tracks = {f"t{i}": _track(rng, sr) for i in range(2)}
+    for name, stems in tracks.items():
+        _write_track(ref, name, stems, sr)
+    est = tmp_path / "est"
+    for name, stems in tracks.items():
+        (est / name).mkdir(parents=True)
+        mix = sum(stems.values())
+        # vocals estimate: the true vocals plus some accompaniment leak, slightly short
+        v = stems["vocals"] + 0.1 * (mix - stems["vocals"])
+        audio.save(est / name / "vocals.wav", v[:, :-10].astype(np.float32), sr, clip="none")
+    rep = S.evaluate_separation(ref, est)
+    d = rep.to_dict()
+    assert set(d["tracks"]) == {"t0", "t1"}
+    for name, stems in tracks.items():
+        per = d["tracks"][name]
+        assert set(per) == {"vocals"}
+        assert set(per["vocals"]) == {"usdr", "si_sdr", "sdr", "isr", "sir", "sar"}
+        mix = sum(stems.values())
+        v = stems["vocals"] + 0.1 * (mix - stems["vocals"])
+        v[:, -10:] = 0.0  # museval's rule: the short estimate is zero-padded
+        v32 = v.astype(np.float32).astype(np.float64)
+        assert per["vocals"]["usdr"] == pytest.approx(S.usdr(stems["vocals"].astype(np.float32), v32), abs=1e-3)
+        assert d["missing"][name] == ["bass", "drums", "other"]
+    assert d["mean"]["vocals"]["usdr"] == pytest.approx(
+        np.mean([d["tracks"][t]["vocals"]["usdr"] for t in d["tracks"]]))
+    json.dumps(d)  # JSON-ready
+
+
+def test_oracle_writer_and_evaluation_order(tmp_path):
+    rng = np.random.default_rng(5)
+    sr = 8000
+    ref = tmp_path / "ref"
+    _write_track(ref, "song", _track(rng, sr, 1.5), sr)
+    S.write_oracle_estimates(ref, tmp_path / "irm", method="irm")
+    S.write_oracle_estimates(ref, tmp_path / "mix", method="mixture")
+    assert sorted(p.name for p in (tmp_path / "irm" / "song").iterdir()) == [
+        "bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+    irm = S.evaluate_separation(ref, tmp_path / "irm", bss=False).mean
+    mix = S.evaluate_separation(ref, tmp_path / "mix", bss=False).mean
+    for stem in ("vocals", "drums", "bass", "other"):
+        assert irm[stem]["usdr"] > mix[stem]["usdr"]
+
+
+def test_folder_errors_are_typed(tmp_path):
+    with pytest.raises(DataError, match="not a folder"):
+        S.evaluate_separation(tmp_path / "nope", tmp_path)
+    (tmp_path / "ref" / "a").mkdir(parents=True)
+    audio.save(tmp_path / "ref" / "a" / "vocals.wav", np.zeros((1, 800), np.float32), 8000)
+    (tmp_path / "est" / "b").mkdir(parents=True)
+    audio.save(tmp_path / "est" / "b" / "vocals.wav", np.zeros((1, 800), np.float32), 8000)
+    with pytest.raises(DataError, match="matches a track"):
+        S.evaluate_separation(tmp_path / "ref", tmp_path / "est")
+    with pytest.raises(DataError, match="unknown oracle"):
+        S.write_oracle_estimates(tmp_path / "ref", tmp_path / "o", method="ibm")
