@@ -74,7 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--fp16", action="store_true", help="store weights in float16")
-    tr.add_argument("--vad", choices=("silero", "webrtc", "energy"), default="silero")
+    tr.add_argument("--vad", choices=("webrtc", "silero", "energy"), default="webrtc",
+                    help="voice activity detector (silero: speech only; webrtc: speech and "
+                         "singing)")
     tr.add_argument("--hidden-size", type=int, default=None, help="from scratch: hidden size")
     tr.add_argument("--layers", type=int, default=None, help="from scratch: transformer layers")
     tr.add_argument("--heads", type=int, default=None, help="from scratch: attention heads")

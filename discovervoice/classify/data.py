@@ -3,13 +3,16 @@
 Layout accepted by ``discovervoice classify train DATA_DIR`` (one folder per singer)::
 
     DATA_DIR/<singer>/clip.wav                 a vocal clip (sung or spoken); its song is
-                                               the file stem without a trailing take number
+                                               the file stem without a trailing
+                                               ``_take2`` / ``-part1`` / ``_clip3`` / ``_seg4``
     DATA_DIR/<singer>/<song>/*.wav             several clips of one song
     DATA_DIR/<singer>/songs/<file>             full songs (mixtures): separated into the
                                                vocals stem before training
-    DATA_DIR/manifest.jsonl | manifest.csv     optional (the corpus writes one): per file
-                                               ``path`` (relative to DATA_DIR), ``singer``,
-                                               ``song``/``piece``, ``kind`` (sung|spoken)
+    DATA_DIR/manifest.json|.jsonl|.csv         optional (the corpus writes one): per file
+                                               ``path`` (its last two parts are
+                                               ``<singer>/<file>``), ``singer``,
+                                               ``song``/``piece`` (spoken: ``text``),
+                                               ``kind`` (sung|spoken)
 
 A file's *kind* (``sung`` or ``spoken``) comes from the manifest, else from its name
 (``spoken``/``speech``/``speak``/``read``/``talk`` anywhere in its relative path means
@@ -25,7 +28,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from discovervoice.errors import DataError
 
@@ -35,7 +38,7 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", "
 SONGS_FOLDER = "songs"
 KINDS = ("sung", "spoken")
 _SPOKEN = re.compile(r"(spoken|speech|speak|reading|read_|talk)", re.IGNORECASE)
-_TAKE_SUFFIX = re.compile(r"([_\-. ](take|part|clip|seg|w)?\d{1,3})$", re.IGNORECASE)
+_TAKE_SUFFIX = re.compile(r"[_\-. ]+(take|part|clip|seg)[_\-. ]?\d{1,3}$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -66,25 +69,39 @@ def _song_of_stem(stem: str) -> str:
     return s or stem
 
 
-def _read_manifest(data_dir: Path) -> dict[Path, dict[str, str]]:
-    rows: list[dict[str, str]] = []
-    jl = data_dir / "manifest.jsonl"
-    cs = data_dir / "manifest.csv"
+def _read_manifest(data_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """Manifest rows keyed by ``(singer folder name, file name)``.
+
+    Accepted: ``manifest.json`` (a list of items, or ``{"items": [...]}`` — the corpus
+    writes ``DIR/singers/<split>/manifest.json`` with paths relative to the corpus root),
+    ``manifest.jsonl`` or ``manifest.csv``. Only the last two path components are used to
+    match files, so paths relative to any parent folder work.
+    """
+    rows: list[dict[str, Any]] = []
+    path = next((data_dir / n for n in ("manifest.json", "manifest.jsonl", "manifest.csv")
+                 if (data_dir / n).is_file()), None)
+    if path is None:
+        return {}
     try:
-        if jl.is_file():
-            for n, line in enumerate(jl.read_text().splitlines(), 1):
-                if line.strip():
-                    rows.append({k: str(v) for k, v in json.loads(line).items()})
-        elif cs.is_file():
-            with open(cs, newline="") as f:
+        if path.suffix == ".json":
+            doc = json.loads(path.read_text())
+            rows = list(doc.get("items", []) if isinstance(doc, dict) else doc)
+        elif path.suffix == ".jsonl":
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        else:
+            with open(path, newline="") as f:
                 rows = [dict(r) for r in csv.DictReader(f)]
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{jl if jl.is_file() else cs}: unreadable manifest ({exc})") from exc
-    out: dict[Path, dict[str, str]] = {}
+    except (ValueError, OSError, AttributeError) as exc:
+        raise DataError(f"{path}: unreadable manifest ({exc})") from exc
+    out: dict[tuple[str, str], dict[str, str]] = {}
     for r in rows:
-        p = r.get("path") or r.get("file")
+        p = r.get("path") or r.get("file") if isinstance(r, dict) else None
         if p:
-            out[(data_dir / p).resolve()] = r
+            parts = Path(str(p)).parts
+            if len(parts) >= 2:
+                out[(parts[-2], parts[-1])] = {k: ("" if v is None else str(v))
+                                               for k, v in r.items()
+                                               if not isinstance(v, (dict, list))}
     return out
 
 
@@ -129,10 +146,12 @@ def scan_dataset(data_dir: str | Path, *, min_singers: int = 2,
                             f"({', '.join(sorted(AUDIO_EXTENSIONS))})")
         for f in files:
             rel = f.relative_to(sd)
-            m = manifest.get(f.resolve(), {})
+            m = manifest.get((f.parent.name, f.name), {})
             full = len(rel.parts) > 1 and rel.parts[0] == SONGS_FOLDER
             if m.get("song") or m.get("piece"):
                 song = m.get("song") or m.get("piece") or ""
+            elif m.get("text"):  # spoken clips: the sentence is the "song"
+                song = "text:" + m["text"]
             elif full:
                 song = f.stem
             elif len(rel.parts) > 1:

@@ -1,8 +1,10 @@
 """Voice activity detection, analysis windows, AST log-mel features, augmentation.
 
 Libraries:
-    * **silero-vad** (ships its model, MIT) finds speech/singing; **webrtcvad** (GMM, the
-      resemblyzer dependency) and a simple energy gate are the other backends.
+    * **webrtcvad** (GMM, the resemblyzer dependency; default) gated by level finds voice,
+      sung or spoken; **silero-vad** (ships its model, MIT) is the choice for speech-only
+      input — it misses most singing (measured here on MBROLA singing: 0.9 s of 14 s kept,
+      webrtcvad 13.2 s); a plain energy gate is the third backend.
     * **soxr** resamples (pitch/speed augmentation).
     * **transformers**' ``ASTFeatureExtractor`` is the reference of the features: the
       Kaldi-compatible log-mel filterbank of the AST paper (Gong et al. 2021: 25 ms Hann
@@ -40,7 +42,7 @@ class WindowConfig:
             frames: ``max_length = window_seconds * 100``).
         hop_seconds: hop between windows at inference and validation, seconds.
         min_voiced_seconds: shortest total voiced audio accepted; shorter input raises.
-        vad: ``silero`` | ``webrtc`` | ``energy``.
+        vad: ``webrtc`` (default: speech and singing) | ``silero`` (speech) | ``energy``.
         vad_threshold: silero speech probability threshold.
         pad_seconds: context kept around each voiced region, seconds.
         target_rms_db: the voiced audio is scaled to this RMS level (dBFS).
@@ -49,7 +51,7 @@ class WindowConfig:
     window_seconds: float = 4.0
     hop_seconds: float = 2.0
     min_voiced_seconds: float = 1.0
-    vad: VadBackend = "silero"
+    vad: VadBackend = "webrtc"
     vad_threshold: float = 0.35
     pad_seconds: float = 0.05
     target_rms_db: float = -23.0
@@ -90,15 +92,24 @@ def _regions_silero(x: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     return [(int(t["start"]), int(t["end"])) for t in ts]
 
 
-def _regions_webrtc(x: np.ndarray, aggressiveness: int = 2) -> list[tuple[int, int]]:
+def _regions_webrtc(x: np.ndarray, aggressiveness: int = 3, range_db: float = 40.0
+                    ) -> list[tuple[int, int]]:
+    """webrtcvad (GMM) voice decisions on 30 ms frames, gated by level: a frame counts
+    only if it is also within ``range_db`` of the loudest frame and above -60 dBFS."""
     import webrtcvad
 
     vad = webrtcvad.Vad(aggressiveness)
     hop = SAMPLE_RATE * 30 // 1000
-    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
-    flags = [vad.is_speech(pcm[i:i + hop].tobytes(), SAMPLE_RATE)
-             for i in range(0, len(pcm) - hop + 1, hop)]
-    return _flags_to_regions(np.array(flags, dtype=bool), hop)
+    n = len(x) // hop
+    if n == 0:
+        return []
+    pcm = (np.clip(x[: n * hop], -1, 1) * 32767).astype("<i2")
+    frames = x[: n * hop].reshape(n, hop).astype(np.float64)
+    db = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+    loud = db > max(-60.0, float(db.max()) - range_db)
+    flags = np.array([bool(loud[i]) and vad.is_speech(pcm[i * hop:(i + 1) * hop].tobytes(),
+                                                      SAMPLE_RATE) for i in range(n)])
+    return _flags_to_regions(flags, hop)
 
 
 def _regions_energy(x: np.ndarray, floor_db: float = -50.0, range_db: float = 35.0

@@ -81,7 +81,7 @@ class TrainConfig:
         threads: torch threads.
         seed: everything random derives from it.
         fp16: store the final weights in float16.
-        vad: VAD backend (``silero``, ``webrtc``, ``energy``).
+        vad: VAD backend (``webrtc``, ``silero``, ``energy``).
         max_val_windows_per_clip: validation windows per clip, evenly spaced.
     """
 
@@ -104,7 +104,7 @@ class TrainConfig:
     threads: int = 1
     seed: int = 0
     fp16: bool = False
-    vad: str = "silero"
+    vad: str = "webrtc"
     max_val_windows_per_clip: int = 4
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -212,7 +212,8 @@ def _init_checkpoint(cfg: TrainConfig, labels: list[str]) -> tuple[Any, WindowCo
         if cfg.window_seconds:
             ast_cfg["max_length"] = int(round(cfg.window_seconds * 100))
         ck = build_ast(labels, **ast_cfg)
-        return ck, WindowConfig(window_seconds=ck.model.config.max_length / 100, **win_kw), "scratch"
+        sec = ck.model.config.max_length / 100
+        return ck, WindowConfig(window_seconds=sec, hop_seconds=sec / 2, **win_kw), "scratch"
     candidates = ["ast_audioset", "dv-singer-ast"] if cfg.init == "auto" else [cfg.init]
     errors = []
     for cand in candidates:
@@ -224,11 +225,14 @@ def _init_checkpoint(cfg: TrainConfig, labels: list[str]) -> tuple[Any, WindowCo
         folder = path if path.is_dir() else path.parent
         max_len = int(round(cfg.window_seconds * 100)) if cfg.window_seconds else None
         ck = load_pretrained_ast(folder, labels=labels, max_length=max_len)
-        window = WindowConfig(window_seconds=ck.model.config.max_length / 100, **win_kw)
+        sec = ck.model.config.max_length / 100
+        window = WindowConfig(window_seconds=sec, hop_seconds=sec / 2, **win_kw)
         meta = folder / "discovervoice.json"
         if meta.is_file():
             w = json.loads(meta.read_text()).get("window", {})
-            w.update(win_kw, window_seconds=ck.model.config.max_length / 100)
+            if abs(float(w.get("window_seconds", sec)) - sec) > 1e-6:
+                w["hop_seconds"] = sec / 2
+            w.update(win_kw, window_seconds=sec)
             window = WindowConfig.from_dict(w)
         log.info("initialised from %s (%s)", cand, folder)
         return ck, window, cand

@@ -1,0 +1,185 @@
+"""End-to-end tests of the singer classifier on a tiny AST: train (CLI), save, load,
+predict, which-singer JSON, gallery, fine-tuning from a published-format AST folder.
+Synthetic voices (harmonic source + formant resonators), no network."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from discovervoice.cli import main
+from tests.test_classify_units import SR, voice
+
+TINY = ["--hidden-size", "32", "--layers", "1", "--heads", "2"]
+SINGERS = {  # name: (f0 Hz, formants)
+    "ana": (140, ((600, 80), (1000, 100), (2400, 150))),
+    "ben": (240, ((350, 60), (2200, 150), (3000, 200))),
+    "cleo": (330, ((800, 100), (1500, 120), (3300, 250))),
+}
+
+
+def make_dataset(root, singers=SINGERS, songs=4, seconds=3.0, spoken=True):
+    for s, (f0, fm) in singers.items():
+        for k in range(songs):
+            sf.write(root / s / f"song{k}.wav" if (root / s).mkdir(parents=True, exist_ok=True)
+                     is None else None, voice(f0 * (1 + 0.03 * k), seconds, fm, seed=k), SR)
+        if spoken:
+            sf.write(root / s / "spoken_1.wav", voice(f0 * 0.8, seconds, fm, seed=9, gate_hz=3), SR)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cls")
+    data = make_dataset(root / "data")
+    cat = root / "catalogue.csv"
+    cat.write_text("singer,title,file_or_link\nana,Ana's song,https://example.org/ana\n"
+                   "ben,Ben's song,ben.wav\n")
+    out = root / "model"
+    rc = main(["classify", "train", str(data), "-o", str(out), "--init", "scratch", *TINY,
+               "--steps", "2", "--batch-size", "4", "--eval-every", "1", "--warmup", "1",
+               "--window-seconds", "1.0", "--val-fraction", "0.25", "--catalogue", str(cat)])
+    assert rc == 0
+    return out, data
+
+
+def test_train_two_steps_save_load_predict(tiny_model):
+    from discovervoice.classify import SingerClassifier
+
+    out, data = tiny_model
+    for f in ("config.json", "model.safetensors", "preprocessor_config.json",
+              "discovervoice.json", "gallery.safetensors", "catalogue.csv"):
+        assert (out / f).is_file(), f
+    meta = json.loads((out / "discovervoice.json").read_text())
+    assert meta["labels"] == ["ana", "ben", "cleo"] and meta["info"]["steps"] == 2
+    assert meta["window"]["window_seconds"] == 1.0 and meta["temperature"] > 0
+    # no song in both train and validation
+    assert meta["info"]["valid_songs"]
+    assert not set(meta["info"]["train_songs"]) & set(meta["info"]["valid_songs"])
+
+    clf = SingerClassifier.load(out)
+    assert clf.sample_rate == 16000 and clf.labels == ["ana", "ben", "cleo"]
+    x, _ = sf.read(data / "ben" / "song1.wav", dtype="float32")
+    ranking = clf.rank(x[None], top_k=2)
+    assert len(ranking) == 2 and ranking[0][1] >= ranking[1][1]
+    r = clf.predict(x[None])
+    assert r["windows"] >= 3 and abs(r["probabilities"].sum() - 1) < 1e-6
+    # the folder opens with plain transformers too (Hugging Face layout)
+    from transformers import ASTForAudioClassification
+
+    hf = ASTForAudioClassification.from_pretrained(str(out))
+    assert hf.config.id2label[1] == "ben"
+
+
+def test_label_map_round_trip(tmp_path):
+    from discovervoice.classify.model import build_ast, load_ast_folder, save_ast_folder
+
+    labels = ["zoë", "ana maria", "mbrola-de2", "x"]
+    ck = build_ast(labels, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                   intermediate_size=64, max_length=100)
+    save_ast_folder(ck, tmp_path / "m", fp16=True)
+    back = load_ast_folder(tmp_path / "m")
+    assert back.labels == labels and back.stored_fp16
+    assert back.model.config.label2id == {n: i for i, n in enumerate(labels)}
+    assert back.feature_extractor.max_length == 100
+    x = np.random.default_rng(0).standard_normal((2, 100, 64)).astype(np.float32)
+    import torch
+
+    with torch.no_grad():
+        a = ck.model(input_values=torch.from_numpy(x)).logits
+        b = back.model(input_values=torch.from_numpy(x)).logits
+    assert torch.allclose(a, b, atol=2e-2)  # fp16 storage
+
+
+def test_which_singer_json_is_stable_and_recommends(tiny_model, capsys):
+    out, data = tiny_model
+    assert main(["which-singer", str(data / "ana" / "song0.wav"), "--model", str(out),
+                 "--top-k", "3", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res) >= {"singers", "recommendations"}
+    assert [set(s) for s in res["singers"]] == [{"name", "probability"}] * 3
+    assert abs(sum(s["probability"] for s in res["singers"]) - 1) < 1e-4
+    assert {r["singer"] for r in res["recommendations"]} <= {"ana", "ben"}
+    for r in res["recommendations"]:
+        assert set(r) == {"singer", "title", "file_or_link", "probability"}
+
+
+def test_which_singer_on_silence_is_a_one_line_error(tiny_model, tmp_path, capsys):
+    out, _ = tiny_model
+    sf.write(tmp_path / "quiet.wav", np.zeros(3 * SR, np.float32), SR)
+    assert main(["which-singer", str(tmp_path / "quiet.wav"), "--model", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "quiet.wav" in err and "silent" in err and "Traceback" not in err
+
+
+def test_gallery_adds_a_singer_without_retraining(tiny_model, tmp_path, capsys):
+    from discovervoice.classify import SingerClassifier
+
+    out, _ = tiny_model
+    clips = []
+    for k in range(3):
+        p = tmp_path / f"dora{k}.wav"
+        sf.write(p, voice(500, 2.0, ((900, 90), (1300, 100), (2900, 180)), seed=k), SR)
+        clips.append(str(p))
+    ext = tmp_path / "extended"
+    assert main(["classify", "gallery", "add", str(out), "dora", *clips, "-o", str(ext)]) == 0
+    assert "added 'dora'" in capsys.readouterr().out
+    before = (out / "model.safetensors").read_bytes()
+    clf = SingerClassifier.load(ext)
+    assert clf.scoring == "gallery" and clf.singers[-1] == "dora"
+    assert (ext / "model.safetensors").read_bytes() == before  # the network is untouched
+    assert main(["classify", "gallery", "list", str(ext), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in listed["singers"]] == ["ana", "ben", "cleo", "dora"]
+    # the enrolment clips themselves are closest to their own centroid
+    x, _ = sf.read(clips[0], dtype="float32")
+    assert clf.rank(x[None], top_k=1)[0][0] == "dora"
+    clf.remove_from_gallery("dora")
+    assert clf.scoring == "head"
+
+
+def test_fine_tune_from_a_published_format_ast_with_another_window(tmp_path):
+    """The ast_audioset path: an HF AST folder (config + safetensors + preprocessor) with
+    other labels and window length becomes the initialisation of a singer classifier."""
+    from discovervoice.classify import SingerClassifier
+    from discovervoice.classify.model import build_ast, load_pretrained_ast, save_ast_folder
+
+    pre = build_ast([f"audioset{i}" for i in range(7)], hidden_size=32, num_hidden_layers=1,
+                    num_attention_heads=2, intermediate_size=64, num_mel_bins=128,
+                    max_length=300, frequency_stride=10, time_stride=10)
+    save_ast_folder(pre, tmp_path / "ast_audioset")
+    ck = load_pretrained_ast(tmp_path / "ast_audioset", labels=["a", "b"], max_length=100)
+    assert ck.model.config.max_length == 100 and ck.labels == ["a", "b"]
+    n_pos = ck.model.audio_spectrogram_transformer.embeddings.position_embeddings.shape[1]
+    assert n_pos == 2 + 12 * 9  # (128-16)//10+1 = 12 freq x (100-16)//10+1 = 9 time patches
+
+    data = make_dataset(tmp_path / "data", dict(list(SINGERS.items())[:2]), songs=2, spoken=False)
+    out = tmp_path / "ft"
+    assert main(["classify", "train", str(data), "-o", str(out), "--init",
+                 str(tmp_path / "ast_audioset"), "--window-seconds", "1.0", "--steps", "2",
+                 "--batch-size", "2", "--eval-every", "1", "--warmup", "1"]) == 0
+    clf = SingerClassifier.load(out)
+    assert clf.labels == ["ana", "ben"] and clf.info["init"] == str(tmp_path / "ast_audioset")
+    assert clf.model.config.num_mel_bins == 128 and clf.window.window_seconds == 1.0
+
+
+def test_training_learns_to_tell_synthetic_singers_apart(tmp_path):
+    """A longer tiny run must beat chance clearly on songs it never saw."""
+    from discovervoice.classify.train import TrainConfig, train
+    from discovervoice.classify import SingerClassifier
+
+    data = make_dataset(tmp_path / "data", songs=5, spoken=False)
+    cfg = TrainConfig(init="scratch", ast=dict(hidden_size=32, num_hidden_layers=1,
+                                               num_attention_heads=2, intermediate_size=64),
+                      window_seconds=1.0, steps=60, batch_size=8, eval_every=20, warmup=10,
+                      lr=2e-3, test_fraction=0.25, val_fraction=0.0)
+    res = train(data, tmp_path / "m", cfg)
+    clf = SingerClassifier.load(tmp_path / "m")
+    test = [(s, p) for s in SINGERS for p in sorted((data / s).glob("*.wav"))
+            if p.stem in res.summary["test_songs"]]
+    assert test
+    hits = [clf.rank(sf.read(p, dtype="float32")[0][None], 1)[0][0] == s for s, p in test]
+    assert np.mean(hits) >= 0.66
