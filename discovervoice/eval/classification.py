@@ -57,8 +57,9 @@ def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
 def top_k_accuracy(labels: np.ndarray, scores: np.ndarray, k: int = 5) -> float:
     """Fraction of samples whose true class is among the ``k`` highest scores.
 
-    Ties at the k-th score count against the sample (a class counts as in the top k only
-    when fewer than k classes score strictly higher), as in scikit-learn.
+    A class counts as in the top k when fewer than k classes score strictly higher, so
+    ties favour the true class (scikit-learn breaks ties by class index instead; the two
+    agree whenever the scores hold no ties).
     """
     y, s = _check(labels, scores)
     assert s is not None
