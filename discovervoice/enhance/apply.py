@@ -99,7 +99,8 @@ class Enhancer:
 
         step = self.chunk - self.overlap
         n_chunks = max(1, int(np.ceil(max(t - self.overlap, 1) / step)))
-        length = (n_chunks - 1) * step + self.chunk if n_chunks > 1 else max(t, 1)
+        length = ((n_chunks - 1) * step + self.chunk if n_chunks > 1
+                  else max(t, self.model.config.n_fft))   # reflect padding needs > n_fft/2
         padded = np.zeros((c, length), np.float32)
         padded[:, :t] = x
         pieces = [(ch, i * step) for ch in range(c) for i in range(n_chunks)]

@@ -123,7 +123,7 @@ def snr_of(pair: Pair, clean: np.ndarray, noisy: np.ndarray,
 def load_metadata(folder: str | Path) -> dict[str, dict]:
     """Per-pair metadata ``{name: {...}}`` from a JSON/JSONL manifest in ``folder`` (or its
     parent), if there is one; ``{}`` otherwise. Entries are matched by ``name``, ``id``,
-    ``file`` or ``noisy`` (file stem)."""
+    ``file``, ``noisy`` or ``path`` (file stem)."""
     folder = Path(folder)
     out: dict[str, dict] = {}
     for d in (folder, folder.parent):
@@ -148,7 +148,8 @@ def load_metadata(folder: str | Path) -> dict[str, dict]:
             for it in items:
                 if not isinstance(it, dict):
                     continue
-                key = it.get("name") or it.get("id") or it.get("file") or it.get("noisy")
+                key = (it.get("name") or it.get("id") or it.get("file") or it.get("noisy")
+                       or it.get("path"))
                 if key:
                     out.setdefault(Path(str(key)).with_suffix("").name, {}).update(it)
                     out.setdefault(str(Path(str(key)).with_suffix("")), {}).update(it)

@@ -8,7 +8,8 @@ One run scores, on every noisy/clean pair of a split and at each SNR:
   (SI-SDRi, dB), DNSMOS P.835 overall; and the real-time factor of each method;
 * optionally (``asr=...``) CER/WER of a recogniser on clean, noisy and enhanced speech
   against the pair's transcript (or, when the data set has none, against the recogniser's
-  own transcript of the clean signal — the table says which).
+  own transcript of the clean signal — the table says which); pairs in a language the
+  recogniser does not support (metadata ``language``) are left out of that table.
 
 The SNR of a pair comes from the data set's metadata when present, else it is measured
 (``noisy - clean`` as the noise) and rounded to whole dB.
@@ -104,7 +105,8 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
             r["si_sdri"].append(s - base)
             if use_dnsmos:
                 r["dnsmos"].append(metrics.dnsmos(y)["ovrl"])
-        if transcriber is not None:
+        lang = (meta.get(pair.name) or {}).get("language")
+        if transcriber is not None and _asr_language_ok(transcriber, lang):
             ref = pairdata.transcript_of(folder, pair, meta)
             clean_hyp = transcriber.transcribe(clean).text
             if ref is None:
@@ -147,6 +149,19 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
         result["asr"] = {"backend": getattr(transcriber, "backend", "?"),
                          "reference": ref_kind, "table": asr}
     return result
+
+
+def _asr_language_ok(transcriber, language: str | None) -> bool:
+    """Whether the recogniser handles the pair's language (unknown: assume yes)."""
+    from discovervoice.prep.transcribe import UnsupportedLanguageError
+
+    if not language:
+        return True
+    try:
+        transcriber.check_language(language)
+    except UnsupportedLanguageError:
+        return False
+    return True
 
 
 def _nanmean(v: list[float]) -> float:
