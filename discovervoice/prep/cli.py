@@ -52,7 +52,10 @@ def register(subparsers) -> None:
                         "talks most); repeatable")
     g.add_argument("--no-sex", dest="sex", action="store_false", help="skip the sex estimate")
     g.add_argument("--transcribe", action="store_true", help="transcribe every slice")
-    g.add_argument("--asr-model", metavar="MODEL", help="transcription model")
+    g.add_argument("--asr", choices=("pocketsphinx", "whisper"), default="pocketsphinx",
+                   help="transcription backend (default pocketsphinx: offline, English; "
+                        "whisper needs `discovervoice weights fetch whisper_tiny` once)")
+    g.add_argument("--asr-model", metavar="MODEL", help="Whisper model name or folder")
     g.add_argument("--language", help="language code for transcription")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_prep)
@@ -94,7 +97,8 @@ def _prep(args: argparse.Namespace) -> int:
         target_lufs=args.lufs if args.normalize else None,
         filters=FilterSpec(args.highpass, args.lowpass, tuple(parse_notch(n) for n in args.notch)),
         diarize=args.diarize, n_speakers=args.speakers, keep_speakers=tuple(args.keep_speaker),
-        estimate_sex=args.sex, transcribe=args.transcribe, transcribe_model=args.asr_model,
+        estimate_sex=args.sex, transcribe=args.transcribe, transcribe_backend=args.asr,
+        transcribe_model=args.asr_model,
         language=args.language, audio_format=args.format)
     bar = _bar()
     try:

@@ -58,12 +58,21 @@ def embed_windows(x16: np.ndarray, rate: float = 2.0) -> tuple[np.ndarray, np.nd
         ``(embeddings ndarray[W, 256], centres ndarray[W])`` — unit-norm GE2E embeddings and
         each window's centre in seconds from the excerpt start.
     """
+    import torch
+
     enc = load_encoder()
     x = _normalise_level(np.asarray(x16, dtype=np.float32))
     min_len = int(0.2 * F.ANALYSIS_RATE)
     if len(x) < min_len:
         x = np.pad(x, (0, min_len - len(x)))
-    _, partials, slices = enc.embed_utterance(x, return_partials=True, rate=rate)
+    threads = torch.get_num_threads()
+    # the small LSTM runs fastest on one thread; more threads only contend on a busy CPU
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            _, partials, slices = enc.embed_utterance(x, return_partials=True, rate=rate)
+    finally:
+        torch.set_num_threads(threads)
     centres = np.array([min((s.start + s.stop) / 2, len(x16)) / F.ANALYSIS_RATE for s in slices])
     return partials.astype(np.float64), centres
 

@@ -92,8 +92,9 @@ class PrepOptions:
         keep_speakers: speaker names to keep (``spk0``...) or ``"main"`` (the speaker
             with the most voice time); empty keeps all.
         estimate_sex: add the sex estimate to every slice.
-        transcribe: transcribe every slice; ``transcribe_model``/``language`` go to
-            :mod:`discovervoice.prep.transcribe`.
+        transcribe: transcribe every slice with ``transcribe_backend`` (``pocketsphinx``,
+            offline, English; or ``whisper``), ``transcribe_model`` (Whisper name or
+            folder) and ``language`` (see :mod:`discovervoice.prep.transcribe`).
         audio_format: ``wav`` or ``flac``.
         segment: thresholds of the segmentation.
     """
@@ -115,6 +116,7 @@ class PrepOptions:
     keep_speakers: tuple[str, ...] = ()
     estimate_sex: bool = True
     transcribe: bool = False
+    transcribe_backend: str = "pocketsphinx"
     transcribe_model: str | None = None
     language: str | None = None
     audio_format: str = "wav"
@@ -193,6 +195,7 @@ class _Stages:
         self.o = options
         self._separator = None
         self._enhancer = None
+        self._transcriber = None
         self.warnings: list[str] = []
 
     def separator(self):
@@ -220,6 +223,21 @@ class _Stages:
             except DiscoverVoiceError as exc:
                 raise StageUnavailableError(f"cannot load the enhancement model: {exc}") from exc
         return self._enhancer
+
+    def transcriber(self):
+        if self._transcriber is None:
+            try:
+                from discovervoice.prep.transcribe import load_transcriber
+            except ImportError as exc:
+                raise StageUnavailableError(f"transcription is not available ({exc}); run "
+                                            "without --transcribe") from exc
+            try:
+                self._transcriber = load_transcriber(self.o.transcribe_backend,
+                                                     model=self.o.transcribe_model,
+                                                     language=self.o.language)
+            except DiscoverVoiceError as exc:
+                raise StageUnavailableError(f"cannot load the transcriber: {exc}") from exc
+        return self._transcriber
 
 
 def _load_separator(name: str | None):
@@ -264,19 +282,15 @@ def denoise(enhancer, audio: np.ndarray, sample_rate: int,
     return np.pad(y, ((0, 0), (0, max(0, n - y.shape[1]))))[:, :n]
 
 
-def transcribe_slice(audio: np.ndarray, sample_rate: int, options: PrepOptions) -> str:
-    """Text of one slice through :mod:`discovervoice.prep.transcribe`."""
-    try:
-        from discovervoice.prep import transcribe as T
-    except ImportError as exc:
-        raise StageUnavailableError(f"transcription is not available ({exc}); run without --transcribe") from exc
-    kw = {}
-    if options.transcribe_model:
-        kw["model"] = options.transcribe_model
-    if options.language:
-        kw["language"] = options.language
-    out = T.transcribe(audio, sample_rate, **kw)
-    return out if isinstance(out, str) else str(getattr(out, "text", out))
+def transcribe_slice(transcriber, audio: np.ndarray, sample_rate: int,
+                     language: str | None = None) -> str:
+    """Text of one slice (``ndarray[C, T]`` at ``sample_rate``) through a transcriber of
+    :mod:`discovervoice.prep.transcribe` (resampled to its ``sample_rate``)."""
+    from discovervoice.audio import resample
+
+    sr = int(getattr(transcriber, "sample_rate", 16_000))
+    x = resample(np.asarray(audio, dtype=np.float32).mean(axis=0), sample_rate, sr)
+    return transcriber.transcribe(x, language).text.strip()
 
 
 def keep_regions(segments: Sequence[Segment], options: PrepOptions) -> list[Segment]:
@@ -377,7 +391,8 @@ def process_file(path: Path, out_dir: Path, options: PrepOptions, stages: _Stage
             est = estimate_sex(x, sr, reg.label)
             if est.sex is not None:
                 sex, conf = est.sex, est.confidence
-        text = transcribe_slice(x, sr, o) if o.transcribe else None
+        text = (transcribe_slice(stages.transcriber(), x, sr, o.language)
+                if o.transcribe else None)
         records.append({
             "file": str((slice_dir / name).relative_to(out_dir)),
             "source": str(path), "start": round(a, 3), "end": round(b, 3),

@@ -1,0 +1,91 @@
+"""Diarization: clustering on known embeddings, turn splitting, and a real GE2E run."""
+
+import numpy as np
+import pytest
+
+from discovervoice.prep import diarize as D
+from discovervoice.prep import testing as S
+from discovervoice.prep.metrics import diarization_error_rate
+from discovervoice.prep.segment import Segment
+
+SR = 16_000
+
+
+def _two_groups(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=256), rng.normal(size=256)
+    e = np.stack([(a if i % 2 == 0 else b) + 0.3 * rng.normal(size=256) for i in range(n)])
+    return e / np.linalg.norm(e, axis=1, keepdims=True), np.arange(n) % 2
+
+
+def test_cluster_finds_two_speakers_automatically():
+    e, truth = _two_groups()
+    lab = D.cluster(e)
+    assert len(set(lab)) == 2 and ((lab == truth).all() or (lab == 1 - truth).all())
+
+
+def test_cluster_respects_a_given_number_and_spectral():
+    e, truth = _two_groups(8)
+    assert len(set(D.cluster(e, 3))) == 3
+    lab = D.cluster(e, 2, method="spectral")
+    assert (lab == truth).all() or (lab == 1 - truth).all()
+    assert (D.cluster(e, 1) == 0).all()
+    with pytest.raises(ValueError):
+        D.cluster(e, None, method="spectral")
+
+
+def _fake_embedder(monkeypatch):
+    """Embedding = speaker A where the excerpt is loud (0.3), B where it is soft (0.1)."""
+    rng = np.random.default_rng(1)
+    ea, eb = rng.normal(size=256), rng.normal(size=256)
+    ea, eb = ea / np.linalg.norm(ea), eb / np.linalg.norm(eb)
+
+    def fake(x16, rate=2.0):
+        hop = int(SR / rate)
+        starts = list(range(0, max(1, len(x16) - int(1.6 * SR)) + 1, hop))
+        embs, centres = [], []
+        for s in starts:
+            w = x16[s:s + int(1.6 * SR)]
+            peak = np.percentile(np.abs(w), 99) if len(w) else 0
+            embs.append(ea if peak > 0.2 else eb)
+            centres.append((s + min(len(x16) - s, int(1.6 * SR)) / 2) / SR)
+        return np.stack(embs), np.array(centres)
+    monkeypatch.setattr(D, "embed_windows", fake)
+
+
+def test_diarize_labels_segments_and_splits_a_turn_change(monkeypatch):
+    _fake_embedder(monkeypatch)
+    loud = S.harmonic_tone(200, 3.0, SR, amplitude=0.3)
+    soft = S.harmonic_tone(200, 3.0, SR, amplitude=0.1)
+    x = np.concatenate([loud, S.silence(1.0), soft, S.silence(1.0), loud, soft])
+    segs = [Segment(0, 3, "speech"), Segment(3, 4, "silence"), Segment(4, 7, "speech"),
+            Segment(7, 8, "silence"), Segment(8, 14, "speech")]
+    out = D.diarize(x, SR, segs)
+    voice = [s for s in out if s.label == "speech"]
+    assert [s.speaker for s in voice] == ["spk0", "spk1", "spk0", "spk1"]
+    assert voice[2].end == pytest.approx(11.0, abs=0.6)
+    assert out[1].speaker is None and out[-1].end == 14
+    truth = [Segment(0, 3, "speech", "A"), Segment(4, 7, "speech", "B"),
+             Segment(8, 11, "speech", "A"), Segment(11, 14, "speech", "B")]
+    assert diarization_error_rate(truth, out, 14.0)["der"] < 0.05
+
+
+def test_diarize_with_one_speaker_given(monkeypatch):
+    _fake_embedder(monkeypatch)
+    x = np.concatenate([S.harmonic_tone(200, 3.0, SR, amplitude=0.3), S.harmonic_tone(200, 3.0, SR, amplitude=0.1)])
+    out = D.diarize(x, SR, [Segment(0, 3, "speech"), Segment(3, 6, "singing")], n_speakers=1)
+    assert [s.speaker for s in out] == ["spk0", "spk0"]
+
+
+def test_real_encoder_separates_two_synthetic_voices():
+    """GE2E (resemblyzer's shipped weights) on two vowel-like voices, far apart in
+    pitch and formants: same-voice windows must be closer than cross-voice ones."""
+    a = S.harmonic_tone(110, 3.0, SR, formants=(600, 1000, 2400), vibrato_hz=4, vibrato_semitones=1)
+    b = S.harmonic_tone(260, 3.0, SR, formants=(350, 2200, 3000), vibrato_hz=4, vibrato_semitones=1)
+    ea, ca = D.embed_windows(a)
+    eb, _ = D.embed_windows(b)
+    assert ea.shape[1] == 256 and np.allclose(np.linalg.norm(ea, axis=1), 1, atol=1e-3)
+    assert ca[0] == pytest.approx(0.8, abs=0.05)
+    within = float(np.mean(ea @ ea.T))
+    across = float(np.mean(ea @ eb.T))
+    assert within > across + 0.05
