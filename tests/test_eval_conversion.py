@@ -13,28 +13,9 @@ import pytest
 from discovervoice import audio
 from discovervoice.errors import AudioError, DataError
 from discovervoice.eval import conversion, f0, mcd
+from discovervoice.eval.signals import harmonic_voice
 
 SR = 16000
-
-
-def harmonic_voice(f0_hz: float, seconds: float = 1.2, sr: int = SR, formant: float = 700.0,
-                   vibrato: float = 0.0, seed: int = 0) -> np.ndarray:
-    """A speech-like harmonic signal: a glottal-like pulse train through two resonances,
-    with syllable-rate amplitude modulation and a little breath noise."""
-    from scipy.signal import lfilter
-
-    t = np.arange(int(seconds * sr)) / sr
-    f = f0_hz * 2 ** (vibrato * np.sin(2 * np.pi * 5.5 * t) / 12)
-    phase = 2 * np.pi * np.cumsum(f) / sr
-    src = sum(np.sin(k * phase) / k for k in range(1, 30) if k * f0_hz < sr / 2 - 500)
-    y = src
-    for fc, bw in ((formant, 120.0), (formant * 2.4, 200.0)):
-        r = math.exp(-math.pi * bw / sr)
-        y = lfilter([1 - r], [1, -2 * r * math.cos(2 * math.pi * fc / sr), r * r], y)
-    env = 0.55 + 0.45 * np.sin(2 * np.pi * 3.0 * t) ** 2
-    rng = np.random.default_rng(seed)
-    y = y * env + 0.002 * rng.standard_normal(t.size)
-    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- MCD

@@ -26,7 +26,7 @@ def _speech(tmp_path):
                        capture_output=True)
         a, sr = audio.read(out)
         return audio.resample(a, sr, 16000)[0], 16000
-    from test_eval_conversion import harmonic_voice
+    from discovervoice.eval.signals import harmonic_voice
 
     return harmonic_voice(160.0, seconds=4.0), 16000
 
