@@ -50,6 +50,13 @@ def _act(act_type: str) -> nn.Module:
     raise ValueError(f"unknown MDX23C activation {act_type!r} (gelu, relu, elu<alpha>)")
 
 
+class FreqLinear(nn.Linear):
+    """The TDF layer: a ``Linear`` applied over the frequency axis (the last one) of
+    ``Tensor[B, C, T, F]``. Its own class so that structured channel pruning knows that
+    it passes the channel axis through unchanged (see :mod:`discovervoice.separation.prune`);
+    parameters are those of ``nn.Linear`` (same state-dict keys as the reference)."""
+
+
 class _Upscale(nn.Module):
     def __init__(self, in_c: int, out_c: int, scale: Sequence[int], norm, act: str):
         super().__init__()
@@ -82,8 +89,8 @@ class _TFCTDF(nn.Module):
         for _ in range(l):
             block = nn.Module()
             block.tfc1 = nn.Sequential(norm(in_c), _act(act), nn.Conv2d(in_c, c, 3, 1, 1, bias=False))
-            block.tdf = nn.Sequential(norm(c), _act(act), nn.Linear(f, f // bn, bias=False),
-                                      norm(c), _act(act), nn.Linear(f // bn, f, bias=False))
+            block.tdf = nn.Sequential(norm(c), _act(act), FreqLinear(f, f // bn, bias=False),
+                                      norm(c), _act(act), FreqLinear(f // bn, f, bias=False))
             block.tfc2 = nn.Sequential(norm(c), _act(act), nn.Conv2d(c, c, 3, 1, 1, bias=False))
             block.shortcut = nn.Conv2d(in_c, c, 1, 1, 0, bias=False)
             self.blocks.append(block)

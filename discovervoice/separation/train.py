@@ -353,6 +353,13 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
              len(valid_songs), device)
     stop = False
     while epoch < cfg.epochs and not stop:
+        # a dataset that is still being built (the corpus builder adds songs) is re-read
+        # every epoch; the sampler keeps its RNG state
+        fresh_train, fresh_valid = split_dataset(cfg.data, cfg.valid_songs)
+        if [s.name for s in fresh_train] != [s.name for s in sampler.songs]:
+            log.info("dataset now has %d training songs (was %d)", len(fresh_train), len(sampler.songs))
+            sampler.songs = fresh_train
+        valid_songs = fresh_valid
         model.train()
         losses = []
         t_ep = time.time()

@@ -1,0 +1,131 @@
+"""Score separators on a MUSDB-layout split: vocals and accompaniment uSDR and SI-SDR.
+
+Metrics come from :mod:`discovervoice.eval.separation` (uSDR of the MDX challenge, SI-SDR
+of Le Roux et al. 2019, the oracle ideal ratio mask of sigsep-mus-oracle). Two baselines
+frame the models: ``mixture`` (every stem estimated by the mixture: the floor) and ``irm``
+(the oracle ideal ratio mask, IRM2 with a 4096-point STFT: what a perfect masking model
+reaches). Each value is the mean over songs; the table also reports how far each model
+goes from the mixture baseline to the oracle (``0 %`` = mixture, ``100 %`` = IRM).
+
+Songs: ``DATA/<song>/`` with ``vocals`` and ``drums``/``bass``/``other`` stems (the corpus'
+``songs/test``); the mixture is ``mixture.wav`` when present, else the sum of the stems;
+accompaniment = drums + bass + other.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+STEMS = ("vocals", "accompaniment")
+BASELINES = ("mixture", "irm")
+
+
+@dataclass
+class EvalTable:
+    """``rows[model] = {"vocals_usdr", "vocals_si_sdr", "accompaniment_usdr", ..., "rtf"}``."""
+
+    data: str
+    songs: list[str]
+    rows: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def progress_to_oracle(self, model: str, key: str = "vocals_usdr") -> float:
+        lo, hi = self.rows["mixture"][key], self.rows["irm"][key]
+        return (self.rows[model][key] - lo) / (hi - lo) if hi != lo else float("nan")
+
+    def markdown(self) -> str:
+        have_base = all(b in self.rows for b in BASELINES)
+        head = ("| estimate | vocals uSDR | vocals SI-SDR | accomp. uSDR | accomp. SI-SDR |"
+                + (" mixture→IRM (vocals uSDR) |" if have_base else "") + " CPU RTF |")
+        lines = [f"{len(self.songs)} songs of `{self.data}`; dB, mean over songs.", "", head,
+                 "|---" * (head.count("|") - 1) + "|"]
+        for name, r in self.rows.items():
+            cells = [f"{r['vocals_usdr']:.2f}", f"{r['vocals_si_sdr']:.2f}",
+                     f"{r['accompaniment_usdr']:.2f}", f"{r['accompaniment_si_sdr']:.2f}"]
+            if have_base:
+                cells.append(f"{100 * self.progress_to_oracle(name):.0f} %")
+            cells.append(f"{r['rtf']:.3f}" if r.get("rtf") == r.get("rtf") and "rtf" in r else "–")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"data": self.data, "songs": self.songs, "rows": self.rows}
+
+
+def _load_refs(folder: Path, max_seconds: float | None) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+    from discovervoice.eval.separation import load_reference_track
+
+    ref = load_reference_track(folder)
+    sr = ref.sample_rate
+    n = ref.mixture.shape[1] if max_seconds is None else min(ref.mixture.shape[1], int(max_seconds * sr))
+    stems = {k: v[:, :n].astype(np.float32) for k, v in ref.stems.items()}
+    mix = ref.mixture[:, :n].astype(np.float32)
+    if "accompaniment" not in stems:
+        stems["accompaniment"] = sum(stems[k] for k in ("drums", "bass", "other") if k in stems)
+    return mix, stems, sr
+
+
+def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
+                    max_seconds: float | None = None,
+                    progress: Callable[[float, str], None] | None = None,
+                    separator_kwargs: dict | None = None) -> EvalTable:
+    """Evaluate baselines and models on every song folder of ``data``.
+
+    Args:
+        models: names (``mixture``, ``irm``, registry names, checkpoint paths, ``ensemble``,
+            ``ensemble:METHOD``) or ready :class:`~discovervoice.separation.api.Separator`\\ s.
+        data: folder of song folders.
+        max_seconds: only the first seconds of each song.
+
+    Returns:
+        :class:`EvalTable`.
+
+    Raises:
+        DataError: no songs.
+    """
+    from discovervoice.eval.separation import ideal_ratio_mask, list_tracks, si_sdr, usdr
+    from discovervoice.separation.api import Separator
+
+    tracks = list_tracks(data)
+    table = EvalTable(str(data), [t.name for t in tracks])
+    for mi, m in enumerate(models):
+        label = m if isinstance(m, str) else getattr(m, "name", str(m))
+        sep = None
+        if isinstance(m, Separator):
+            sep = m
+        elif m not in BASELINES:
+            if isinstance(m, str) and m.startswith("ensemble"):
+                method = m.split(":", 1)[1] if ":" in m else "average"
+                sep = Separator("ensemble", stems=("vocals",), method=method, **(separator_kwargs or {}))
+            else:
+                sep = Separator(m, stems=("vocals",), **(separator_kwargs or {}))
+        acc: dict[str, list[float]] = {}
+        elapsed, dur = 0.0, 0.0
+        for ti, t in enumerate(tracks):
+            mix, refs, sr = _load_refs(t, max_seconds)
+            t0 = time.perf_counter()
+            if m == "mixture":
+                est = {s: mix for s in STEMS}
+            elif m == "irm":
+                parts = {k: refs[k] for k in ("vocals", "drums", "bass", "other") if k in refs}
+                est = ideal_ratio_mask(parts, mix)
+                if "accompaniment" not in est:
+                    est["accompaniment"] = sum(est[k] for k in parts if k != "vocals")
+            else:
+                est = sep.separate(mix, sample_rate=sr)
+            elapsed += time.perf_counter() - t0
+            dur += mix.shape[1] / sr
+            for s in STEMS:
+                acc.setdefault(f"{s}_usdr", []).append(usdr(refs[s], est[s]))
+                acc.setdefault(f"{s}_si_sdr", []).append(si_sdr(refs[s], est[s]))
+            if progress is not None:
+                progress((mi + (ti + 1) / len(tracks)) / len(models), f"{label}: {t.name}")
+        row = {k: float(np.mean(v)) for k, v in acc.items()}
+        row["rtf"] = elapsed / dur if sep is not None else float("nan")
+        table.rows[str(label)] = row
+    return table
