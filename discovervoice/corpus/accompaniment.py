@@ -2,10 +2,8 @@
 
 * :class:`FluidRenderer` renders MIDI-like tracks to ``ndarray[2, T]`` float32 at 44.1 kHz
   through libfluidsynth (pyfluidsynth's ctypes handle, ``fluid_synth_write_float``), with
-  FluidSynth's own reverb and chorus off (the corpus adds its own reverb per stem). One
-  synth per soundfont and process: the soundfont loads once. Renders are made
-  deterministic by starting every render on a 64-sample block boundary after all voices
-  have died out (FluidSynth applies events per 64-sample block), and by one warm-up render.
+  FluidSynth's own reverb and chorus off (the corpus adds its own reverb per stem). Each
+  render uses a fresh synth (deterministic output), events on 64-sample blocks.
 * :class:`DrumKit` plays drum patterns from Hydrogen drum kits (Debian
   ``hydrogen-drumkits``: real recorded samples, GPL-2+/CC licences per kit, see the
   package's copyright file) with numpy: kick, snare, hi-hat, optional crash/ride.
@@ -81,7 +79,13 @@ class Track:
 
 
 class FluidRenderer:
-    """Render :class:`Track` lists with one soundfont. Use :func:`renderer` to share."""
+    """Render :class:`Track` lists with one soundfont. Use :func:`renderer` to share.
+
+    Every :meth:`render` runs on a fresh FluidSynth instance (FluidSynth keeps voice state
+    between renders, which would make a file depend on what was rendered before it);
+    ``synth.dynamic-sample-loading`` makes that cheap (~50 ms: only the presets played
+    are loaded).
+    """
 
     def __init__(self, soundfont: str, gain: float = 0.4):
         import fluidsynth  # pyfluidsynth
@@ -94,48 +98,40 @@ class FluidRenderer:
             "fluid_synth_write_float", c_int, ("synth", c_void_p, 1), ("len", c_int, 1),
             ("lout", c_void_p, 1), ("loff", c_int, 1), ("lincr", c_int, 1),
             ("rout", c_void_p, 1), ("roff", c_int, 1), ("rincr", c_int, 1))
-        self.synth = fluidsynth.Synth(samplerate=float(SR), gain=gain)
-        self.synth.setting("synth.reverb.active", 0)
-        self.synth.setting("synth.chorus.active", 0)
-        self.sfid = self.synth.sfload(soundfont)
-        if self.sfid < 0:
-            raise DataError(f"{soundfont}: FluidSynth cannot load this soundfont")
         self.soundfont = soundfont
-        self._total = 0
-        self.render([Track([(0.0, 0.2, 60, 80)], 0)], 0.5)  # warm-up (see module doc)
+        self.gain = gain
 
-    def _w(self, out: np.ndarray, pos: int, n: int) -> None:
-        if n > 0:
-            self._write(self.synth.synth, n, out[0, pos:].ctypes.data, 0, 1,
-                        out[1, pos:].ctypes.data, 0, 1)
-            self._total += n
-
-    def _quiesce(self) -> None:
-        s = self.synth
-        for c in range(16):
-            s.all_sounds_off(c)
-        s.system_reset()
-        tmp = np.zeros((2, _BLOCK), np.float32)
-        if self._total % _BLOCK:
-            self._w(tmp, 0, _BLOCK - self._total % _BLOCK)
-        while s.get_active_voice_count() > 0:
-            self._w(tmp, 0, _BLOCK)
-        self._w(tmp, 0, _BLOCK)
+    def _new_synth(self):
+        s = self._fs.Synth(samplerate=float(SR), gain=self.gain,
+                           **{"synth.dynamic-sample-loading": 1})
+        s.setting("synth.reverb.active", 0)
+        s.setting("synth.chorus.active", 0)
+        sfid = s.sfload(self.soundfont)
+        if sfid < 0:
+            s.delete()
+            raise DataError(f"{self.soundfont}: FluidSynth cannot load this soundfont")
+        return s, sfid
 
     def render(self, tracks: list[Track], duration: float) -> np.ndarray:
         """``ndarray[2, round(duration*44100)]`` float32 of all ``tracks`` together."""
-        self._quiesce()
-        s = self.synth
+        s, sfid = self._new_synth()
+        try:
+            return self._render(s, sfid, tracks, duration)
+        finally:
+            s.delete()
+
+    def _render(self, s, sfid: int, tracks: list[Track], duration: float) -> np.ndarray:
         events = []  # (sample, order, kind, channel, a, b)
         ch_free = [c for c in range(16) if c != 9]
         for tr in tracks:
             if tr.drum:
                 ch = 9
+                s.program_select(9, sfid, 128, 0)
             else:
                 if not ch_free:
                     raise ValueError("more than 15 melodic tracks in one render")
                 ch = ch_free.pop(0)
-                s.program_select(ch, self.sfid, 0, int(tr.program))
+                s.program_select(ch, sfid, 0, int(tr.program))
             s.cc(ch, 7, int(np.clip(tr.volume, 0, 127)))
             s.cc(ch, 10, int(np.clip(round(64 + 63 * tr.pan), 0, 127)))
             for st, en, p, v in tr.notes:
@@ -143,8 +139,6 @@ class FluidRenderer:
                 b = max(a + _BLOCK, int(round(en * SR / _BLOCK)) * _BLOCK)
                 events.append((a, 1, "on", ch, int(p), int(v)))
                 events.append((b, 0, "off", ch, int(p), 0))
-        if 9 in [9 for tr in tracks if tr.drum]:
-            s.program_select(9, self.sfid, 128, 0)
         events.sort()
         n = int(round(duration * SR))
         n_alloc = (max([n] + [e[0] for e in events]) // _BLOCK + 2) * _BLOCK
@@ -152,14 +146,19 @@ class FluidRenderer:
         pos = 0
         for t, _, kind, ch, p, v in events:
             if t > pos:
-                self._w(out, pos, t - pos)
+                self._w(s, out, pos, t - pos)
                 pos = t
             if kind == "on":
                 s.noteon(ch, p, v)
             else:
                 s.noteoff(ch, p)
-        self._w(out, pos, n_alloc - pos)
+        self._w(s, out, pos, n_alloc - pos)
         return out[:, :n]
+
+    def _w(self, s, out: np.ndarray, pos: int, n: int) -> None:
+        if n > 0:
+            self._write(s.synth, n, out[0, pos:].ctypes.data, 0, 1, out[1, pos:].ctypes.data,
+                        0, 1)
 
 
 @functools.lru_cache(maxsize=4)

@@ -106,21 +106,16 @@ class Material:
     soundfonts: list[acc.SoundFont]
 
 
-def _usable_chorales(cfg: BuildConfig, cache: Path) -> list[str]:
+def _chorales(cfg: BuildConfig) -> list[str]:
+    """Chorale ids (cheap: no parsing; unusable ones are skipped by the jobs)."""
     ids = sc.chorale_ids()
     if cfg.pieces:
         want = set(cfg.pieces)
         ids = [i for i in ids if i in want or i.split("/")[-1] in want]
-    out = []
-    for pid in ids:
-        try:
-            p = sc.load_piece(pid, cache)
-        except DataError as exc:
-            log.info("skipping %s: %s", pid, exc)
-            continue
-        if len(p.parts) >= 3 and len(p.melody) >= 12:
-            out.append(pid)
-    return out
+        if not ids:
+            raise DataError(f"none of the pieces {sorted(want)} is in music21's corpus "
+                            "(ids look like bach/bwv66.6)")
+    return ids
 
 
 def material_for(split: str, cfg: BuildConfig, chorales: list[str], folk: list[str],
@@ -170,8 +165,7 @@ def plan(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> lis
         voices = [v for v in voices if v.kind != "recorded"]
     if not voices:
         raise DataError("no voices installed: run scripts/install-system-deps.sh")
-    say("parsing chorales")
-    chorales = _usable_chorales(cfg, cache)
+    chorales = _chorales(cfg)
     folk: list[str] = []
     if not cfg.pieces and any(p in cfg.parts for p in ("singers", "parallel")):
         say("parsing folk melodies")
@@ -214,12 +208,14 @@ def _plan_split(cfg: BuildConfig, m: Material) -> list[Job]:
         vorder = [song_voices[i] for i in rng.permutation(len(song_voices))]
         for i in range(n):
             p = pieces[i % len(pieces)]
+            # the job takes the first usable chorale of this rotation (deterministic)
+            cands = [pieces[(i + j) % len(pieces)] for j in range(min(8, len(pieces)))]
             v = vorder[i % len(vorder)]
             sfont = m.soundfonts[int(rng.integers(len(m.soundfonts)))]
             key = f"{m.split}-{i:04d}"
             jobs.append(Job("songs", m.split, key, {
-                "piece": p, "voice": v, "soundfont": sfont, "kits": kits,
-                "name": f"{i:04d}_{p.split('/')[-1]}_{v.id}"}))
+                "candidates": cands, "voice": v, "soundfont": sfont, "kits": kits,
+                "index": i}))
     melodies = m.chorales + m.folk
     if "singers" in cfg.parts and melodies:
         vs = sing_voices if cfg.singers is None else \
@@ -240,7 +236,7 @@ def _plan_split(cfg: BuildConfig, m: Material) -> list[Job]:
             vs = [speak_voices[j] for j in sorted(idx)]
             used |= {v.id for v in vs}
             jobs.append(Job("parallel", m.split, f"{m.split}-set{i:03d}",
-                            {"voices": vs, "piece": set_pieces[i % len(set_pieces)],
+                            {"voices": vs, "pieces": set_pieces,
                              "name": f"set{i:03d}"}))
         train_pieces = [p for p in melodies if p not in set(set_pieces)] or melodies
         for v in speak_voices:
@@ -296,7 +292,11 @@ def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> di
     errors: list[str] = []
     if cfg.workers <= 1:
         for i, j in enumerate(jobs):
-            items += run_job(j, cfg)
+            try:
+                items += run_job(j, cfg)
+            except Exception as exc:  # report every failed job, then fail the build
+                errors.append(f"{j.part} {j.key}: {type(exc).__name__}: {exc}")
+                log.error("job %s %s failed: %s", j.part, j.key, exc)
             say(f"[{i + 1}/{len(jobs)}] {j.part} {j.key}")
     else:
         import multiprocessing as mp
@@ -311,10 +311,11 @@ def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> di
                     errors.append(f"{j.part} {j.key}: {type(exc).__name__}: {exc}")
                     log.error("job %s %s failed: %s", j.part, j.key, exc)
                 say(f"[{i + 1}/{len(jobs)}] {j.part} {j.key}")
-    if errors:
-        raise DataError(f"{len(errors)} corpus job(s) failed:\n  " + "\n  ".join(errors[:20]))
     items.sort(key=lambda it: it["path"])
-    manifest = _merge_manifest(out, cfg, items, time.time() - t0)
+    manifest = _merge_manifest(out, cfg, items, time.time() - t0, errors)
+    if errors:   # the manifest lists what was made; the build still fails loudly
+        raise DataError(f"{len(errors)} corpus job(s) failed (the others were written and "
+                        f"listed in {out / 'manifest.json'}):\n  " + "\n  ".join(errors[:20]))
     say(f"done in {time.time() - t0:.1f} s: {len(items)} files")
     return manifest
 
@@ -329,7 +330,8 @@ def _built_pairs(cfg: BuildConfig) -> set[tuple[str, str]]:
     return pairs
 
 
-def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: float) -> dict:
+def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: float,
+                    errors: list[str] = ()) -> dict:
     from discovervoice.corpus.voices import _all_voices
 
     path = out / "manifest.json"
@@ -337,7 +339,8 @@ def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: flo
     built = _built_pairs(cfg)
     kept = [it for it in old.get("items", []) if (it["part"], it["split"]) not in built]
     runs = old.get("builds", []) + [{"config": _cfg_json(cfg), "seconds": round(seconds, 1),
-                                     "items": len(items), "finished": time.strftime(
+                                     "items": len(items), "failed_jobs": list(errors),
+                                     "finished": time.strftime(
                                          "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
     used_voices = sorted({v for it in kept + items for v in it.get("voices", [])})
     used_sf = sorted({it["soundfont"] for it in kept + items if it.get("soundfont")})

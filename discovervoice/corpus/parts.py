@@ -21,6 +21,7 @@ from discovervoice.corpus.songs import (STEMS, build_song, fit_transpose, melody
 from discovervoice.corpus.synth import Rendering, SungNote, sing, speak
 from discovervoice.corpus.texts import sentences_for, vocalise_syllables
 from discovervoice.corpus.voices import FILLETS_SOUND_DIR, Voice
+from discovervoice.errors import DataError
 
 SINGER_SR = 16000
 FILLETS_SCRIPT_DIR = Path("/usr/share/games/fillets-ng/script")
@@ -142,12 +143,24 @@ def _read16k(path: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- songs
+def usable_song_piece(pid: str, out: Path) -> sc.Piece | None:
+    """The chorale if it can make a song (>= 3 parts, >= 12 melody notes), else None."""
+    try:
+        p = get_piece(pid, out)
+    except DataError:
+        return None
+    return p if len(p.parts) >= 3 and len(p.melody) >= 12 else None
+
+
 def song_job(job, cfg, rng, out: Path) -> list[dict]:
     a = job.args
-    piece = get_piece(a["piece"], out)
+    piece = next((p for p in (usable_song_piece(c, out) for c in a["candidates"]) if p), None)
+    if piece is None:
+        raise DataError(f"no usable chorale among {a['candidates']}")
     song = build_song(piece, a["voice"], a["soundfont"], rng, max_seconds=cfg.song_seconds,
                       kits=a["kits"])
-    folder = out / "songs" / job.split / a["name"]
+    name = f"{a['index']:04d}_{piece.piece_id.split('/')[-1]}_{a['voice'].id}"
+    folder = out / "songs" / job.split / name
     for s in STEMS:
         _save(folder / f"{s}.wav", song.stems[s], acc.SR)
     _save(folder / "mixture.wav", song.mixture, acc.SR)
@@ -169,10 +182,22 @@ def song_job(job, cfg, rng, out: Path) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- singers
+def _pick_melody(melodies: list[str], rng, out: Path, min_notes: int = 8) -> sc.Piece:
+    """A random melody of the list that parses and has >= ``min_notes`` notes."""
+    for _ in range(20):
+        pid = melodies[int(rng.integers(len(melodies)))]
+        try:
+            piece = get_piece(pid, out)
+        except DataError:
+            continue
+        if len(piece.melody) >= min_notes:
+            return piece
+    raise DataError(f"no usable melody found among {len(melodies)} pieces")
+
+
 def _sung_clip(voice: Voice, melodies: list[str], rng, out: Path, folder: Path, name: str,
                split: str) -> dict:
-    pid = melodies[int(rng.integers(len(melodies)))]
-    piece = get_piece(pid, out)
+    piece = _pick_melody(melodies, rng, out)
     notes = phrase(piece, rng)
     r, sung, meta = sing_phrase(notes, voice, rng)
     x = _finish(_to16k(r), rng)
@@ -248,7 +273,7 @@ def parallel_job(job, cfg, rng, out: Path) -> list[dict]:
     """One parallel set: the same phrase, timing and syllables sung by several voices
     (each transposed by whole octaves into its range)."""
     a = job.args
-    piece = get_piece(a["piece"], out)
+    piece = _pick_melody(a["pieces"], rng, out, min_notes=10)
     notes = phrase(piece, rng, min_notes=10, max_q=24.0)
     bpm = float(rng.uniform(70, 120))
     syl_idx = [int(i) for i in rng.integers(0, 6, size=len(notes))]

@@ -175,6 +175,9 @@ def _vibrato_points(n_ms: int, f: float, rate: float, depth: float, t0_ms: float
     return [(100.0 * i / (k - 1), float(v)) for i, v in enumerate(fs)]
 
 
+MAX_MELISMA = 12
+
+
 def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.5,
                 vibrato_depth: float = 0.3, lead_in: float = 0.0) -> Rendering:
     """Sing ``notes`` with an MBROLA voice; see the module docstring. The output starts
@@ -187,15 +190,30 @@ def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.
     qz = lambda f: sr / (round(sr / f) + 0.5)  # noqa: E731 - tiny local formula
 
     # group notes into syllables: a syllable = its first note + following melisma notes
+    # (at most MAX_MELISMA notes: a longer melisma continues on a new vowel-only group)
     groups: list[list[SungNote]] = []
+    cont: list[bool] = []
     for n in sorted(notes, key=lambda n: n.start):
-        if n.syllable is None and groups and abs(groups[-1][-1].start + groups[-1][-1].dur
-                                                   - n.start) < 1e-3:
+        joined = groups and abs(groups[-1][-1].start + groups[-1][-1].dur - n.start) < 1e-3
+        if n.syllable is None and joined and len(groups[-1]) < MAX_MELISMA:
             groups[-1].append(n)
+        elif n.syllable is None and joined:
+            groups.append([n])
+            cont.append(True)
         else:
             groups.append([n if n.syllable is not None else
                            SungNote(n.start, n.dur, n.pitch, "a")])
-    phon = phonemize_syllables([g[0].syllable or "a" for g in groups], voice.espeak or "")
+            cont.append(False)
+    heads = [g[0].syllable or "a" for g, c in zip(groups, cont) if not c]
+    heads_ph = iter(phonemize_syllables(heads, voice.espeak or ""))
+    phon: list = []
+    for c in cont:
+        if not c:
+            phon.append(next(heads_ph))
+        else:  # the previous syllable's nucleus (longest voiced phone) goes on
+            prev = phon[-1]
+            voiced = [p for p in prev if p[2]] or list(prev)
+            phon.append([max(voiced, key=lambda p: p[1])])
 
     lines: list[str] = []
     phones: list[tuple[float, float, str]] = []
@@ -207,7 +225,8 @@ def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.
         if dur <= 0:
             return
         if pts:
-            lines.append(f"{sym} {dur} " + " ".join(f"{p:.0f} {qz(f):.2f}" for p, f in pts))
+            # MBROLA reads lines of at most ~1000 characters: compact numbers, <= 85 points
+            lines.append(f"{sym} {dur} " + " ".join(f"{p:.1f} {qz(f):.1f}" for p, f in pts))
         else:
             lines.append(f"{sym} {dur}")
         phones.append((t_ms / 1000.0, (t_ms + dur) / 1000.0, sym))
@@ -242,12 +261,13 @@ def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.
             pts = None
             if i == k:
                 pts = []
+                step = max(25, int(np.ceil(d / (80 - 2 * len(bounds)))))
                 for b0, b1, f in bounds:
                     a, b = max(b0, pos), min(b1, pos + d)
                     if b <= a:
                         continue
                     for p, fv in _vibrato_points(b - a, f, vibrato_rate, vibrato_depth,
-                                                 a - b0):
+                                                 a - b0, step):
                         pts.append(((a - pos + p / 100.0 * (b - a)) / d * 100.0, fv))
             elif is_voiced:
                 # the note sounding at this phone's midpoint
