@@ -231,7 +231,9 @@ class HubertContent:
 
     def __init__(self, model: Any, layer: int | None = None, final_proj: Any = None):
         self.model = model.eval()
-        self.layer = layer if layer is not None else model.config.num_hidden_layers
+        n = model.config.num_hidden_layers
+        # a layer beyond the model's depth means "the last one" (RVC asks for 12 / 9)
+        self.layer = n if layer is None else min(int(layer), n)
         self.final_proj = final_proj
 
     @property

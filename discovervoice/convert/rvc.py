@@ -482,8 +482,11 @@ def load_rvc_checkpoint(path: str | Path, spec: Any = None, **_: Any) -> RVCMode
     config[-3] = int(state["emb_g.weight"].shape[0])
     in_dim = int(state["enc_p.emb_phone.weight"].shape[1])
     version = ckpt.get("version", "v2" if in_dim == 768 else "v1")
-    net = build_synthesizer(config, in_dim)
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        net = build_synthesizer(config, in_dim)
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{p}: RVC weights do not fit the config {config}: {str(exc)[:300]}") from exc
     if missing or unexpected:
         raise WeightsError(f"{p}: RVC weights do not fit the config: missing {missing[:5]}, "
                            f"unexpected {unexpected[:5]}")

@@ -1,0 +1,208 @@
+"""Voice training (WORLD default), conversion, chunk joins, covers and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from discovervoice.convert import api, content as C
+from discovervoice.convert.voice import VoiceDataError, VoiceModel, train_voice, vad_slices
+
+SR = 16000
+VOWELS = {"a": (800, 1200, 2500), "i": (300, 2300, 3000), "u": (320, 800, 2400), "e": (500, 1800, 2600)}
+
+
+def _envelope(formants, fft=1024, sr=SR, scale=1.0):
+    f = np.linspace(0, sr / 2, fft // 2 + 1)
+    env = 3e-2 + sum(np.exp(-0.5 * ((f - scale * fm) / 90.0) ** 2) / (i + 1) for i, fm in enumerate(formants))
+    return env ** 2
+
+
+def _sing(seconds, seed, scale=1.0, base=200.0):
+    """A WORLD-rendered "singer": vowels on a melody with short pauses; ``scale`` moves the formants."""
+    import pyworld
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 100)
+    f0 = np.zeros(n)
+    sp = np.zeros((n, 513))
+    i = 0
+    while i < n:
+        d = rng.integers(30, 60)
+        v = VOWELS[rng.choice(list(VOWELS))]
+        f0[i:i + d] = base * 2 ** (rng.integers(-4, 5) / 12)
+        sp[i:i + d] = _envelope(v, scale=scale)
+        i += d
+        g = rng.integers(5, 15)
+        sp[i:i + g] = _envelope(v, scale=scale) * 1e-3
+        i += g
+    ap = np.where(f0[:, None] > 0, 0.01, 0.99) * np.ones((n, 513))
+    y = pyworld.synthesize(f0, sp[:n], ap, SR, 10.0)
+    return (0.5 * y / np.abs(y).max() + 1e-4 * rng.standard_normal(len(y))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def ppg_path(tmp_path_factory):
+    torch.manual_seed(0)
+    enc = C.PPGEncoder(C.build_ppg_net(channels=16, n_layers=2, n_phones=6), list("_aeiu") + ["<other>"])
+    return enc.save(tmp_path_factory.mktemp("ppg") / "ppg.safetensors")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, ppg_path):
+    d = tmp_path_factory.mktemp("voice_data")
+    for k in range(4):
+        sf.write(d / f"take{k}.wav", _sing(12, seed=k, scale=1.15, base=260), SR)
+    out = tmp_path_factory.mktemp("voices") / "me"
+    msgs = []
+    voice = train_voice(d, out, content=str(ppg_path), f0_method="dio", steps=40, eval_every=20, batch=4,
+                        channels=32, n_layers=2, progress=lambda f, m: msgs.append((f, m)))
+    return voice, out, d, msgs
+
+
+def test_vad_slices_cut_at_pauses():
+    x = np.concatenate([_sing(2, 1), np.zeros(SR), _sing(3, 2), np.zeros(SR)])
+    sl = vad_slices(x)
+    assert len(sl) >= 2
+    assert all(0.5 * SR <= b - a <= 12 * SR for a, b in sl)
+    assert not any(a < 2.5 * SR < b and b - a < 2 * SR for a, b in sl if a > 2.2 * SR and b < 2.9 * SR)
+
+
+def test_training_writes_a_voice_and_resumes(trained, ppg_path):
+    voice, out, data, msgs = trained
+    assert {"voice.json", "model.safetensors", "added.index"} <= {p.name for p in out.iterdir()}
+    meta = json.loads((out / "voice.json").read_text())
+    assert meta["kind"] == "world" and meta["sample_rate"] == 16000
+    assert meta["train"]["voiced_seconds"] >= 30
+    assert 200 < meta["f0"]["median_hz"] < 340
+    assert msgs[-1][0] == 1.0 and all(0 <= f <= 1 for f, _ in msgs)
+    assert voice.index is not None and voice.index.dim == 6
+    hist = meta["train"]["history"]
+    assert hist[-1][1] < hist[0][1] * 1.5  # training loss does not blow up
+    # resume: more steps continue from the checkpoint, features are not recomputed
+    v2 = train_voice(data, out, content=str(ppg_path), f0_method="dio", steps=60, eval_every=20, batch=4,
+                     channels=32, n_layers=2)
+    log = (out / "train" / "train.log").read_text()
+    assert "resumed features" in log and "resumed training at step 40" in log
+    assert v2.meta["train"]["steps"] <= 60
+
+
+def test_convert_output_follows_source_pitch(trained):
+    voice, *_ = trained
+    src = _sing(3, seed=9, scale=0.9, base=150)
+    y, f0_used = api.convert_segment(src, VoiceModel.load(voice.path), transpose=12, f0_method="dio",
+                                     return_f0=True)
+    assert y.shape == (len(src),)
+    from discovervoice.convert.f0 import extract_f0
+
+    est = extract_f0(y, "dio")
+    v = (est > 0) & (f0_used > 0)
+    assert v.mean() > 0.5
+    assert np.mean(np.abs(1200 * np.log2(est[v] / f0_used[v])) < 50) > 0.8
+
+
+def test_auto_octave_moves_into_voice_range(trained):
+    voice, *_ = trained
+    src = _sing(2, seed=3, base=110)
+    _, f0_used = api.convert_segment(src, voice, f0_method="dio", auto_octave=True, return_f0=True)
+    med = np.median(f0_used[f0_used > 0])
+    assert 180 < med < 400  # 110 Hz source lifted by an octave toward the ~260 Hz voice
+
+
+class _PhaseySynth:
+    """A synth whose every call starts a new random phase: the worst case for chunk seams."""
+
+    sample_rate = SR
+
+    def __init__(self):
+        self.rng = np.random.default_rng(0)
+
+    def synthesize(self, content, f0):
+        filled = np.array(f0, dtype=np.float64)
+        for i in range(len(filled)):  # hold the last voiced F0 so the sine itself never jumps
+            if filled[i] <= 0:
+                filled[i] = filled[i - 1] if i else 200.0
+        f = np.repeat(filled, 160)
+        ph = self.rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.cumsum(f) / SR
+        return (0.5 * np.sin(ph)).astype(np.float32)
+
+
+class _Enc:
+    def __call__(self, x):
+        return np.zeros((len(x) // 160 + 1, 4), np.float32)
+
+
+def test_chunk_joins_have_no_clicks():
+    v = VoiceModel("world", _PhaseySynth(), SR, "none", None, 200.0)
+    v.content_encoder = lambda: _Enc()  # type: ignore[method-assign]
+    x = np.concatenate([_sing(2.3, s, base=180) for s in range(4)])
+    cuts = api.split_points(x, SR, chunk_seconds=2.0, search_seconds=0.5)
+    assert len(cuts) >= 3
+    y = api.convert(x, SR, v, f0_method="dio", rms_mix_rate=1.0, chunk_seconds=2.0, index_rate=0)[0]
+    assert len(y) == len(x)
+    jumps = np.abs(np.diff(y))
+    bound = 0.5 * 2 * np.pi * 400 / SR * 1.5  # max slope of the synth's sine at <= 400 Hz, +50 %
+    for c in cuts:
+        assert jumps[c - 2000:c + 2000].max() < bound
+
+
+def test_too_little_voiced_audio_is_a_clear_error(tmp_path, ppg_path):
+    d = tmp_path / "short_voice"
+    d.mkdir()
+    sf.write(d / "a.wav", _sing(8, seed=1), SR)
+    with pytest.raises(VoiceDataError, match=r"short_voice.*voiced audio.*30 s"):
+        train_voice(d, tmp_path / "v", content=str(ppg_path), f0_method="dio", steps=5)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(VoiceDataError, match="no audio files"):
+        train_voice(empty, tmp_path / "v2", content=str(ppg_path))
+
+
+def test_convert_rejects_bad_input(trained):
+    from discovervoice.errors import AudioError, DiscoverVoiceError
+
+    voice, *_ = trained
+    with pytest.raises(AudioError):
+        api.convert(np.array([np.nan, 0.0]), SR, voice)
+    with pytest.raises(AudioError):
+        api.convert(np.zeros((1, 0)), SR, voice)
+    with pytest.raises(DiscoverVoiceError, match="protect"):
+        api.convert(np.zeros(SR), SR, voice, protect=0.9)
+
+
+def test_cover_remix_with_given_stems(trained, tmp_path):
+    from discovervoice import audio as dva
+
+    voice, *_ = trained
+    sr = 44100
+    vocals = dva.resample(_sing(3, seed=5, base=200)[None], SR, sr).repeat(2, 0)
+    t = np.arange(vocals.shape[1]) / sr
+    acc = np.stack([0.2 * np.sin(2 * np.pi * 110 * t)] * 2).astype(np.float32)
+    r = api.make_cover(vocals + acc, voice, tmp_path / "cover.wav", sample_rate=sr, f0_method="dio",
+                       stems={"vocals": vocals, "accompaniment": acc})
+    assert r["cover"].shape == acc.shape
+    # converted vocals sit in the mix at the original vocals' loudness relative to the accompaniment
+    balance = dva.lufs(r["vocals"], sr) - dva.lufs(r["accompaniment"], sr)
+    assert abs(balance - (dva.lufs(vocals, sr) - dva.lufs(acc, sr))) < 1.0
+    assert "AI-generated" in dva.read_metadata(tmp_path / "cover.wav").get("comment", "")
+    shifted = api.pitch_shift(acc, sr, 12)
+    f = np.fft.rfftfreq(acc.shape[1], 1 / sr)
+    assert abs(f[np.argmax(np.abs(np.fft.rfft(shifted[0])))] - 220) < 3
+
+
+def test_cli_convert(trained, tmp_path):
+    from discovervoice.cli import main
+
+    voice, out, *_ = trained
+    inp = tmp_path / "in.wav"
+    sf.write(inp, _sing(2, seed=7), SR)
+    code = main(["convert", str(inp), "--voice", str(out), "-o", str(tmp_path / "o.wav"), "--transpose", "2",
+                 "--f0-method", "dio", "--index-rate", "0.5", "--protect", "0.4"])
+    assert code == 0
+    y, sr = sf.read(tmp_path / "o.wav")
+    assert sr == 16000 and abs(len(y) - 2 * SR) < 10
+    assert main(["convert", str(inp), "--voice", str(tmp_path / "nope"), "-o", str(tmp_path / "p.wav")]) == 1
