@@ -228,3 +228,15 @@ def test_folder_errors_are_typed(tmp_path):
         S.evaluate_separation(tmp_path / "ref", tmp_path / "est")
     with pytest.raises(DataError, match="unknown oracle"):
         S.write_oracle_estimates(tmp_path / "ref", tmp_path / "o", method="ibm")
+
+
+def test_evaluate_stems_in_memory_matches_folder_rules():
+    rng = np.random.default_rng(6)
+    stems = _track(rng)
+    mix = sum(stems.values())
+    est = {"vocals": stems["vocals"] + 0.1 * (mix - stems["vocals"])}
+    r = S.evaluate_stems(stems, est, 8000, bss=False)
+    assert set(r) == {"vocals"}
+    assert r["vocals"]["usdr"] == pytest.approx(S.usdr(stems["vocals"], est["vocals"]))
+    with pytest.raises(DataError, match="matches a reference"):
+        S.evaluate_stems(stems, {"piano": mix}, 8000)

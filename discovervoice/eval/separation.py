@@ -404,6 +404,43 @@ def score_track(ref: TrackReference, estimates: Mapping[str, np.ndarray], *, bss
     return out
 
 
+def evaluate_stems(references: Mapping[str, np.ndarray], estimates: Mapping[str, np.ndarray],
+                   sample_rate: int, *, mixture: np.ndarray | None = None, bss: bool = True,
+                   window_s: float = 1.0, hop_s: float = 1.0) -> dict[str, dict[str, float]]:
+    """In-memory version of the folder evaluation, for training loops and the pipeline.
+
+    Args:
+        references: ``{stem: ndarray[C, T]}`` true stems (all of them, for BSSEval's
+            interference terms).
+        estimates: ``{stem: ndarray[C, T]}``; any subset of the reference stems.
+        sample_rate: Hz, shared by all signals.
+        mixture: ``ndarray[C, T]``; default the sum of the stems that partition the mix.
+        bss: also compute BSSEval v4.
+
+    Returns:
+        ``{stem: {"usdr", "si_sdr"[, "sdr", "isr", "sir", "sar"]: dB}}``.
+
+    Raises:
+        AudioError: shapes differ; DataError: no estimate matches a reference stem.
+    """
+    refs = {k: _as_2d(v, k) for k, v in references.items() if k != MIXTURE}
+    if not refs:
+        raise DataError("no reference stems")
+    shape = next(iter(refs.values())).shape
+    for k, v in refs.items():
+        if v.shape != shape:
+            raise AudioError(f"reference stem {k!r} has shape {v.shape}, expected {shape}")
+    if mixture is None:
+        mix = sum(refs[k] for k in source_partition(refs))
+    else:
+        mix = _as_2d(mixture, "mixture")
+    if not any(k in refs for k in estimates):
+        raise DataError(f"no estimated stem ({', '.join(estimates)}) matches a reference stem "
+                        f"({', '.join(refs)})")
+    track = TrackReference("track", int(sample_rate), refs, mix, mixture is None)
+    return score_track(track, estimates, bss=bss, window_s=window_s, hop_s=hop_s)
+
+
 @dataclass
 class SeparationReport:
     """Scores of an estimate folder against a reference folder.
