@@ -58,9 +58,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from discovervoice.audio import load
     from discovervoice.prep import features as F
-    from discovervoice.prep.diarize import diarize
+    from discovervoice.prep.diarization import diarize
     from discovervoice.prep.pipeline import PrepOptions, prepare
-    from discovervoice.prep.segment import segment
+    from discovervoice.prep.segmentation import segment
     from discovervoice.prep.sex import estimate_sex
 
     with tempfile.TemporaryDirectory() as td:

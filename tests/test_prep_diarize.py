@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from discovervoice.prep import diarize as D
+from discovervoice.prep import diarization as D
 from discovervoice.prep import testing as S
 from discovervoice.prep.metrics import diarization_error_rate
-from discovervoice.prep.segment import Segment
+from discovervoice.prep.segmentation import Segment
 
 SR = 16_000
 

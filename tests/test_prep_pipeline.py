@@ -141,7 +141,7 @@ def test_transcription_hook(monkeypatch, tmp_path):
 
 
 def test_keep_regions_main_speaker_and_joining():
-    from discovervoice.prep.segment import Segment
+    from discovervoice.prep.segmentation import Segment
 
     segs = [Segment(0, 2, "speech", "spk0"), Segment(2.3, 4, "speech", "spk0"),
             Segment(5, 12, "speech", "spk1"), Segment(12, 13, "music"),

@@ -5,7 +5,7 @@ import pytest
 
 from discovervoice.prep import testing as S
 from discovervoice.prep.metrics import segment_f1
-from discovervoice.prep.segment import (LABELS, Segment, SegmentOptions, frames_to_segments,
+from discovervoice.prep.segmentation import (LABELS, Segment, SegmentOptions, frames_to_segments,
                                         label_frames, read_csv, segment, write_csv)
 
 SR = 16_000

@@ -6,7 +6,7 @@ import pytest
 from discovervoice.prep import testing as S
 from discovervoice.prep.metrics import (boundary_f1, diarization_error_rate, frame_accuracy,
                                         segment_f1)
-from discovervoice.prep.segment import Segment
+from discovervoice.prep.segmentation import Segment
 from discovervoice.prep.sex import (F0SexEstimator, SexClassifier, estimate_sex, voice_features)
 
 SR = 16_000

@@ -34,7 +34,7 @@ from discovervoice.errors import DataError
 from discovervoice.prep import features as F
 from discovervoice.prep.metrics import (boundary_f1, diarization_error_rate, frame_accuracy,
                                         segment_f1)
-from discovervoice.prep.segment import (LABELS, Segment, SegmentOptions, _absorb_short,
+from discovervoice.prep.segmentation import (LABELS, Segment, SegmentOptions, _absorb_short,
                                         frames_to_segments, segment)
 
 SR = F.ANALYSIS_RATE
@@ -178,7 +178,7 @@ def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
         DataError: the corpus lacks the split's songs or spoken clips.
     """
     from discovervoice.audio import load
-    from discovervoice.prep.diarize import diarize
+    from discovervoice.prep.diarization import diarize
 
     t0 = time.time()
     man = load_corpus_manifest(corpus)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from discovervoice.prep.segment import LABELS, Segment
+from discovervoice.prep.segmentation import LABELS, Segment
 
 RESOLUTION = 0.01
 

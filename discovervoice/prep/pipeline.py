@@ -6,9 +6,9 @@ For every input file (:func:`prepare`):
 2. remove music/background with :class:`discovervoice.separation.Separator` (the vocal
    stem becomes the voice track) unless ``separate=False``;
 3. optionally denoise the voice track with :mod:`discovervoice.enhance`;
-4. segment into speech / singing / music / silence (:mod:`discovervoice.prep.segment`),
+4. segment into speech / singing / music / silence (:mod:`discovervoice.prep.segmentation`),
    written to ``segments/<source_id>.csv``;
-5. diarize the voice segments (:mod:`discovervoice.prep.diarize`) and keep the speakers
+5. diarize the voice segments (:mod:`discovervoice.prep.diarization`) and keep the speakers
    asked for;
 6. slice the kept voice segments at quiet points (:mod:`discovervoice.prep.slicing`),
    band-filter (:mod:`discovervoice.prep.filters`), loudness-normalise
@@ -48,7 +48,7 @@ import numpy as np
 
 from discovervoice.errors import DataError, DiscoverVoiceError
 from discovervoice.prep.filters import FilterSpec
-from discovervoice.prep.segment import VOICE_LABELS, Segment, SegmentOptions
+from discovervoice.prep.segmentation import VOICE_LABELS, Segment, SegmentOptions
 
 log = logging.getLogger(__name__)
 
@@ -326,9 +326,9 @@ def process_file(path: Path, out_dir: Path, options: PrepOptions, stages: _Stage
         DiscoverVoiceError (and subclasses), OSError, ValueError: the file cannot be used.
     """
     from discovervoice.audio import load, lufs, normalize_lufs, save, to_channels
-    from discovervoice.prep.diarize import diarize
+    from discovervoice.prep.diarization import diarize
     from discovervoice.prep.filters import apply_filters
-    from discovervoice.prep.segment import segment, write_csv
+    from discovervoice.prep.segmentation import segment, write_csv
     from discovervoice.prep.sex import estimate_sex
     from discovervoice.prep.slicing import slice_at_quiet_points
 

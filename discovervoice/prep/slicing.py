@@ -28,7 +28,7 @@ def slice_at_quiet_points(audio: np.ndarray, sample_rate: int, *, min_seconds: f
         audio: ``ndarray[C, T]`` or ``ndarray[T]`` at ``sample_rate`` Hz.
         min_seconds, max_seconds: length bounds of a piece, seconds (``0 < min <= max``).
         regions: ``[(start, end), ...]`` seconds to slice (e.g. the voice segments of
-            :func:`discovervoice.prep.segment.segment`); ``None`` slices the whole signal.
+            :func:`discovervoice.prep.segmentation.segment`); ``None`` slices the whole signal.
         quiet_db: trimming threshold, dB below the region's 95th-percentile frame level.
         smooth_seconds: width of the level smoothing that picks the cut points.
         pad_seconds: quiet kept before and after the sound when trimming.

@@ -7,7 +7,7 @@ frames (32 ms) at 16 kHz, with 64 samples of context, and returns the probabilit
 the frame holds speech.
 
 Note: silero-vad is a *speech* detector: it scores sustained sung vowels, and
-instruments, low. Singing is found by :mod:`discovervoice.prep.segment` from pitch
+instruments, low. Singing is found by :mod:`discovervoice.prep.segmentation` from pitch
 features of the (separated) vocal track instead.
 """
 

@@ -240,7 +240,7 @@ def segment(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | None = 
     Returns:
         Contiguous :class:`Segment` list (``label`` in :data:`LABELS`), start/end in
         seconds; speaker and sex fields are left ``None`` (see
-        :func:`discovervoice.prep.diarize.diarize` and
+        :func:`discovervoice.prep.diarization.diarize` and
         :func:`discovervoice.prep.sex.estimate_sex`).
     """
     n = np.asarray(audio).shape[-1]

@@ -27,7 +27,7 @@ from dataclasses import replace
 import numpy as np
 
 from discovervoice.prep import features as F
-from discovervoice.prep.segment import VOICE_LABELS, Segment
+from discovervoice.prep.segmentation import VOICE_LABELS, Segment
 
 #: Length (seconds) of resemblyzer's partial utterance window (160 mel frames).
 WINDOW_SECONDS = 1.6
@@ -122,7 +122,7 @@ def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
     Args:
         audio: ``ndarray[C, T]`` or ``ndarray[T]`` at ``sample_rate`` Hz — the voice track
             the segments were found on.
-        segments: output of :func:`discovervoice.prep.segment.segment`.
+        segments: output of :func:`discovervoice.prep.segmentation.segment`.
         n_speakers: known number of speakers, or ``None`` for automatic.
         distance_threshold: cosine distance that separates speakers in automatic mode.
         method: ``"agglomerative"`` (default) or ``"spectral"``.
