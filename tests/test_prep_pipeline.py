@@ -99,7 +99,8 @@ class _FakeSeparator:
     def __init__(self):
         self.calls = 0
 
-    def separate(self, audio, progress=None):
+    def separate(self, audio, sample_rate=None):
+        assert sample_rate == self.sample_rate
         self.calls += 1
         assert audio.ndim == 2 and audio.shape[0] == 2
         return {"vocals": audio * 0.5, "accompaniment": audio * 0.5}

@@ -201,12 +201,11 @@ class _Stages:
     def separator(self):
         if self._separator is None:
             try:
-                from discovervoice.separation import Separator  # noqa: F401
-            except ImportError as exc:
-                raise StageUnavailableError("music removal needs discovervoice.separation.Separator, which "
-                                f"is not available ({exc}); run with --no-separate") from exc
-            try:
                 self._separator = _load_separator(self.o.separator_model)
+            except ImportError as exc:
+                raise StageUnavailableError("music removal needs discovervoice.separation, "
+                                            f"which is not available ({exc}); run with "
+                                            "--no-separate") from exc
             except DiscoverVoiceError as exc:
                 raise StageUnavailableError(f"cannot load the separation model: {exc}") from exc
         return self._separator
@@ -241,18 +240,19 @@ class _Stages:
 
 
 def _load_separator(name: str | None):
-    from discovervoice.separation import Separator
-
-    for ctor in ("load", "from_pretrained"):
-        if hasattr(Separator, ctor):
-            f = getattr(Separator, ctor)
-            return f(name) if name else f()
-    return Separator(name) if name else Separator()
+    """A :class:`discovervoice.separation.Separator` for ``name`` (``None``: its default)
+    giving the vocal stem and its complement."""
+    try:
+        from discovervoice.separation import Separator
+    except ImportError:
+        from discovervoice.separation.api import Separator
+    return Separator(name or "default", stems=["vocals"])
 
 
 def separate_vocals(separator, audio: np.ndarray, sample_rate: int,
                     progress: Progress | None = None) -> np.ndarray:
-    """The vocal stem of ``audio`` (``ndarray[C, T]`` at ``sample_rate``), same rate and length.
+    """The vocal stem of ``audio`` (``ndarray[C, T]`` at ``sample_rate``), same rate,
+    channels and length (resampled to the separator's ``sample_rate`` and back).
 
     Raises:
         PrepError: the separator gives no ``vocals`` stem.
@@ -260,8 +260,15 @@ def separate_vocals(separator, audio: np.ndarray, sample_rate: int,
     from discovervoice.audio import resample, to_channels
 
     sr = int(separator.sample_rate)
-    x = resample(to_channels(audio, 2), sample_rate, sr)
-    stems = separator.separate(x, progress=progress)
+    x = resample(to_channels(audio, int(getattr(separator, "audio_channels", 2))), sample_rate, sr)
+    old = getattr(separator, "progress", None)
+    if progress is not None and hasattr(separator, "progress"):
+        separator.progress = progress
+    try:
+        stems = separator.separate(x, sample_rate=sr)
+    finally:
+        if hasattr(separator, "progress"):
+            separator.progress = old
     if "vocals" not in stems:
         raise PrepError(f"the separator gave stems {sorted(stems)}, but no 'vocals'")
     v = resample(np.asarray(stems["vocals"], dtype=np.float32), sr, sample_rate)
