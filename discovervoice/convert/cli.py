@@ -54,7 +54,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--exclude-voices", default="", help="comma-separated voices to leave out")
     c.add_argument("--steps", type=int, default=3000)
     c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--cache", type=Path, default=None, help="feature cache .npz (read if present, else written)")
+    c.add_argument("--device", default="cpu")
+    c.add_argument("--channels", type=int, default=192)
+    c.add_argument("--layers", type=int, default=6)
+    c.add_argument("--batch", type=int, default=16)
     c.set_defaults(func=_train_content)
+
+    e = vsub.add_parser("evaluate", help="MCD / similarity / RPA / DNSMOS on the corpus' parallel sets")
+    e.add_argument("corpus", type=Path, help="corpus folder with parallel/<split>/{sets,voices}")
+    e.add_argument("--voices", type=Path, required=True, help="folder of trained voices (missing ones are trained)")
+    e.add_argument("--split", default="test")
+    e.add_argument("--f0-method", default="harvest", choices=METHODS)
+    e.add_argument("--index-rate", type=float, default=0.75)
+    e.add_argument("--protect", type=float, default=0.33)
+    e.add_argument("--rms-mix-rate", type=float, default=0.25)
+    e.add_argument("--steps", type=int, default=3000, help="training steps for voices not yet trained")
+    e.add_argument("--content", default="dv-content-ppg")
+    e.add_argument("--max-sets", type=int, default=None)
+    e.add_argument("--no-mos", action="store_true")
+    e.add_argument("--threads", type=int, default=None)
+    e.set_defaults(func=_evaluate)
 
     cv = subparsers.add_parser("convert", help="sing/speak a recording in another voice")
     cv.add_argument("input", type=Path)
@@ -98,13 +118,33 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from discovervoice.convert.evaluate import evaluate_parallel, markdown
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    cb, bar = _bar("evaluate")
+    try:
+        r = evaluate_parallel(args.corpus, args.voices, split=args.split, f0_method=args.f0_method,
+                              index_rate=args.index_rate, protect=args.protect, rms_mix_rate=args.rms_mix_rate,
+                              train_kwargs={"steps": args.steps, "content": args.content, "threads": args.threads},
+                              max_sets=args.max_sets, mos=not args.no_mos, progress=cb)
+    finally:
+        bar.close()
+    print(markdown(r))
+    return 0
+
+
 def _train_content(args: argparse.Namespace) -> int:
     from discovervoice.convert.content import train_ppg
 
     cb, bar = _bar("content encoder")
     try:
         s = train_ppg(args.roots, args.out, exclude_voices=[v for v in args.exclude_voices.split(",") if v],
-                      steps=args.steps, threads=args.threads, progress=cb)
+                      steps=args.steps, threads=args.threads, cache=args.cache, device=args.device,
+                      channels=args.channels, n_layers=args.layers, batch=args.batch, progress=cb)
     finally:
         bar.close()
     print(json.dumps(s, indent=1))

@@ -567,51 +567,90 @@ def find_labelled_clips(roots: Sequence[str | Path], exclude_voices: Iterable[st
     return out
 
 
+def ppg_features(roots: Sequence[str | Path], *, exclude_voices: Iterable[str] = (), max_phones: int = 63,
+                 progress: Progress = None) -> dict[str, np.ndarray]:
+    """Log-mel frames and frame phone labels of every labelled clip (the PPG training set).
+
+    Returns:
+        ``{"mel": float16[N, 80], "labels": int16[N], "lengths": int[clips],
+        "speakers": str[clips], "phones": str[P]}`` (clips concatenated in order).
+
+    Raises:
+        DataError: no labelled clips under ``roots``.
+    """
+    from collections import Counter
+
+    from discovervoice import audio as dva
+
+    clips = find_labelled_clips(roots, exclude_voices)
+    if not clips:
+        raise DataError(f"no *.wav with a .phones.json next to it under {', '.join(map(str, roots))}")
+    mels, phs, spk = [], [], []
+    counts: Counter = Counter()
+    for i, (wav, js, s) in enumerate(clips):
+        ph = read_phones(js)
+        counts.update(normalize_phone(p) for _, _, p in ph)
+        mels.append(log_mel(dva.load(wav, SAMPLE_RATE, 1)[0]))
+        phs.append(ph)
+        spk.append(s)
+        if progress and i % 20 == 0:
+            progress(i / len(clips), f"features {i}/{len(clips)}")
+    counts.pop(SILENCE, None)
+    phones = [SILENCE] + [p for p, _ in counts.most_common(max_phones)] + ["<other>"]
+    vocab = {p: i for i, p in enumerate(phones)}
+    labels = [frame_labels(ph, len(m), vocab, len(phones) - 1) for m, ph in zip(mels, phs)]
+    return {"mel": np.concatenate(mels).astype(np.float16), "labels": np.concatenate(labels).astype(np.int16),
+            "lengths": np.array([len(m) for m in mels]), "speakers": np.array(spk), "phones": np.array(phones)}
+
+
 def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: Iterable[str] = (),
-              steps: int = 3000, batch: int = 16, crop_s: float = 2.0, lr: float = 2e-3,
-              channels: int = 192, n_layers: int = 6, max_phones: int = 63, seed: int = 0,
-              threads: int = 1, progress: Progress = None) -> dict:
+              cache: str | Path | None = None, steps: int = 3000, batch: int = 16, crop_s: float = 2.0,
+              lr: float = 2e-3, channels: int = 192, n_layers: int = 6, max_phones: int = 63, seed: int = 0,
+              threads: int | None = 1, device: str = "cpu", progress: Progress = None) -> dict:
     """Train the PPG content encoder on phone-labelled clips (the ``dv-content-ppg`` recipe).
 
     Phone inventory: the ``max_phones`` most frequent normalised phones plus ``_`` (silence)
     and ``<other>``. Augmentation against speaker cues: random gain and a random shift of
-    the mel axis by -3..3 bins (a crude vocal-tract-length perturbation).
+    the mel axis by -3..3 bins (a crude vocal-tract-length perturbation). One clip in ten
+    is held out for the frame accuracy and the speaker probes.
+
+    Args:
+        roots: folders searched for ``*.wav`` + ``.phones.json`` (the corpus' ``singers/train``...).
+        cache: ``.npz`` of :func:`ppg_features`; read when it exists, else written (so a GPU
+            machine can train from it without the audio).
+        device: ``"cpu"`` or ``"cuda"``.
 
     Returns:
-        Summary dict (voices, minutes, accuracy on held-out clips, probe numbers).
+        Summary dict (voices, minutes, held-out frame accuracy, speaker-probe accuracies on
+        PPG and on log-mel features with chance level).
 
     Raises:
         DataError: no labelled clips under ``roots``.
     """
     import torch
     import torch.nn.functional as F
-    from collections import Counter
 
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    clips = find_labelled_clips(roots, exclude_voices)
-    if not clips:
-        raise DataError(f"no *.wav with a .phones.json next to it under {', '.join(map(str, roots))}")
-    from discovervoice import audio as dva
-
-    data = []
-    counts: Counter = Counter()
-    for i, (wav, js, spk) in enumerate(clips):
-        x = dva.load(wav, SAMPLE_RATE, 1)[0]
-        ph = read_phones(js)
-        counts.update(normalize_phone(p) for _, _, p in ph)
-        data.append((log_mel(x), ph, spk))
-        if progress and i % 50 == 0:
-            progress(0.1 * i / len(clips), f"features {i}/{len(clips)}")
-    counts.pop(SILENCE, None)
-    phones = [SILENCE] + [p for p, _ in counts.most_common(max_phones)] + ["<other>"]
-    vocab = {p: i for i, p in enumerate(phones)}
-    labelled = [(m, frame_labels(ph, len(m), vocab, len(phones) - 1), s) for m, ph, s in data]
-    # hold out one clip in 10 (by position) for accuracy
-    valid = labelled[::10]
-    train = [d for i, d in enumerate(labelled) if i % 10]
-    net = build_ppg_net(channels=channels, n_layers=n_layers, n_phones=len(phones))
+    if cache is not None and Path(cache).exists():
+        z = dict(np.load(cache, allow_pickle=False))
+    else:
+        z = ppg_features(roots, exclude_voices=exclude_voices, max_phones=max_phones,
+                         progress=(lambda f, m: progress(0.1 * f, m)) if progress else None)
+        if cache is not None:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cache, **z)
+    phones = [str(p) for p in z["phones"]]
+    bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
+    mel_all = z["mel"].astype(np.float32)
+    lab_all = z["labels"].astype(np.int64)
+    speakers = [str(s) for s in z["speakers"]]
+    clips = [(mel_all[a:b], lab_all[a:b], s) for a, b, s in zip(bounds[:-1], bounds[1:], speakers)]
+    valid = clips[::10]
+    train = [d for i, d in enumerate(clips) if i % 10]
+    net = build_ppg_net(channels=channels, n_layers=n_layers, n_phones=len(phones)).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     crop = int(crop_s * 100)
@@ -624,34 +663,42 @@ def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: I
                 o = rng.randrange(len(m) - crop)
                 m, y = m[o:o + crop], y[o:o + crop]
             else:
-                m = np.pad(m, ((0, crop - len(m)), (0, 0)), constant_values=m.min())
+                m = np.pad(m, ((0, crop - len(m)), (0, 0)), constant_values=float(m.min()))
                 y = np.pad(y, (0, crop - len(y)), constant_values=-100)
-            shift = rng.randint(-3, 3)
-            m = np.roll(m, shift, axis=1)
+            m = np.roll(m, rng.randint(-3, 3), axis=1)
             xb.append(m.T + rng.uniform(-0.5, 0.5))
             yb.append(y)
-        logits = net(torch.from_numpy(np.stack(xb)).float())
-        loss = F.cross_entropy(logits, torch.from_numpy(np.stack(yb)), ignore_index=-100)
+        logits = net(torch.from_numpy(np.stack(xb)).float().to(device))
+        loss = F.cross_entropy(logits, torch.from_numpy(np.stack(yb)).to(device), ignore_index=-100)
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         if progress and step % 20 == 0:
-            progress(0.1 + 0.85 * step / steps, f"step {step}/{steps} loss {loss.item():.3f}")
+            progress(0.1 + 0.8 * step / steps, f"step {step}/{steps} loss {loss.item():.3f}")
         if step % 200 == 0:
             log.info("ppg step %d loss %.3f (%.0f s)", step, loss.item(), time.time() - t0)
-    net.eval()
+    net = net.cpu().eval()
     enc = PPGEncoder(net, phones)
     correct = total = 0
+    ppg_feats, mel_feats, spk = [], [], []
     with torch.inference_mode():
-        for m, y, _s in valid:
-            pred = net(torch.from_numpy(m.T)[None])[0].argmax(0).numpy()
-            correct += int((pred == y).sum())
+        for m, y, s in valid:
+            logits = net(torch.from_numpy(m.T.copy())[None])[0]
+            correct += int((logits.argmax(0).numpy() == y).sum())
             total += len(y)
-    summary = {"clips": len(clips), "voices": sorted({s for *_, s in clips}),
-               "minutes": round(sum(len(m) for m, _, _ in data) / 6000, 1),
+            speech = y != 0
+            if speech.sum() > 20:
+                ppg_feats.append(torch.log_softmax(logits, 0).clamp(min=-12).T.numpy()[speech])
+                mel_feats.append(m[speech])
+                spk.append(s)
+    summary = {"clips": len(clips), "voices": sorted(set(speakers)), "minutes": round(len(mel_all) / 6000, 1),
                "phones": len(phones), "steps": steps, "train_seconds": round(time.time() - t0),
-               "valid_frame_accuracy": round(correct / max(total, 1), 4)}
+               "device": device, "valid_frame_accuracy": round(correct / max(total, 1), 4)}
+    if len(set(spk)) >= 2:
+        summary["speaker_probe"] = {"ppg": round(speaker_probe(ppg_feats, spk), 4),
+                                    "log_mel": round(speaker_probe(mel_feats, spk), 4),
+                                    "chance": round(1 / len(set(spk)), 4), "held_out_clips": len(spk)}
     enc.save(out, {"summary": json.dumps(summary)})
     if progress:
         progress(1.0, "done")

@@ -1,0 +1,221 @@
+"""Evaluation of voice conversion on the corpus' parallel sets (the issue's done-when).
+
+``discovervoice voice evaluate CORPUS --voices DIR`` (:func:`evaluate_parallel`):
+
+1. a voice is trained (:func:`~discovervoice.convert.voice.train_voice`, default recipe)
+   for every voice in ``CORPUS/parallel/<split>/voices/`` that ``DIR`` does not hold yet;
+   its training time is recorded;
+2. every set ``CORPUS/parallel/<split>/sets/<set>/`` holds the same phrase sung by several
+   voices; each recording is converted into every *other* voice of the set with
+   ``transpose`` = the difference of the two renditions' whole-octave transpositions
+   (median MIDI pitch of their ``.notes.json``), and compared with the other voice's
+   real rendition (the ground truth):
+
+   * **MCD** (``discovervoice.eval.mcd``, DTW, c1..c24 at 16 kHz) of converted vs truth and
+     of the unconverted source vs truth;
+   * **speaker similarity** (resemblyzer GE2E cosine, ``discovervoice.eval.speaker``) to
+     the target voice's mean embedding over its training audio, for the converted audio,
+     the source and the truth; ``gap_closed = (sim_conv - sim_src) / (sim_truth - sim_src)``;
+   * **raw pitch accuracy** (``discovervoice.eval.f0.f0_metrics``, 50 cents) of the
+     converted F0 against the source F0 transposed by ``transpose``;
+   * **DNSMOS** overall (``discovervoice.eval.mos.DNSMOS``) of converted and truth.
+
+3. a linear speaker probe (:func:`~discovervoice.convert.content.speaker_probe`) on the
+   content features vs log-mel frames of the evaluation voices' training audio.
+
+The ``test`` split holds only voices reserved for evaluation, which no default model was
+trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from itertools import permutations
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from discovervoice.errors import DataError
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None] | None
+
+
+def _median_midi(path: Path) -> float | None:
+    if not path.exists():
+        return None
+    notes = json.loads(path.read_text())
+    return float(np.median([n[2] for n in notes])) if notes else None
+
+
+def _set_transpose(src: Path, dst: Path) -> int:
+    a, b = _median_midi(src.with_suffix(".notes.json")), _median_midi(dst.with_suffix(".notes.json"))
+    if a is None or b is None:
+        return 0
+    return int(12 * round((b - a) / 12))
+
+
+def speaker_probe_report(voice_dirs: list[Path], content: str, clips_per_voice: int = 8) -> dict[str, Any]:
+    """Speaker-probe accuracy on content features and on log-mel frames (speech frames only)."""
+    from discovervoice import audio as dva
+    from discovervoice.convert.content import load_content_encoder, log_mel, speaker_probe
+    from discovervoice.convert.f0 import extract_f0
+
+    enc = load_content_encoder(content)
+    feats, mels, spk = [], [], []
+    for d in voice_dirs:
+        for wav in sorted(d.glob("*.wav"))[:clips_per_voice]:
+            x = dva.load(wav, 16000, 1)[0]
+            voiced = extract_f0(x, "dio") > 0
+            c, m = enc(x), log_mel(x)
+            n = min(len(c), len(m), len(voiced))
+            if voiced[:n].sum() < 20:
+                continue
+            feats.append(c[:n][voiced[:n]])
+            mels.append(m[:n][voiced[:n]])
+            spk.append(d.name)
+    if len(set(spk)) < 2:
+        return {}
+    return {"content": round(speaker_probe(feats, spk), 4), "log_mel": round(speaker_probe(mels, spk), 4),
+            "chance": round(1 / len(set(spk)), 4), "voices": sorted(set(spk)), "clips": len(spk)}
+
+
+def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str = "test",
+                      f0_method: str = "harvest", index_rate: float = 0.75, protect: float = 0.33,
+                      rms_mix_rate: float = 0.25, train_kwargs: dict | None = None, max_sets: int | None = None,
+                      out_dir: str | Path | None = None, mos: bool = True, progress: Progress = None) -> dict:
+    """Run the evaluation described in the module docstring.
+
+    Args:
+        corpus: corpus folder (``parallel/<split>/{sets,voices}``).
+        voices_dir: where trained voices are kept (``<voices_dir>/<voice>/voice.json``).
+        out_dir: where converted files and ``results.json`` go (default ``voices_dir/eval-<split>``).
+
+    Returns:
+        ``{"pairs": [...], "mean": {...}, "done_when": {...}, "training": {...}, "probe": {...}}``.
+
+    Raises:
+        DataError: the corpus has no parallel sets for ``split``.
+    """
+    from discovervoice import audio as dva
+    from discovervoice.convert.api import convert
+    from discovervoice.convert.voice import VoiceModel, train_voice
+    from discovervoice.eval.f0 import F0Contour, f0_metrics
+    from discovervoice.eval.f0 import extract_f0 as eval_f0
+    from discovervoice.eval.mcd import mcd
+    from discovervoice.eval.speaker import ResemblyzerEncoder, cosine_similarity
+
+    root = Path(corpus) / "parallel" / split
+    sets = sorted(p for p in (root / "sets").glob("*") if p.is_dir())
+    vdirs = sorted(p for p in (root / "voices").glob("*") if p.is_dir())
+    if not sets or not vdirs:
+        raise DataError(f"{root}: no parallel sets/voices (build the corpus with parallel sets)")
+    if max_sets:
+        sets = sets[:max_sets]
+    vroot = Path(voices_dir)
+    out = Path(out_dir) if out_dir else vroot / f"eval-{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda f, m: None)
+    training: dict[str, Any] = {}
+    voices: dict[str, Any] = {}
+    for i, d in enumerate(vdirs):
+        target = vroot / d.name
+        if not (target / "voice.json").exists():
+            t0 = time.time()
+            train_voice(d, target, **(train_kwargs or {}),
+                        progress=lambda f, m, i=i: say(0.5 * (i + f) / len(vdirs), f"{d.name}: {m}"))
+            log.info("trained %s in %.0f s", d.name, time.time() - t0)
+        voices[d.name] = VoiceModel.load(target)
+        training[d.name] = {k: voices[d.name].meta["train"][k] for k in
+                            ("seconds", "voiced_seconds", "steps", "best_step", "stopped", "train_seconds")}
+    spk_enc = ResemblyzerEncoder()
+    target_emb = {}
+    for d in vdirs:
+        embs = [spk_enc.embed(dva.load(w, 16000, 1)[0], 16000) for w in sorted(d.glob("*.wav"))]
+        target_emb[d.name] = np.mean(embs, axis=0)
+    dns = None
+    if mos:
+        from discovervoice.eval.mos import DNSMOS
+
+        dns = DNSMOS()
+    pairs = []
+    todo = [(s, a, b) for s in sets for a, b in permutations(sorted(p.stem for p in s.glob("*.wav")), 2)
+            if b in voices]
+    conv_seconds = audio_seconds = 0.0
+    for j, (s, a, b) in enumerate(todo):
+        src_p, tru_p = s / f"{a}.wav", s / f"{b}.wav"
+        src = dva.load(src_p, 16000, 1)[0]
+        tru = dva.load(tru_p, 16000, 1)[0]
+        k = _set_transpose(src_p, tru_p)
+        t0 = time.time()
+        conv = convert(src, 16000, voices[b], transpose=k, f0_method=f0_method, index_rate=index_rate,
+                       protect=protect, rms_mix_rate=rms_mix_rate)[0]
+        conv_seconds += time.time() - t0
+        audio_seconds += len(src) / 16000
+        conv16 = dva.resample(conv[None], voices[b].sample_rate, 16000)[0] if voices[b].sample_rate != 16000 else conv
+        dva.save(out / s.name / f"{a}_to_{b}.wav", conv16, 16000)
+        row: dict[str, Any] = {"set": s.name, "source": a, "target": b, "transpose": k}
+        row["mcd_converted"] = mcd(tru, conv16, 16000).mcd
+        row["mcd_source"] = mcd(tru, src, 16000).mcd
+        e = target_emb[b]
+        row["sim_converted"] = cosine_similarity(spk_enc.embed(conv16, 16000), e)
+        row["sim_source"] = cosine_similarity(spk_enc.embed(src, 16000), e)
+        row["sim_truth"] = cosine_similarity(spk_enc.embed(tru, 16000), e)
+        ref_c = eval_f0(src, 16000, method="harvest")
+        est_c = eval_f0(conv16, 16000, method="harvest")
+        fm = f0_metrics(F0Contour(ref_c.times, ref_c.f0), F0Contour(est_c.times, est_c.f0), shift_semitones=k)
+        row["raw_pitch_accuracy"] = fm["raw_pitch_accuracy"]
+        row["voicing_recall"] = fm["voicing_recall"]
+        if dns is not None:
+            row["dnsmos_converted"] = dns.score(conv16, 16000)["dnsmos_ovrl"]
+            row["dnsmos_truth"] = dns.score(tru, 16000)["dnsmos_ovrl"]
+            row["dnsmos_source"] = dns.score(src, 16000)["dnsmos_ovrl"]
+        pairs.append(row)
+        say(0.5 + 0.45 * (j + 1) / len(todo), f"{a} -> {b} ({s.name}): MCD {row['mcd_converted']:.2f} dB")
+    keys = [k for k in pairs[0] if isinstance(pairs[0][k], float)]
+    mean = {k: float(np.mean([p[k] for p in pairs])) for k in keys}
+    gap = mean["sim_truth"] - mean["sim_source"]
+    mean["similarity_gap_closed"] = (mean["sim_converted"] - mean["sim_source"]) / gap if gap > 0 else float("nan")
+    done = {
+        "mcd_2db_below_source": mean["mcd_source"] - mean["mcd_converted"] >= 2.0,
+        "similarity_closes_half_gap": mean["sim_converted"] >= mean["sim_source"] + 0.5 * gap,
+        "rpa_at_least_95": mean["raw_pitch_accuracy"] >= 0.95,
+    }
+    if dns is not None:
+        done["dnsmos_within_0.5_of_truth"] = abs(mean["dnsmos_converted"] - mean["dnsmos_truth"]) <= 0.5
+    content = next(iter(voices.values())).content
+    probe = speaker_probe_report(vdirs, content)
+    result = {"corpus": str(Path(corpus).resolve()), "split": split, "f0_method": f0_method,
+              "index_rate": index_rate, "protect": protect, "rms_mix_rate": rms_mix_rate,
+              "pairs": pairs, "n_pairs": len(pairs), "mean": mean, "done_when": done, "training": training,
+              "conversion_rtf": conv_seconds / max(audio_seconds, 1e-9), "speaker_probe": probe}
+    (out / "results.json").write_text(json.dumps(result, indent=1))
+    say(1.0, "done")
+    return result
+
+
+def markdown(result: dict) -> str:
+    """A Markdown table of :func:`evaluate_parallel`'s means and checks."""
+    m = result["mean"]
+    lines = [f"Parallel sets: `{result['corpus']}` split `{result['split']}`, {result['n_pairs']} conversions, "
+             f"F0 `{result['f0_method']}`, index_rate {result['index_rate']}, protect {result['protect']}, "
+             f"rms_mix_rate {result['rms_mix_rate']}.", "",
+             "| metric | converted | unconverted source | ground truth |", "|---|---|---|---|",
+             f"| MCD vs truth (dB, lower is better) | {m['mcd_converted']:.2f} | {m['mcd_source']:.2f} | 0 |",
+             f"| speaker similarity to target (resemblyzer cosine) | {m['sim_converted']:.3f} | "
+             f"{m['sim_source']:.3f} | {m['sim_truth']:.3f} |",
+             f"| raw pitch accuracy vs transposed source F0 (50 cents) | {m['raw_pitch_accuracy']:.3f} | | |"]
+    if "dnsmos_converted" in m:
+        lines.append(f"| DNSMOS overall | {m['dnsmos_converted']:.2f} | {m['dnsmos_source']:.2f} | "
+                     f"{m['dnsmos_truth']:.2f} |")
+    lines += ["", f"Similarity gap closed: {m['similarity_gap_closed']:.2f} (target >= 0.5). "
+              f"Conversion real-time factor during evaluation: {result['conversion_rtf']:.3f}.", "",
+              "Done-when checks: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in result["done_when"].items())]
+    p = result.get("speaker_probe") or {}
+    if p:
+        lines += ["", f"Linear speaker probe on the evaluation voices ({len(p['voices'])} voices, chance "
+                  f"{p['chance']:.2f}): content features {p['content']:.3f}, log-mel {p['log_mel']:.3f}."]
+    return "\n".join(lines)
