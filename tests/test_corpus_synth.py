@@ -92,7 +92,6 @@ def test_mbrola_phone_timings_cover_the_audio_and_sit_on_the_notes():
 def test_batched_phonemes_equal_one_call_per_syllable():
     v = voices.list_voices(kinds=("mbrola",))[0]
     syl = ["Wach", "auf", "ruft", "uns", "die", "Stim", "me", "la"]
-    synth._memo.clear()
     batched = synth.phonemize_syllables(syl, v.espeak)
     single = [list(synth._phonemize_one(synth._clean_syllable(s), v.espeak)) for s in syl]
     assert [list(b) for b in batched] == single

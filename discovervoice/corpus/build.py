@@ -89,11 +89,6 @@ def _write_json(path: Path, obj) -> None:
     tmp.replace(path)
 
 
-def _save(path: Path, x: np.ndarray, sr: int) -> None:
-    from discovervoice.audio import save
-    save(path, x, sr, clip="none")
-
-
 # --------------------------------------------------------------------------- material
 @dataclass
 class Material:

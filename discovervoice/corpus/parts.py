@@ -30,8 +30,31 @@ ALSA_SOUNDS_DIR = Path("/usr/share/sounds/alsa")
 
 
 def _save(path: Path, x: np.ndarray, sr: int) -> None:
-    from discovervoice.audio import save
-    save(path, x, sr, clip="none")
+    """Write ``ndarray[C, T]`` or ``[T]`` as 32-bit float WAV, atomically.
+
+    scipy's writer is used rather than libsndfile because libsndfile adds a PEAK chunk
+    with a time stamp to float WAVs, so equal audio would give different files.
+    """
+    import os
+    import tempfile
+
+    from scipy.io import wavfile
+
+    from discovervoice.errors import AudioError
+
+    x = np.asarray(x, dtype=np.float32)
+    if not np.all(np.isfinite(x)):
+        raise AudioError("corpus audio has NaN or inf samples", path)
+    data = x.T if x.ndim == 2 else x
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        wavfile.write(tmp, int(sr), np.ascontiguousarray(data))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _write_json(path: Path, obj) -> None:

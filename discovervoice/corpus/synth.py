@@ -121,30 +121,24 @@ def _phonemize_one(text: str, espeak_voice: str) -> tuple[_Phone, ...]:
 
 
 def _phonemize_cached(uniq: tuple[str, ...], espeak_voice: str) -> list[tuple[_Phone, ...]]:
-    todo = [u for u in uniq if (u, espeak_voice) not in _memo]
-    if todo:
-        text = "\n".join(todo) + "\n"
-        out = _run(["espeak-ng", "-v", espeak_voice, "-q", "--pho"],
-                   input=text.encode("utf-8")).decode("utf-8", "replace")
-        blocks: list[list[_Phone]] = [[]]
-        lines = _parse_pho(out)
-        for i, ph in enumerate(lines):
-            if ph[0] == "_" and ph[1] == 1 and i > 0 and lines[i - 1][0] == "_":
-                blocks.append([])
-            elif ph[0] != "_":
-                blocks[-1].append(ph)
-        if not blocks[-1]:
-            blocks.pop()
-        if len(blocks) == len(todo) and all(blocks):
-            for u, b in zip(todo, blocks):
-                _memo[(u, espeak_voice)] = tuple(b)
-        else:
-            for u in todo:
-                _memo[(u, espeak_voice)] = _phonemize_one(u, espeak_voice)
-    return [_memo[(u, espeak_voice)] for u in uniq]
-
-
-_memo: dict[tuple[str, str], tuple[_Phone, ...]] = {}
+    """One espeak-ng call for the clip's syllables. No cache across clips: espeak-ng's
+    output for a line can depend on its neighbours, and a file must not depend on what
+    the process rendered before it."""
+    text = "\n".join(uniq) + "\n"
+    out = _run(["espeak-ng", "-v", espeak_voice, "-q", "--pho"],
+               input=text.encode("utf-8")).decode("utf-8", "replace")
+    blocks: list[list[_Phone]] = [[]]
+    lines = _parse_pho(out)
+    for i, ph in enumerate(lines):
+        if ph[0] == "_" and ph[1] == 1 and i > 0 and lines[i - 1][0] == "_":
+            blocks.append([])
+        elif ph[0] != "_":
+            blocks[-1].append(ph)
+    if not blocks[-1]:
+        blocks.pop()
+    if len(blocks) == len(uniq) and all(blocks):
+        return [tuple(b) for b in blocks]
+    return [_phonemize_one(u, espeak_voice) for u in uniq]
 
 
 @functools.lru_cache(maxsize=None)
