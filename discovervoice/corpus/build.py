@@ -267,7 +267,20 @@ def run_job(job: Job, cfg: BuildConfig) -> list[dict]:
 
 
 def _worker_init() -> None:
+    """Worker set-up: one BLAS/FFT thread, and die with the parent process (Linux
+    ``PR_SET_PDEATHSIG``) so that a killed build leaves no orphan workers."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError as exc:   # no glibc (e.g. musl): orphans then end with their job
+            log.debug("prctl unavailable: %s", exc)
+            return
+        libc.prctl(1, int(signal.SIGTERM))   # 1 = PR_SET_PDEATHSIG
 
 
 def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> dict:

@@ -9,15 +9,18 @@ that ``20*log10(rms(speech)/rms(gain*noise)) == snr_db``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import fftconvolve, lfilter
+from scipy.signal import lfilter, oaconvolve
 
 from discovervoice.errors import AudioError
 
 
 def rms(x: np.ndarray) -> float:
     """Root mean square over all samples (any shape)."""
-    x = np.asarray(x, dtype=np.float64)
-    return float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+    x = np.asarray(x)
+    if not x.size:
+        return 0.0
+    flat = x.reshape(-1)
+    return float(np.sqrt(np.dot(flat, flat) / flat.size))
 
 
 def db_to_gain(db: float) -> float:
@@ -101,11 +104,12 @@ def synthetic_ir(sr: int, rt60: float, rng: np.random.Generator, *, channels: in
 
 
 def apply_reverb(x: np.ndarray, ir: np.ndarray, wet: float) -> np.ndarray:
-    """``ndarray[C, T]`` -> ``ndarray[C, T]``: ``(1-wet)*x + wet*(x conv ir)``, cut to T."""
-    out = np.empty_like(x)
-    for c in range(x.shape[0]):
-        out[c] = fftconvolve(x[c], ir[c % ir.shape[0]])[: x.shape[1]]
-    return (1.0 - wet) * x + wet * out
+    """``ndarray[C, T]`` -> ``ndarray[C, T]``: ``(1-wet)*x + wet*(x conv ir)``, cut to T.
+    Overlap-add convolution (scipy ``oaconvolve``) in the input's precision."""
+    ir = ir.astype(x.dtype, copy=False)
+    chans = np.arange(x.shape[0]) % ir.shape[0]
+    wet_sig = oaconvolve(x, ir[chans], axes=1)[:, : x.shape[1]]
+    return (1.0 - wet) * x + wet * wet_sig
 
 
 def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
