@@ -22,7 +22,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 PKGS=(ffmpeg libsndfile1 sox espeak-ng mbrola fluidsynth fluid-soundfont-gm
       festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
-      hydrogen-drumkits fillets-ng-data-cs klettres-data alsa-utils)
+      hydrogen-drumkits fillets-ng-data-cs klettres-data alsa-utils
+      # corpus: a second training soundfont (GPL-2), the evaluation-only soundfont
+      # (MuseScore General, reserved for the test split), game music + Czech transcripts
+      timgm6mb-soundfont musescore-general-soundfont-small fillets-ng-data)
 # every MBROLA voice Debian packages (each a different recorded person)
 mapfile -t MB < <(apt-cache search --names-only '^mbrola-[a-z]+[0-9]*$' | awk '{print $1}')
 PKGS+=("${MB[@]}")

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Corpus build speed: song audio made per second of wall time, against an anchor.
+
+Builds ``--songs`` multitrack songs (``discovervoice corpus build --parts songs``) with
+``--workers`` processes and reports the real-time factor: seconds of song audio (the
+mixture's length) per second of wall-clock time. Target: >= 100x on 2 cores.
+
+Anchor, measured in the same run: the plain ``fluidsynth`` command line (``-ni -F``)
+rendering the same chorales (all four parts as General MIDI piano/strings, no vocals,
+no stems) to a 44.1 kHz file, the same number of processes in parallel. The ratio
+``build_xrt / anchor_xrt`` is the number to compare across machines.
+
+    python benchmarks/bench_corpus.py [--songs 8] [--workers 2] [--song-seconds 25]
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _anchor(pieces: list[str], seconds: list[float], workdir: Path, workers: int,
+            soundfont: str) -> tuple[float, float]:
+    """Render each piece's parts with the fluidsynth CLI; returns (audio_s, wall_s)."""
+    import pretty_midi
+
+    from discovervoice.corpus import scores
+
+    midis = []
+    for pid, dur in zip(pieces, seconds):
+        piece = scores.load_piece(pid)
+        q = dur / piece.length_q
+        pm = pretty_midi.PrettyMIDI()
+        for i, part in enumerate(piece.parts):
+            ins = pretty_midi.Instrument(program=[0, 48, 48, 32][i % 4])
+            ins.notes = [pretty_midi.Note(80, n.pitch, n.start * q, (n.start + n.dur) * q)
+                         for n in part]
+            pm.instruments.append(ins)
+        f = workdir / f"{len(midis)}.mid"
+        pm.write(str(f))
+        midis.append(f)
+
+    def render(f: Path) -> None:
+        subprocess.run(["fluidsynth", "-ni", "-q", "-r", "44100", "-F", str(f.with_suffix(".wav")),
+                        soundfont, str(f)], check=True, capture_output=True)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as ex:
+        list(ex.map(render, midis))
+    wall = time.perf_counter() - t0
+    import soundfile as sf
+    audio = sum(sf.info(str(f.with_suffix(".wav"))).duration for f in midis)
+    return audio, wall
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--songs", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--song-seconds", type=float, default=25.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    from discovervoice.corpus.accompaniment import soundfonts
+    from discovervoice.corpus.build import BuildConfig, build
+
+    with tempfile.TemporaryDirectory(prefix="bench-corpus-") as td:
+        out = Path(td) / "corpus"
+        cfg = BuildConfig(out=str(out), seed=args.seed, parts=("songs",), splits=("train",),
+                          songs=args.songs, valid_fraction=0.0,
+                          song_seconds=args.song_seconds, workers=args.workers,
+                          recorded_voices=False)
+        # warm caches (score parsing, voice probing) outside the timed part, like a long
+        # build amortises them
+        from discovervoice.corpus import build as b
+        b.plan(cfg)
+        t0 = time.perf_counter()
+        m = build(cfg)
+        wall = time.perf_counter() - t0
+        songs = [it for it in m["items"] if it["part"] == "songs"]
+        audio = sum(it["duration_s"] for it in songs)
+        pieces = [it["piece"] for it in songs]
+        durs = [it["duration_s"] for it in songs]
+        sf2 = soundfonts()[0].path
+        a_audio, a_wall = _anchor(pieces, durs, Path(td), args.workers, sf2)
+    res = {
+        "songs": len(songs), "workers": args.workers, "cpu_count": os.cpu_count(),
+        "song_audio_s": round(audio, 1), "build_wall_s": round(wall, 2),
+        "build_xrt": round(audio / wall, 1),
+        "anchor": "fluidsynth CLI -ni -F, same pieces and lengths, same process count",
+        "anchor_audio_s": round(a_audio, 1), "anchor_wall_s": round(a_wall, 2),
+        "anchor_xrt": round(a_audio / a_wall, 1),
+        "ratio_build_to_anchor": round((audio / wall) / (a_audio / a_wall), 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "target_build_xrt": 100,
+    }
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
