@@ -136,6 +136,14 @@ class MDX23C(nn.Module):
                  num_blocks_per_scale: int = 2, num_channels: int = 128, growth: int = 128,
                  bottleneck_factor: int = 4, norm: str = "InstanceNorm", act: str = "gelu"):
         super().__init__()
+        #: constructor kwargs (saved with checkpoints so that a file rebuilds its model)
+        self._dv_kwargs = dict(
+            sources=[str(s) for s in sources], target_instrument=target_instrument,
+            audio_channels=audio_channels, samplerate=samplerate, n_fft=n_fft,
+            hop_length=hop_length, dim_f=dim_f, chunk_size=chunk_size, num_subbands=num_subbands,
+            num_scales=num_scales, scale=[int(s) for s in scale],
+            num_blocks_per_scale=num_blocks_per_scale, num_channels=num_channels, growth=growth,
+            bottleneck_factor=bottleneck_factor, norm=norm, act=act)
         self.sources = [str(s) for s in sources]
         if target_instrument is not None and target_instrument not in self.sources:
             raise ValueError(f"target_instrument {target_instrument!r} not among {self.sources}")

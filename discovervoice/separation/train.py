@@ -89,7 +89,11 @@ def scan_songs(root: str | os.PathLike) -> list[Song]:
             missing = [s for s, v in files.items() if v is None]
             log.warning("%s: skipped, missing stems %s", d, missing)
             continue
-        infos = {s: sf.info(str(p)) for s, p in files.items()}
+        try:
+            infos = {s: sf.info(str(p)) for s, p in files.items()}
+        except RuntimeError as exc:  # unreadable (e.g. being written): leave the song out
+            log.warning("%s: skipped, unreadable stem (%s)", d, exc)
+            continue
         rates = {i.samplerate for i in infos.values()}
         frames = {i.frames for i in infos.values()}
         chans = {i.channels for i in infos.values()}
@@ -181,6 +185,15 @@ class RemixSampler:
 
     def example(self) -> tuple[np.ndarray, np.ndarray]:
         """``(mixture ndarray[C, T], targets ndarray[S, C, T])``."""
+        for attempt in range(10):
+            try:
+                return self._example()
+            except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
+                # a file being rewritten by a corpus build that is still running: draw again
+                log.warning("training excerpt unreadable (%s); drawing another (%d/10)", exc, attempt + 1)
+        raise DataError("10 training excerpts in a row could not be read; is the dataset intact?")
+
+    def _example(self) -> tuple[np.ndarray, np.ndarray]:
         stems: dict[str, np.ndarray] = {}
         song, start = self._pick()
         for s in STEM_FILES:
@@ -238,13 +251,17 @@ def validate(model: Any, songs: Sequence[Song], sources: Sequence[str], *, devic
     model.eval()
     try:
         for song in songs:
-            mix, tgt = load_song(song, sources, max_seconds)
+            try:
+                mix, tgt = load_song(song, sources, max_seconds)
+            except (OSError, RuntimeError) as exc:
+                log.warning("validation song %s unreadable, left out (%s)", song.name, exc)
+                continue
             est = apply_model(model, torch.from_numpy(mix), device=device, segment=segment)[0].cpu().numpy()
             for i, s in enumerate(sources):
                 scores[s].append(usdr_db(tgt[i], est[i]))
     finally:
         model.train(was_training)
-    return {s: float(np.mean(v)) for s, v in scores.items()}
+    return {s: float(np.mean(v)) if v else float("nan") for s, v in scores.items()}
 
 
 # --------------------------------------------------------------------------- loop
@@ -375,7 +392,7 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if step % 10 == 0:
                 log.info("epoch %d step %d loss %.5f (%.2f s/step)", epoch, step,
                          float(np.mean(losses[-10:])), (time.time() - t_ep) / (i + 1))
