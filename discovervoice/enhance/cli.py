@@ -93,7 +93,7 @@ def register(subparsers) -> None:
     tr.add_argument("--remix-prob", type=float, default=0.5,
                     help="probability of re-mixing a crop with another pair's noise")
     tr.add_argument("--causal", action="store_true", help="streaming model (no look-ahead)")
-    tr.add_argument("--hidden", type=int, default=192, help="GRU hidden size")
+    tr.add_argument("--hidden", type=int, default=128, help="GRU hidden size")
     tr.add_argument("--layers", type=int, default=2, help="GRU layers")
     tr.add_argument("--channels", default="16,32,32", help="encoder conv channels")
     tr.add_argument("--threads", type=int, default=1, help="torch threads")

@@ -59,7 +59,7 @@ class CRNNConfig:
     hop: int = 128
     channels: tuple[int, ...] = (16, 32, 32)
     kernel: tuple[int, int] = (3, 5)
-    hidden: int = 192
+    hidden: int = 128
     layers: int = 2
     causal: bool = False
 
