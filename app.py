@@ -171,12 +171,13 @@ def build_app(args: argparse.Namespace) -> Any:
                 voice_mic = gr.Audio(label="…or record", type="filepath", sources=["microphone"])
             with gr.Row():
                 voice_name = gr.Textbox(value="my-voice", label="Voice name", max_lines=1)
-                voice_minutes = gr.Slider(1, 30, value=5, step=1, label="Training time budget (minutes)")
+                voice_steps = gr.Slider(20, 3000, value=3000, step=10, elem_id="voice-steps",
+                                        label="Training steps (3000 ≈ 15-30 min on a CPU; early stopping may end sooner)")
                 voice_btn = gr.Button("Train my voice", variant="primary", elem_id="voice-run")
             voice_msg = gr.Markdown(elem_id="voice-msg")
             voice_list = gr.Dropdown([], label="Your voice models", interactive=True)
 
-            def on_train(files, mic, name, minutes, ws, progress=gr.Progress()):
+            def on_train(files, mic, name, steps, ws, progress=gr.Progress()):
                 paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
                 if mic:
                     paths.append(mic)
@@ -186,14 +187,14 @@ def build_app(args: argparse.Namespace) -> Any:
                 try:
                     ups = [ws.import_upload(p, limits.max_upload_bytes) for p in paths]
                     model = pipeline.train_voice(ups, ws.subdir("voices"), name=safe_name(name, "my-voice"),
-                                                 minutes=float(minutes), limits=limits,
+                                                 steps=int(steps), limits=limits,
                                                  progress=_progress(progress))
                 except Exception as exc:
                     raise _friendly(exc) from None
                 names = _voice_names(ws)
                 return (f"Voice model **{model.name}** is ready.", gr.update(choices=names, value=model.name), ws)
 
-            voice_btn.click(on_train, [voice_files, voice_mic, voice_name, voice_minutes, ws_state],
+            voice_btn.click(on_train, [voice_files, voice_mic, voice_name, voice_steps, ws_state],
                             [voice_msg, voice_list, ws_state], concurrency_id="heavy", api_name="train_voice")
 
         # ---------------------------------------------------------------- Cover

@@ -104,25 +104,24 @@ def separate(song: str | os.PathLike, out_dir: str | os.PathLike, *, model: str 
         AudioLoadError / AudioError: unreadable, silent or too long song.
         StageUnavailableError: separation is not installed.
     """
-    sep_mod = _stage("discovervoice.separation", "separation")
+    sep_api = _stage("discovervoice.separation.api", "separation")
     p = progress or _noop
-    p(0.0, "loading the song")
-    mix = audio.load(song, SONG_RATE, max_seconds=limits.max_song_seconds, allow_silent=False)
-    channels = mix.shape[0]
-    separator = sep_mod.Separator(model=model, progress=_sub(p, 0.05, 0.9))
-    stems = separator.separate(audio.to_channels(mix, 2) if channels != 2 else mix)
-    if two_stems and "accompaniment" not in stems:
-        stems = {"vocals": stems["vocals"],
-                 "accompaniment": sum(v for k, v in stems.items() if k != "vocals")}
+    p(0.0, "loading the model")
+    separator = sep_api.Separator(model=model, stems=("vocals",) if two_stems else None,
+                                  progress=_sub(p, 0.05, 0.9))
+    p(0.02, "loading the song")
+    mix = audio.load(song, separator.sample_rate, max_seconds=limits.max_song_seconds, allow_silent=False)
+    stems = separator.separate(mix, separator.sample_rate)
+    rate = separator.sample_rate
     out = Path(out_dir)
-    result = SeparationResult({}, {}, model, SONG_RATE)
+    result = SeparationResult({}, {}, model, rate)
     for i, (name, x) in enumerate(stems.items()):
-        x = audio.to_channels(np.asarray(x, dtype=np.float32), channels)[:, : mix.shape[1]]
-        result.stems[name] = audio.save(out / f"{name}.wav", x, SONG_RATE, clip="rescale")
+        x = np.asarray(x, dtype=np.float32)
+        result.stems[name] = audio.save(out / f"{name}.wav", x, rate, clip="none")
         if views:
             from discovervoice.views import waveform_and_spectrogram
 
-            result.views[name] = waveform_and_spectrogram(x, SONG_RATE, out / f"{name}.png", title=name)
+            result.views[name] = waveform_and_spectrogram(x, rate, out / f"{name}.png", title=name)
         p(0.9 + 0.1 * (i + 1) / len(stems), f"wrote {name}")
     return result
 
@@ -149,7 +148,7 @@ def which_singer(voice: str | os.PathLike, *, model: str = "default", top_k: int
         AudioError: unreadable or silent recording.
         StageUnavailableError: the classifier is not installed.
     """
-    cls_mod = _stage("discovervoice.classify", "the singer classifier")
+    cls_mod = _stage("discovervoice.classify.classifier", "the singer classifier")
     p = progress or _noop
     p(0.0, "loading the recording")
     x = audio.load(voice, VOICE_RATE, channels=1, max_seconds=limits.max_voice_seconds,
@@ -158,7 +157,7 @@ def which_singer(voice: str | os.PathLike, *, model: str = "default", top_k: int
     clf = cls_mod.SingerClassifier.load(model)
     p(0.4, "listening")
     ranking = clf.rank(x, top_k=top_k)
-    recs = clf.recommend([n for n, _ in ranking[:3]])
+    recs = clf.recommend(ranking)
     p(1.0, "done")
     return SingerResult([(str(n), float(q)) for n, q in ranking], list(recs))
 
@@ -166,25 +165,42 @@ def which_singer(voice: str | os.PathLike, *, model: str = "default", top_k: int
 # --------------------------------------------------------------------------- voices
 
 def train_voice(clips: list[str | os.PathLike], out_dir: str | os.PathLike, *, name: str = "my-voice",
-                minutes: float | None = None, limits: Limits = DEFAULT_LIMITS,
+                steps: int | None = None, limits: Limits = DEFAULT_LIMITS,
                 progress: Progress | None = None) -> Path:
-    """Train a voice model from the user's recordings; returns the model's path.
+    """Train a voice model from the user's recordings; returns the voice folder.
+
+    The recordings are gathered into ``<out_dir>/<name>-data/`` and trained with
+    :func:`discovervoice.convert.train_voice` (VAD slicing, loudness normalisation, content
+    features + F0, WORLD synthesizer, faiss index) into ``<out_dir>/<name>/``.
 
     Raises:
-        DataError: too little voiced audio (less than 30 s).
+        VoiceDataError: too little voiced audio (less than 30 s).
+        AudioLoadError: an unreadable recording (named in the message).
         StageUnavailableError: voice conversion is not installed.
     """
-    conv = _stage("discovervoice.convert", "voice conversion")
+    import shutil
+
+    conv = _stage("discovervoice.convert.voice", "voice conversion")
     if not clips:
         raise DiscoverVoiceError("add at least one recording of your voice")
     if len(clips) > limits.max_voice_files:
         raise DiscoverVoiceError(f"{len(clips)} files; at most {limits.max_voice_files} per voice")
+    total = 0.0
     for c in clips:
-        audio.info(c)  # readable (raises a clear AudioLoadError naming the file otherwise)
+        total += audio.info(c).duration  # readable (a clear AudioLoadError naming the file otherwise)
+    if total > limits.max_voice_seconds:
+        raise DiscoverVoiceError(f"{total / 60:.1f} minutes of recordings; at most "
+                                 f"{limits.max_voice_seconds / 60:.0f} minutes per voice")
+    out = Path(out_dir)
+    data = out / f"{name}-data"
+    data.mkdir(parents=True, exist_ok=True)
+    for i, c in enumerate(clips):
+        shutil.copyfile(c, data / f"{i:03d}{Path(c).suffix.lower()}")
     kwargs: dict[str, Any] = {"progress": progress}
-    if minutes is not None:
-        kwargs["max_minutes"] = minutes
-    return Path(conv.train_voice([Path(c) for c in clips], Path(out_dir) / name, **kwargs))
+    if steps is not None:
+        kwargs["steps"] = int(steps)
+    conv.train_voice(data, out / name, **kwargs)
+    return out / name
 
 
 @dataclass
@@ -205,27 +221,29 @@ def cover(song: str | os.PathLike, voice_model: str | os.PathLike, out_dir: str 
         AudioError / AudioLoadError: bad song file.
         StageUnavailableError: separation or conversion is not installed.
     """
-    conv = _stage("discovervoice.convert", "voice conversion")
+    conv = _stage("discovervoice.convert.api", "voice conversion")
+    voices = _stage("discovervoice.convert.voice", "voice conversion")
     p = progress or _noop
     out = Path(out_dir)
     sep = separate(song, out / "stems", model=separation_model, two_stems=True, views=False,
                    limits=limits, progress=_sub(p, 0.0, 0.5))
-    vocals = audio.load(sep.stems["vocals"], None)
-    accomp = audio.load(sep.stems["accompaniment"], None)
-    voice = conv.VoiceModel.load(voice_model)
+    rate = sep.sample_rate
+    vocals = audio.load(sep.stems["vocals"], rate)
+    accomp = audio.load(sep.stems["accompaniment"], rate)
+    voice = voices.VoiceModel.load(voice_model)
     p(0.5, "converting the vocals")
-    converted, sr = conv.convert(vocals, SONG_RATE, voice, transpose=transpose, f0_method=f0_method,
-                                 index_rate=index_rate, protect=protect, progress=_sub(p, 0.5, 0.95))
-    converted = audio.resample(audio.as_2d(converted), sr, SONG_RATE)
+    converted = conv.convert(vocals, rate, voice, transpose=transpose, f0_method=f0_method,
+                             index_rate=index_rate, protect=protect, progress=_sub(p, 0.5, 0.95))
+    converted = audio.resample(audio.as_2d(converted), voice.sample_rate, rate)
     converted = audio.to_channels(converted, vocals.shape[0])[:, : vocals.shape[1]]
     if converted.shape[1] < vocals.shape[1]:
         converted = np.pad(converted, ((0, 0), (0, vocals.shape[1] - converted.shape[1])))
-    converted = audio.match_loudness(converted, vocals, SONG_RATE)
+    converted = audio.match_loudness(converted, vocals, rate)
     mix = converted + accomp
     tags = {"comment": "AI-generated cover (DiscoverVoice voice conversion)", "software": "DiscoverVoice"}
     res = CoverResult(
-        cover=audio.save(out / "cover.wav", mix, SONG_RATE, clip="rescale", metadata=tags),
-        converted_vocals=audio.save(out / "converted_vocals.wav", converted, SONG_RATE, clip="rescale",
+        cover=audio.save(out / "cover.wav", mix, rate, clip="rescale", metadata=tags),
+        converted_vocals=audio.save(out / "converted_vocals.wav", converted, rate, clip="rescale",
                                     metadata=tags),
         accompaniment=sep.stems["accompaniment"], original_vocals=sep.stems["vocals"])
     p(1.0, "done")
@@ -256,20 +274,18 @@ def clean_and_transcribe(recording: str | os.PathLike, out_dir: str | os.PathLik
                    allow_silent=False)
     enhanced_path = None
     if denoise:
-        enh = _stage("discovervoice.enhance", "speech enhancement")
+        enh = _stage("discovervoice.enhance.apply", "speech enhancement")
         p(0.1, "removing noise")
-        x = enh.load().enhance(x)
+        x = enh.load().enhance(x, progress=_sub(p, 0.1, 0.5))
         enhanced_path = audio.save(Path(out_dir) / "enhanced.wav", x, VOICE_RATE, clip="rescale")
     tr = _stage("discovervoice.prep.transcribe", "transcription")
     p(0.5, "transcribing")
-    result = tr.transcribe(x, VOICE_RATE, backend=backend, language=language)
-    text = result.text if hasattr(result, "text") else str(result)
+    transcriber = tr.load_transcriber(backend, language=language)
+    text = transcriber.transcribe(x, language, progress=_sub(p, 0.5, 0.95)).text
     cer = wer = None
     if reference.strip():
-        import jiwer
-
-        cer = float(jiwer.cer(reference, text or " "))
-        wer = float(jiwer.wer(reference, text or " "))
+        rates = tr.error_rates(reference, text)
+        cer, wer = float(rates["cer"]), float(rates["wer"])
     p(1.0, "done")
     return TranscriptResult(enhanced_path, text, cer, wer)
 
