@@ -158,7 +158,8 @@ class Separator:
 
             names = list(members) if members else list(DEFAULT_ENSEMBLE)
             seps = [Separator(m, device=device, segment=segment, overlap=overlap, shifts=shifts,
-                              stems=None, jobs=jobs, batch_size=batch_size) for m in names]
+                              stems=None, jobs=jobs, batch_size=batch_size, normalize=normalize)
+                    for m in names]
             self.ensemble = Ensemble(seps, weights=weights, method=method)
             self.name = "ensemble(" + ",".join(s.name for s in seps) + ")"
             self.network = None
