@@ -31,7 +31,8 @@ def inputs(tmp_path):
 
 
 def _opts(**kw):
-    base = dict(sample_rate=22_050, separate=False, min_seconds=1.0, max_seconds=4.0)
+    base = dict(sample_rate=22_050, separate=False, min_seconds=1.0, max_seconds=4.0,
+                voice_classifier="rule")
     base.update(kw)
     return PrepOptions(**base)
 
@@ -159,7 +160,7 @@ def test_cli_prep_runs_and_reports(inputs, tmp_path, capsys):
     out = tmp_path / "ds"
     code = main(["prep", str(inputs / "low.wav"), str(inputs / "broken.wav"), "-o", str(out),
                  "--no-separate", "--min-seconds", "1", "--max-seconds", "4",
-                 "--sample-rate", "16000", "--highpass", "60", "--notch", "50:30", "--json"])
+                 "--sample-rate", "16000", "--voice-classifier", "rule", "--highpass", "60", "--notch", "50:30", "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["processed"] == 1 and len(summary["failed"]) == 1

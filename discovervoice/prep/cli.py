@@ -1,4 +1,5 @@
-"""``discovervoice prep`` (dataset preparation), ``prep-eval`` and ``prep-train-sex``.
+"""``discovervoice prep`` (dataset preparation), ``prep-eval``, ``prep-train-sex`` and
+``prep-train-voicetype``.
 
 Only argparse is imported here; the work happens in :mod:`discovervoice.prep.pipeline`,
 :mod:`discovervoice.prep.evaluate` and :mod:`discovervoice.prep.train_sex`, imported
@@ -33,6 +34,8 @@ def register(subparsers) -> None:
     g.add_argument("--notch", action="append", default=[], metavar="HZ[:Q]",
                    help="notch filter at HZ with quality Q (default 30); repeatable, e.g. 50 or 60:20")
     g = p.add_argument_group("slicing")
+    g.add_argument("--voice-classifier", default="default", metavar="MODEL",
+                   help="speech/singing/music classifier: default (shipped), rule, or a file")
     g.add_argument("--labels", default="speech,singing",
                    help="segment labels to keep: speech, singing or both (default both)")
     g.add_argument("--min-seconds", type=float, default=2.0, help="shortest slice (default 2)")
@@ -84,6 +87,18 @@ def register(subparsers) -> None:
     t.add_argument("--max-clips", type=int, default=12, help="clips per voice and label")
     t.set_defaults(func=_train_sex)
 
+    v = subparsers.add_parser(
+        "prep-train-voicetype", help="train the speech/singing/music window classifier",
+        description="Fits the window classifier of segmentation on the corpus train split "
+                    "(spoken and sung clips, song stems and mixtures); writes "
+                    "weights/dv-prep-voicetype.*")
+    v.add_argument("--corpus", action="append", required=True,
+                   help="corpus folder; repeat to combine builds")
+    v.add_argument("--out", metavar="DIR", help="weights folder (default: the shipped weights/)")
+    v.add_argument("--max-clips", type=int, default=4, help="clips per voice and kind")
+    v.add_argument("--max-songs", type=int, default=40)
+    v.set_defaults(func=_train_voicetype)
+
 
 def _prep(args: argparse.Namespace) -> int:
     from discovervoice.prep.filters import FilterSpec, parse_notch
@@ -99,7 +114,8 @@ def _prep(args: argparse.Namespace) -> int:
         diarize=args.diarize, n_speakers=args.speakers, keep_speakers=tuple(args.keep_speaker),
         estimate_sex=args.sex, transcribe=args.transcribe, transcribe_backend=args.asr,
         transcribe_model=args.asr_model,
-        language=args.language, audio_format=args.format)
+        language=args.language, audio_format=args.format,
+        voice_classifier=args.voice_classifier)
     bar = _bar()
     try:
         summary = prepare(args.inputs, args.out, opts, progress=bar.update if bar else None)
@@ -151,6 +167,15 @@ def _eval(args: argparse.Namespace) -> int:
                       n_conversations=args.conversations, separator=args.separator,
                       seed=args.seed, out=args.out)
     print(json.dumps(report["summary"], indent=1))
+    return 0
+
+
+def _train_voicetype(args: argparse.Namespace) -> int:
+    from discovervoice.prep.train_voicetype import train_voicetype
+
+    info = train_voicetype(args.corpus, out_dir=args.out, max_clips_per_voice=args.max_clips,
+                           max_songs=args.max_songs)
+    print(json.dumps(info, indent=1))
     return 0
 
 

@@ -96,6 +96,8 @@ class PrepOptions:
             offline, English; or ``whisper``), ``transcribe_model`` (Whisper name or
             folder) and ``language`` (see :mod:`discovervoice.prep.transcribe`).
         audio_format: ``wav`` or ``flac``.
+        voice_classifier: speech/singing/music window classifier: ``"default"`` (the
+            shipped ``dv-prep-voicetype``, else fixed thresholds), ``"rule"`` or a file.
         segment: thresholds of the segmentation.
     """
 
@@ -120,6 +122,7 @@ class PrepOptions:
     transcribe_model: str | None = None
     language: str | None = None
     audio_format: str = "wav"
+    voice_classifier: str = "default"
     segment: SegmentOptions = field(default_factory=SegmentOptions)
 
     def validate(self) -> None:
@@ -196,6 +199,7 @@ class _Stages:
         self._separator = None
         self._enhancer = None
         self._transcriber = None
+        self._voice_classifier = None
         self.warnings: list[str] = []
 
     def separator(self):
@@ -222,6 +226,16 @@ class _Stages:
             except DiscoverVoiceError as exc:
                 raise StageUnavailableError(f"cannot load the enhancement model: {exc}") from exc
         return self._enhancer
+
+    def voice_classifier(self):
+        if self._voice_classifier is None:
+            from discovervoice.prep.voicetype import get_classifier
+
+            try:
+                self._voice_classifier = get_classifier(self.o.voice_classifier)
+            except DiscoverVoiceError as exc:
+                raise StageUnavailableError(f"cannot load the voice-type classifier: {exc}") from exc
+        return self._voice_classifier
 
     def transcriber(self):
         if self._transcriber is None:
@@ -357,7 +371,7 @@ def process_file(path: Path, out_dir: Path, options: PrepOptions, stages: _Stage
         voice = denoise(stages.enhancer(), voice, sr, _sub_progress(progress, 0.5, 0.6))
         step(0.6, f"{path.name}: denoised")
     segs = segment(audio, sr, vocals=voice if (vocals is not None or o.denoise) else None,
-                   options=o.segment)
+                   options=o.segment, classifier=stages.voice_classifier())
     step(0.7, f"{path.name}: {len(segs)} segments")
     if o.diarize:
         segs = diarize(voice, sr, segs, n_speakers=o.n_speakers)

@@ -4,23 +4,20 @@ How a frame (10 ms, see :mod:`discovervoice.prep.features`) gets its label:
 
 * **silence** — the level of the whole signal is below ``max(silence_floor_db,
   loud_db - silence_range_db)``, where ``loud_db`` is the 95th percentile of frame levels;
-* **speech** — silero-vad (:mod:`discovervoice.prep.vad`) on the voice track says speech
-  (hysteresis ``vad_on`` / ``vad_off``), confirmed by the pitch features below not looking
-  like singing;
-* **singing** — the voice track is active (within ``voice_range_db`` of ``loud_db``) and,
-  over a window of ``window_seconds``, almost every active frame is voiced
-  (``voiced_ratio >= sing_voiced_ratio``) and the F0 moves in held notes (the fraction of
-  voiced frames whose F0 changes by less than ``stable_semitones`` per 10 ms is at least
-  ``sing_stable_ratio``) while silero-vad stays low. Sung notes are long, voiced and
-  steady; speech alternates short voiced syllables with unvoiced consonants and glides in
-  pitch (the voiced-frame ratio and F0-stability cues of speech/singing discrimination,
-  e.g. Gerhard 2003, "Silence as a cue to rhythm in the analysis of speech and song");
+* otherwise, where the *voice track* is active (within ``voice_range_db`` of ``loud_db``),
+  the speech / singing / music decision of :mod:`discovervoice.prep.voicetype` over 2 s
+  windows: silero-vad's speech probability (:mod:`discovervoice.prep.vad`) together with
+  pitch features (voiced-frame ratio, F0 stability, held-note ratio, syllable rate),
+  loudness modulation, spectral flux and MFCC statistics, scored by a small classifier
+  trained on the corpus (or fixed thresholds when its weights are absent). Sung notes are
+  long, voiced and steady; speech alternates short voiced syllables with unvoiced
+  consonants and glides in pitch; silero-vad alone also fires on sung lyrics;
 * **music** — anything else that is not silent.
 
 The *voice track* is the separated vocal stem when one is given (``vocals=``; the
 pipeline gets it from :class:`discovervoice.separation.Separator`), otherwise the input
-itself. Without separation pitched instruments look like singing to these features, so
-songs should be separated first.
+itself (then the classifier must tell a voice from the instruments by itself, which is
+harder: separate songs first).
 
 Short gaps (``merge_gap_seconds``) inside a voice region are bridged, voice regions
 shorter than ``min_voice_seconds`` are dropped, and music or silence runs shorter than
@@ -75,13 +72,6 @@ class SegmentOptions:
     silence_floor_db: float = -60.0
     silence_range_db: float = 45.0
     voice_range_db: float = 35.0
-    vad_on: float = 0.5
-    vad_off: float = 0.3
-    window_seconds: float = 1.0
-    sing_voiced_ratio: float = 0.8
-    sing_stable_ratio: float = 0.72
-    stable_semitones: float = 0.25
-    sing_max_vad: float = 0.5
     merge_gap_seconds: float = 0.5
     min_voice_seconds: float = 0.3
     min_other_seconds: float = 0.3
@@ -100,27 +90,27 @@ class FrameLabels:
     extra: dict = field(default_factory=dict)
 
 
-def _hysteresis(p: np.ndarray, on: float, off: float) -> np.ndarray:
-    out = np.zeros(len(p), dtype=bool)
-    state = False
-    for i, v in enumerate(p):
-        state = v >= on if not state else v > off
-        out[i] = state
-    return out
+@dataclass
+class Analysis:
+    """Frame analysis shared by :func:`label_frames` and classifier training (arrays are
+    ``ndarray[N]`` on the 10 ms grid; ``feats``/``centres`` from
+    :func:`discovervoice.prep.voicetype.window_features`, ``None`` for a silent input)."""
+
+    n: int
+    energy_db: np.ndarray
+    voice_db: np.ndarray
+    active: np.ndarray
+    voice_active: np.ndarray
+    vad: np.ndarray
+    f0: np.ndarray
+    feats: np.ndarray | None
+    centres: np.ndarray | None
 
 
-def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | None = None,
-                 options: SegmentOptions | None = None) -> FrameLabels:
-    """Label every 10 ms frame of ``audio`` (see the module docstring).
-
-    Args:
-        audio: ``ndarray[C, T]`` or ``ndarray[T]`` at ``sample_rate`` Hz (the full signal).
-        vocals: optional separated vocal track of ``audio`` (same rate, any channels).
-        options: thresholds; defaults when ``None``.
-
-    Returns:
-        :class:`FrameLabels` with ``N = ceil(T16 / 160)`` frames (``T16``: length at 16 kHz).
-    """
+def analyse(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | None = None,
+            options: SegmentOptions | None = None) -> Analysis:
+    """Levels, activity, silero-vad, F0 and the window features of a signal (and of its
+    voice track ``vocals`` when given)."""
     o = options or SegmentOptions()
     x = F.to_mono_16k(audio, sample_rate)
     v = x if vocals is None else F.to_mono_16k(vocals, sample_rate)
@@ -131,36 +121,54 @@ def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | No
     e = F.energy_db(x)[:n]
     ev = e if vocals is None else F.energy_db(v)[:n]
     if n == 0 or np.max(e) <= -119.0:
-        return FrameLabels(np.zeros(n, dtype=np.int64), e, ev, np.zeros(n), np.zeros(n))
+        z = np.zeros(n)
+        return Analysis(n, e, ev, z > 0, z > 0, z, z, None, None)
     loud = float(np.percentile(e, 95))
     active = e > max(o.silence_floor_db, loud - o.silence_range_db)
     # gaps between drum hits or notes are part of the music, not silence
     active = F.fill_gaps(active, max(1, int(round(o.min_other_seconds * F.FRAME_RATE))))
     voice_active = active & (ev > max(o.silence_floor_db, loud - o.voice_range_db))
 
+    from discovervoice.prep import voicetype as VT
     from discovervoice.prep.vad import speech_probability
 
     vad = speech_probability(v)[:n]
     f0 = F.f0_track(v)[:n]
     f0 = np.where(voice_active, f0, 0.0)
+    inp = VT.frame_inputs(v, f0, vad, ev)
+    feats, centres = VT.window_features(inp, voice_active)
+    return Analysis(n, e, ev, active, voice_active, vad, f0, feats, centres)
 
-    w = max(1, int(round(o.window_seconds * F.FRAME_RATE)))
-    voiced = f0 > 0
-    stable = F.semitone_slope(f0) < o.stable_semitones
-    va = voice_active.astype(np.float64)
-    # ratios over voice-active frames only, so a window half in silence still measures.
-    cnt_active = np.convolve(va, np.ones(w), mode="same")
-    cnt_voiced = np.convolve(voiced.astype(np.float64), np.ones(w), mode="same")
-    cnt_stable = np.convolve((stable & voiced).astype(np.float64), np.ones(w), mode="same")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        voiced_ratio = np.where(cnt_active > 0, cnt_voiced / np.maximum(cnt_active, 1), 0.0)
-        stable_ratio = np.where(cnt_voiced > 0, cnt_stable / np.maximum(cnt_voiced, 1), 0.0)
-    vad_mean = F.moving_average(np.where(voice_active, vad, np.nan), w)
-    vad_mean = np.nan_to_num(vad_mean, nan=0.0)
-    sing_like = (voiced_ratio >= o.sing_voiced_ratio) & (stable_ratio >= o.sing_stable_ratio)
 
-    speech = _hysteresis(vad, o.vad_on, o.vad_off) & active & ~(sing_like & (vad_mean < o.sing_max_vad))
-    singing = voice_active & sing_like & (vad_mean < o.sing_max_vad) & ~speech
+def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | None = None,
+                 options: SegmentOptions | None = None, classifier=None) -> FrameLabels:
+    """Label every 10 ms frame of ``audio`` (see the module docstring).
+
+    Args:
+        audio: ``ndarray[C, T]`` or ``ndarray[T]`` at ``sample_rate`` Hz (the full signal).
+        vocals: optional separated vocal track of ``audio`` (same rate, any channels).
+        options: thresholds; defaults when ``None``.
+        classifier: speech/singing/music window classifier (default
+            :func:`discovervoice.prep.voicetype.default_classifier`).
+
+    Returns:
+        :class:`FrameLabels` with ``N = ceil(T16 / 160)`` frames (``T16``: length at 16 kHz).
+    """
+    o = options or SegmentOptions()
+    an = analyse(audio, sample_rate, vocals=vocals, options=o)
+    n = an.n
+    e, ev, active, voice_active, vad, f0 = (an.energy_db, an.voice_db, an.active,
+                                           an.voice_active, an.vad, an.f0)
+    if an.feats is None:
+        return FrameLabels(np.zeros(n, dtype=np.int64), e, ev, np.zeros(n), np.zeros(n))
+    from discovervoice.prep import voicetype as VT
+
+    feats, centres = an.feats, an.centres
+    clf = classifier if classifier is not None else VT.default_classifier()
+    probs = VT.frame_probabilities(clf.predict_proba(feats), centres, n)
+    cls = np.argmax(probs, axis=1)
+    speech = voice_active & (cls == VT.CLASSES.index("speech"))
+    singing = voice_active & (cls == VT.CLASSES.index("singing"))
 
     gap = max(1, int(round(o.merge_gap_seconds * F.FRAME_RATE)))
     min_voice = max(1, int(round(o.min_voice_seconds * F.FRAME_RATE)))
@@ -172,8 +180,8 @@ def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | No
     codes[speech] = LABELS.index("speech")
     codes = _absorb_short(codes, max(1, int(round(o.min_other_seconds * F.FRAME_RATE))))
     return FrameLabels(codes.astype(np.int64), e, ev, f0, vad,
-                       {"voiced_ratio": voiced_ratio, "stable_ratio": stable_ratio,
-                        "vad_mean": vad_mean})
+                       {"probabilities": probs, "window_features": feats,
+                        "window_centres": centres, "method": clf.method})
 
 
 def _absorb_short(codes: np.ndarray, min_len: int) -> np.ndarray:
@@ -229,13 +237,14 @@ def frames_to_segments(codes: np.ndarray, duration: float | None = None) -> list
 
 
 def segment(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | None = None,
-            options: SegmentOptions | None = None) -> list[Segment]:
+            options: SegmentOptions | None = None, classifier=None) -> list[Segment]:
     """Split a recording into labelled segments covering it end to end.
 
     Args:
         audio: ``ndarray[C, T]`` or ``ndarray[T]``, ``sample_rate`` Hz.
         vocals: the separated vocal stem of ``audio`` when available (see module doc).
         options: :class:`SegmentOptions`.
+        classifier: window classifier (see :func:`label_frames`).
 
     Returns:
         Contiguous :class:`Segment` list (``label`` in :data:`LABELS`), start/end in
@@ -244,15 +253,17 @@ def segment(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | None = 
         :func:`discovervoice.prep.sex.estimate_sex`).
     """
     n = np.asarray(audio).shape[-1]
-    fl = label_frames(audio, sample_rate, vocals=vocals, options=options)
+    fl = label_frames(audio, sample_rate, vocals=vocals, options=options, classifier=classifier)
     return frames_to_segments(fl.codes, n / sample_rate)
 
 
 def voice_regions(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | None = None,
                   labels: tuple[str, ...] = VOICE_LABELS,
-                  options: SegmentOptions | None = None) -> list[tuple[float, float]]:
+                  options: SegmentOptions | None = None, classifier=None
+                  ) -> list[tuple[float, float]]:
     """``[(start, end), ...]`` seconds of the segments whose label is in ``labels``."""
-    return [(s.start, s.end) for s in segment(audio, sample_rate, vocals=vocals, options=options)
+    return [(s.start, s.end) for s in segment(audio, sample_rate, vocals=vocals, options=options,
+                                              classifier=classifier)
             if s.label in labels]
 
 

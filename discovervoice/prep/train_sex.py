@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from discovervoice.errors import DataError
+from discovervoice.errors import AudioError, DataError
 from discovervoice.prep.sex import MODEL_NAME, SexClassifier, voice_features
 
 
@@ -49,7 +49,10 @@ def collect(corpus: str | Path, split: str = "train", max_clips: int = 12, seed:
     feats, labels, sx, vids = [], [], [], []
     for (v, kind), lst in sorted(groups.items()):
         for i in sorted(rng.permutation(len(lst))[:max_clips]):
-            x = load(Path(corpus) / lst[i]["path"], 16_000, 1)[0]
+            try:
+                x = load(Path(corpus) / lst[i]["path"], 16_000, 1)[0]
+            except AudioError:  # listed but missing (a corpus being rebuilt): skip it
+                continue
             f = voice_features(x)
             if f is None:
                 continue
