@@ -389,6 +389,7 @@ LICENCES = {
     "festival": "festvox voices: free (CSTR/CMU licences, Debian main)",
     "fillets-ng-data-cs": "GPL-2+ (Fish Fillets NG, Czech voice acting)",
     "fillets-ng-data": "GPL-2+ (Fish Fillets NG game music, used as noise)",
+    "klettres-data": "GPL-2+ (KDE KLettres recordings)",
     "music21 corpus": "Bach chorales and Essen folk songs: public domain encodings shipped "
                       "with music21 (BSD-3-Clause)",
     "FluidR3_GM.sf2": "MIT",

@@ -243,7 +243,20 @@ def _sung_clip(voice: Voice, melodies: list[str], rng, out: Path, folder: Path, 
 def _spoken_clip(voice: Voice, idx: int, rng, out: Path, folder: Path, name: str,
                  split: str) -> dict:
     files = [f"{name}.wav"]
-    if voice.kind == "recorded":
+    if voice.kind == "recorded" and voice.texts:
+        # KLettres: 5-9 letters/syllables in a row, 0.1-0.35 s apart (a spelling drill)
+        k = int(rng.integers(5, 10))
+        pick = [int(i) for i in rng.integers(0, len(voice.speaker_files), size=k)]
+        parts_ = []
+        for i in pick:
+            parts_.append(_read16k(voice.speaker_files[i]))
+            parts_.append(np.zeros(int(rng.uniform(0.1, 0.35) * SINGER_SR), np.float32))
+        x = _finish(np.concatenate(parts_), rng)
+        text = " ".join(voice.texts[i] for i in pick)
+        source = f"{voice.source}: " + ", ".join(
+            Path(voice.speaker_files[i]).name for i in pick)
+        phones = None
+    elif voice.kind == "recorded":
         recs = list(voice.speaker_files)
         f = recs[int(rng.integers(len(recs)))]
         x = _finish(_read16k(f), rng)

@@ -14,8 +14,11 @@ Kinds of voice (:attr:`Voice.kind`):
     segment timings, sung through WORLD (pyworld) resynthesis onto the melody's F0.
 ``recorded``
     Real human speech: Czech voice acting from ``fillets-ng-data-cs`` (GPL-2+), grouped by
-    character. Spoken clips are the recordings; sung clips are WORLD resynthesis of their
-    voiced segments onto a melody.
+    character (``fillets-*``), and the letters and syllables that native speakers recorded
+    for KDE KLettres (``klettres-data``, GPL-2+; one speaker per language folder is
+    assumed; ``en_GB`` and ``nn``, which may repeat the ``en`` and ``nb`` speakers, are
+    left out). Spoken clips are the recordings (KLettres: 5-9 syllables or letters in a
+    row); sung clips are WORLD resynthesis of their voiced segments onto a melody.
 
 Sex comes from espeak-ng's voice files (``gender`` line) for MBROLA voices.
 """
@@ -47,6 +50,8 @@ FESTIVAL_LICENCE = {"ked_diphone": "festvox-kdlpc16k: free (Debian main, BSD-lik
                     "kal_diphone": "festvox-kallpc16k: free (Debian main, BSD-like CSTR licence)",
                     "cmu_us_slt_arctic_hts": "festvox-us-slt-hts: free (CMU ARCTIC licence)"}
 FILLETS_LICENCE = "fillets-ng-data-cs: GPL-2+ (Fish Fillets NG Czech voice acting)"
+KLETTRES_DIR = Path("/usr/share/klettres")
+KLETTRES_LICENCE = "klettres-data: GPL-2+ (KDE KLettres, letters and syllables by native speakers)"
 
 #: Singing range (MIDI low, high) by sex; unknown sex gets the union's middle.
 RANGES = {"male": (45, 67), "female": (57, 79), None: (50, 72)}
@@ -80,10 +85,12 @@ class Voice:
     espeak: str | None = None
     path: str | None = None
     speaker_files: tuple[str, ...] = ()
+    texts: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         d = asdict(self)
         d.pop("speaker_files")
+        d.pop("texts")
         d["n_recordings"] = len(self.speaker_files)
         return d
 
@@ -194,9 +201,38 @@ def recorded_voices(min_files: int = 20) -> list[Voice]:
     return out
 
 
+_KLETTRES_SKIP = {"en_GB", "nn"}
+_SOUND_RE = re.compile(r'<sound\s+name="([^"]*)"\s+file="([^"]+)"')
+
+
+def klettres_voices(min_files: int = 20) -> list[Voice]:
+    """One voice per KLettres language folder with >= ``min_files`` recordings."""
+    if not KLETTRES_DIR.is_dir():
+        return []
+    out = []
+    for xml in sorted(KLETTRES_DIR.glob("*/sounds.xml")):
+        lang = xml.parent.name
+        if lang in _KLETTRES_SKIP:
+            continue
+        files, texts = [], []
+        for name, rel in _SOUND_RE.findall(xml.read_text(errors="replace")):
+            f = KLETTRES_DIR / rel
+            if f.is_file():
+                files.append(str(f))
+                texts.append(name)
+        if len(files) < min_files:
+            continue
+        low, high = RANGES[None]
+        code = lang.lower().replace("_", "-")
+        out.append(Voice(f"klettres-{code}", "recorded", code, None, False, low, high,
+                         KLETTRES_LICENCE, f"Debian klettres-data ({lang})",
+                         path=str(xml.parent), speaker_files=tuple(files), texts=tuple(texts)))
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _all_voices() -> tuple[Voice, ...]:
-    return tuple(mbrola_voices() + festival_voices() + recorded_voices())
+    return tuple(mbrola_voices() + festival_voices() + recorded_voices() + klettres_voices())
 
 
 def list_voices(*, include_reserved: bool = False, kinds: tuple[str, ...] | None = None,
