@@ -26,6 +26,7 @@ References: T. Dutoit et al., "The MBROLA project" (ICSLP 1996); M. Morise et al
 from __future__ import annotations
 
 import functools
+import logging
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ import numpy as np
 
 from discovervoice.corpus.voices import Voice
 from discovervoice.errors import DiscoverVoiceError
+
+
+log = logging.getLogger(__name__)
 
 
 class SynthesisError(DiscoverVoiceError):
@@ -272,7 +276,16 @@ def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.
             pos += d
     emit("_", 300, None)
     pho = "\n".join(lines) + "\n"
-    x, sr = _mbrola(db, pho)
+    try:
+        x, sr = _mbrola(db, pho)
+    except SynthesisError as exc:
+        # MBROLA occasionally refuses a pitch contour at a diphone ("PANIC, check your
+        # pitch"); the same notes without vibrato go through.
+        if vibrato_depth == 0.0:
+            raise
+        log.warning("%s: retrying without vibrato (%s)", voice.id, str(exc)[:120])
+        return sing_mbrola(notes, voice, vibrato_rate=vibrato_rate, vibrato_depth=0.0,
+                           lead_in=lead_in)
     pad = int(round(lead_in * sr))
     if pad:
         x = np.concatenate([np.zeros(pad, np.float32), x])
