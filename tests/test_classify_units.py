@@ -207,3 +207,18 @@ def test_catalogue_round_trip(tmp_path):
     (tmp_path / "bad.csv").write_text("name,title\nx,y\n")
     with pytest.raises(DataError, match="columns"):
         D.read_catalogue(tmp_path / "bad.csv")
+
+
+def test_catalogue_from_corpus_song_folders(tmp_path):
+    for name in ("0000_bwv26.6_mbrola-de2", "0001_bwv66.6_mbrola-us1", "0002_bwv3.6_mbrola-de2"):
+        d = tmp_path / "corpus" / "songs" / "train" / name
+        d.mkdir(parents=True)
+        sf.write(d / "mixture.wav", np.zeros((SR // 10, 2), np.float32), SR)
+    cat = tmp_path / "model" / "catalogue.csv"
+    entries = D.catalogue_from_corpus(tmp_path / "corpus", cat, singers=["mbrola-de2"])
+    assert [e.title for e in entries] == ["bwv26.6 (0000_bwv26.6_mbrola-de2)",
+                                          "bwv3.6 (0002_bwv3.6_mbrola-de2)"]
+    back = D.read_catalogue(cat)  # relative paths resolve to the real files
+    assert all(D.Path(e.location).is_file() for e in back)
+    with pytest.raises(DataError, match="no corpus songs"):
+        D.catalogue_from_corpus(tmp_path / "corpus", cat, singers=["nobody"])

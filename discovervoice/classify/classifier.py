@@ -187,7 +187,12 @@ class SingerClassifier:
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
         tmp.replace(p / "discovervoice.json")
         if self.catalogue:
-            write_catalogue(p / "catalogue.csv", self.catalogue)
+            # file paths are stored relative to the model folder, so the folder can move
+            # together with the files it points to; URLs are kept as they are
+            write_catalogue(p / "catalogue.csv", [
+                e if "://" in e.location or not os.path.isabs(e.location)
+                else CatalogueEntry(e.singer, e.title, os.path.relpath(e.location, p.resolve()))
+                for e in self.catalogue])
         return p
 
     # ------------------------------------------------------------------ inference

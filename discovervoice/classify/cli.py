@@ -8,7 +8,7 @@ Commands::
     discovervoice classify gallery add MODEL NAME CLIP [CLIP ...] [-o OUT_DIR] [--replace]
     discovervoice classify gallery remove MODEL NAME [-o OUT_DIR]
     discovervoice classify gallery list MODEL [--json]
-    discovervoice classify catalogue MODEL CATALOGUE_CSV [-o OUT_DIR]
+    discovervoice classify catalogue MODEL (CATALOGUE_CSV | --from-corpus DIR) [-o OUT_DIR]
 
 ``which-singer --json`` prints the stable object documented in
 :mod:`discovervoice.classify.classifier`: ``{"singers": [{"name", "probability"}...],
@@ -94,7 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                     "sung and spoken queries, against nearest-centroid on "
                                     "resemblyzer embeddings.")
     ev.add_argument("model")
-    ev.add_argument("data_dir")
+    ev.add_argument("data_dir", nargs="+", help="one or more DATA_DIR/<singer>/... folders")
+    ev.add_argument("--protocol", choices=("both", "seen", "unseen"), default="both",
+                    help="seen: held-out songs of the model's singers; unseen: gallery "
+                         "enrolment of singers the model was not trained on")
     ev.add_argument("-o", "--out", required=True)
     ev.add_argument("--gallery-clips", type=int, default=3)
     ev.add_argument("--gallery-seconds", type=float, default=6.0)
@@ -103,7 +106,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--no-baseline", action="store_true")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--threads", type=int, default=1)
-    ev.add_argument("--allow-reserved", action="store_true")
+    ev.add_argument("--allow-reserved", action="store_true",
+                    help="allow evaluation on the voices DESIGN.md reserves for evaluation")
+    ev.add_argument("--write-enrolment", default=None, metavar="DIR",
+                    help="save the unseen singers' enrolment clips here (DIR/<singer>/*.wav), "
+                         "for fine-tuning on the same clips with `classify train DIR`")
     ev.set_defaults(func=_evaluate)
 
     ga = sub.add_parser("gallery", help="add singers to a classifier without retraining")
@@ -130,7 +137,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ca = sub.add_parser("catalogue", help="set the songs a classifier recommends")
     ca.add_argument("model")
-    ca.add_argument("catalogue", help="CSV: singer,title,file_or_link")
+    ca.add_argument("catalogue", nargs="?", default=None,
+                    help="CSV: singer,title,file_or_link")
+    ca.add_argument("--from-corpus", default=None, metavar="CORPUS_DIR",
+                    help="build the catalogue from the songs of a `discovervoice corpus build` "
+                         "folder (mixture.wav paths relative to the model folder)")
     ca.add_argument("-o", "--out", default=None)
     ca.set_defaults(func=_catalogue)
 
@@ -214,10 +225,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     cb, bar = _progress(sys.stderr.isatty())
     try:
-        res = evaluate(args.model, args.data_dir, args.out, gallery_clips=args.gallery_clips,
+        protocols = ("seen", "unseen") if args.protocol == "both" else (args.protocol,)
+        res = evaluate(args.model, args.data_dir, args.out, protocols=protocols,
+                       gallery_clips=args.gallery_clips,
                        gallery_seconds=args.gallery_seconds, query_seconds=args.query_seconds,
                        max_queries_per_singer=args.max_queries, baseline=not args.no_baseline,
-                       seed=args.seed, allow_reserved=args.allow_reserved, progress=cb)
+                       seed=args.seed, allow_reserved=args.allow_reserved,
+                       write_enrolment=args.write_enrolment, progress=cb)
     finally:
         if bar is not None:
             bar.close()
@@ -280,9 +294,17 @@ def _catalogue(args: argparse.Namespace) -> int:
     from discovervoice.classify.classifier import SingerClassifier
     from discovervoice.classify.data import read_catalogue
 
+    from discovervoice.classify.data import catalogue_from_corpus
+    from discovervoice.errors import DataError
+
+    if (args.catalogue is None) == (args.from_corpus is None):
+        raise DataError("give either CATALOGUE_CSV or --from-corpus CORPUS_DIR")
     target = _writable_target(args.model, args.out)
     clf = SingerClassifier.load(args.model)
-    clf.catalogue = read_catalogue(args.catalogue)
+    if args.from_corpus:
+        clf.catalogue = catalogue_from_corpus(args.from_corpus, target / "catalogue.csv")
+    else:
+        clf.catalogue = read_catalogue(args.catalogue)
     clf.save(target)
     unknown = sorted({e.singer for e in clf.catalogue} - set(clf.singers))
     print(f"{len(clf.catalogue)} songs -> {target}")

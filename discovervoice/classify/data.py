@@ -267,3 +267,52 @@ def write_catalogue(path: str | Path, entries: Iterable[CatalogueEntry]) -> Path
             w.writerow([e.singer, e.title, e.location])
     tmp.replace(p)
     return p
+
+
+def catalogue_from_corpus(corpus_dir: str | Path, catalogue_path: str | Path, *,
+                          singers: Iterable[str] | None = None,
+                          splits: Sequence[str] = ("train", "valid", "test")
+                          ) -> list[CatalogueEntry]:
+    """Catalogue of the songs of a DiscoverVoice corpus (``discovervoice corpus build``).
+
+    Each ``songs/<split>/<song>/`` is one song sung by one corpus voice; the entry is
+    ``(voice id, "<piece> (<song folder>)", mixture.wav)`` with the file path written
+    relative to ``catalogue_path``'s folder. Songs are read from ``manifest.json`` items
+    of part ``songs`` when present, else from folder names ``NNNN_<piece>_<voice>``.
+
+    Args:
+        singers: keep only songs by these singers (``None``: all).
+
+    Raises:
+        DataError: no songs found.
+    """
+    import os
+
+    root = Path(corpus_dir)
+    keep = None if singers is None else set(singers)
+    rows: list[tuple[str, str, Path]] = []
+    man = root / "manifest.json"
+    if man.is_file():
+        for it in json.loads(man.read_text()).get("items", []):
+            if it.get("part") == "songs" and it.get("split") in splits and it.get("voices"):
+                folder = (root / it["path"]).parent if it["path"].endswith(".wav") else root / it["path"]
+                rows.append((str(it["voices"][0]), str(it.get("piece") or folder.name), folder))
+    else:
+        for split in splits:
+            for folder in sorted((root / "songs" / split).glob("*_*_*")):
+                _, piece, voice = folder.name.split("_", 2)
+                rows.append((voice, piece, folder))
+    base = Path(catalogue_path).resolve().parent
+    seen: set[Path] = set()
+    out = []
+    for singer, piece, folder in sorted(rows, key=lambda r: (r[0], r[2].name)):
+        mix = folder / "mixture.wav"
+        if folder in seen or (keep is not None and singer not in keep) or not mix.is_file():
+            continue
+        seen.add(folder)
+        out.append(CatalogueEntry(singer, f"{piece} ({folder.name})",
+                                  os.path.relpath(mix.resolve(), base)))
+    if not out:
+        raise DataError(f"{root}: no corpus songs found (songs/<split>/<song>/mixture.wav)")
+    write_catalogue(catalogue_path, out)
+    return out

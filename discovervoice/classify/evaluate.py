@@ -5,8 +5,8 @@
 PNGs, with every number separately for **sung** and **spoken** queries:
 
 * **seen** — singers of the model's head. Queries: clips of songs the model never used
-  (the training run's held-out ``test_songs``; else every song outside its train/valid
-  songs). AST: calibrated head probabilities aggregated over windows. Baseline: GE2E
+  (neither in its training nor in its validation songs; e.g. the run's ``test_songs`` or
+  another split of the corpus). AST: calibrated head probabilities aggregated over windows. Baseline: GE2E
   (resemblyzer) embeddings, nearest centroid of the singer's *training* clips.
 * **unseen** (gallery) — singers in ``DATA_DIR`` that the model was not trained on. Each
   is enrolled from ``gallery_clips`` sung clips of different songs, ``gallery_seconds``
@@ -98,20 +98,27 @@ def _enrol_crop(x: np.ndarray, seconds: float, window: WindowConfig) -> np.ndarr
     return x[:, start: start + int(seconds * SAMPLE_RATE)]
 
 
-def evaluate(model: Any, data_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLike],
+             out_dir: str | os.PathLike, *, protocols: Sequence[str] = ("seen", "unseen"),
              gallery_clips: int = 3, gallery_seconds: float = 6.0, query_seconds: float = 10.0,
              max_queries_per_singer: int | None = None, baseline: bool = True, seed: int = 0,
-             allow_reserved: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+             allow_reserved: bool = False, write_enrolment: str | os.PathLike | None = None,
+             progress: Progress | None = None) -> dict[str, Any]:
     """Run both protocols (module docstring) and write the report into ``out_dir``.
 
     Args:
         model: a :class:`SingerClassifier` or anything :meth:`SingerClassifier.load` takes.
         data_dir: ``DATA_DIR/<singer>/...`` holding the model's singers (seen) and others
-            (unseen).
+            (unseen); several folders are merged (same singer folder name = same singer,
+            e.g. the corpus' ``singers/train`` and ``singers/valid``).
+        protocols: which of ``seen`` / ``unseen`` to run.
         gallery_clips / gallery_seconds: enrolment of unseen singers.
         query_seconds: queries are cut to this length (``None``: whole clips).
         max_queries_per_singer: cap per singer and kind (deterministic, by ``seed``).
         baseline: also run the resemblyzer nearest-centroid baseline.
+        write_enrolment: also save the enrolment crops as ``DIR/<singer>/<song>.wav`` (with
+            a ``manifest.json``), so ``discovervoice classify train DIR`` can fine-tune on
+            exactly the clips the gallery used.
 
     Returns:
         the ``metrics.json`` dict: ``{"seen": {"ast": {kind: metrics}, "baseline": {...}},
@@ -127,12 +134,12 @@ def evaluate(model: Any, data_dir: str | os.PathLike, out_dir: str | os.PathLike
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     p = progress or (lambda f, m: None)
-    clips = scan_dataset(data_dir, min_singers=1, allow_reserved=allow_reserved)
+    dirs = [data_dir] if isinstance(data_dir, (str, os.PathLike)) else list(data_dir)
+    clips = [c for d in dirs for c in scan_dataset(d, min_singers=1, allow_reserved=allow_reserved)]
     info = clf.info
     labels = clf.labels
     train_songs = set(info.get("train_songs", []))
     used_songs = train_songs | set(info.get("valid_songs", []))
-    test_songs = set(info.get("test_songs", []))
     rng = random.Random(seed)
 
     def cap(cs: list[Clip]) -> list[Clip]:
@@ -146,18 +153,17 @@ def evaluate(model: Any, data_dir: str | os.PathLike, out_dir: str | os.PathLike
                 out_ += sorted(sub[:max_queries_per_singer], key=lambda c: str(c.path))
         return out_
 
-    seen_q = [c for c in clips if c.singer in labels
-              and (c.song in test_songs if test_songs else c.song not in used_songs)]
+    seen_q = [c for c in clips if c.singer in labels and c.song not in used_songs]
     seen_q = cap(seen_q)
     seen_train = [c for c in clips if c.singer in labels and c.song in train_songs]
     unseen_names = sorted({c.singer for c in clips if c.singer not in labels})
     base = _Baseline() if baseline else None
-    result: dict[str, Any] = {"model": clf.name, "data_dir": str(data_dir),
+    result: dict[str, Any] = {"model": clf.name, "data_dir": [str(d) for d in dirs],
                               "query_seconds": query_seconds, "seen": {}, "unseen": {}}
     skipped: list[list[str]] = []
 
     # ---------------------------------------------------------------- seen singers
-    if seen_q:
+    if seen_q and "seen" in protocols:
         p(0.05, f"seen singers: {len(seen_q)} queries")
         res = _score_queries(clf, seen_q, labels, query_seconds, base, skipped,
                              lambda f, m: p(0.05 + 0.45 * f, m), mode="head")
@@ -179,7 +185,7 @@ def evaluate(model: Any, data_dir: str | os.PathLike, out_dir: str | os.PathLike
         result["seen"]["train_clips_baseline"] = len(seen_train)
 
     # ---------------------------------------------------------------- unseen singers
-    if unseen_names:
+    if unseen_names and "unseen" in protocols:
         p(0.5, f"unseen singers: enrolling {len(unseen_names)}")
         enrol: dict[str, list[Clip]] = {}
         for s in unseen_names:
@@ -200,11 +206,22 @@ def evaluate(model: Any, data_dir: str | os.PathLike, out_dir: str | os.PathLike
             gal = SingerClassifier(clf.checkpoint, window=clf.window, temperature=clf.temperature,
                                    gallery_scale=clf.gallery_scale, name=clf.name)
             b_embs: dict[str, list[np.ndarray]] = {n: [] for n in names}
+            written = []
             for s in names:
                 crops = [_enrol_crop(_load(c, None), gallery_seconds, clf.window) for c in enrol[s]]
                 gal.add_to_gallery(s, crops)
                 if base is not None:
                     b_embs[s] = [base.embed(x) for x in crops]
+                if write_enrolment is not None:
+                    from discovervoice import audio as dv_audio
+
+                    for c, x in zip(enrol[s], crops):
+                        f = Path(write_enrolment) / s / f"{c.path.stem}.wav"
+                        dv_audio.save(f, x, SAMPLE_RATE)
+                        written.append({"path": f"{s}/{f.name}", "singer": s, "song": c.song,
+                                        "kind": "sung"})
+            if write_enrolment is not None:
+                (Path(write_enrolment) / "manifest.json").write_text(json.dumps(written, indent=1))
             res = _score_queries(gal, q, names, query_seconds, base, skipped,
                                  lambda f, m: p(0.55 + 0.4 * f, m), mode="gallery")
             if base is not None:
@@ -216,7 +233,7 @@ def evaluate(model: Any, data_dir: str | os.PathLike, out_dir: str | os.PathLike
                 "clips_per_singer": gallery_clips, "seconds_per_clip": gallery_seconds,
                 "files": {s: [str(c.path) for c in cs] for s, cs in enrol.items()}}
     if not result["seen"] and not result["unseen"]:
-        raise DataError(f"{data_dir}: no query clips (no held-out songs of the model's singers "
+        raise DataError(f"{', '.join(map(str, dirs))}: no query clips (no held-out songs of the model's singers "
                         "and no unseen singers with enough songs)")
     result["criteria"] = _criteria(result)
     result["skipped"] = skipped

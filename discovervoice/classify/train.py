@@ -15,7 +15,8 @@ Recipe (the common AST / speaker-ID fine-tuning recipe, adapted to 2 CPU cores):
    interpolated);
 5. class-balanced batches (each singer equally often), random crops with pitch, tempo,
    gain and noise augmentation (:func:`features.random_crop`), AdamW with warm-up and
-   cosine decay, label smoothing;
+   cosine decay (over the steps or the ``max_minutes`` budget, whichever ends first),
+   label smoothing;
 6. every ``eval_every`` steps: validation loss and accuracy on fixed windows; the best
    state is kept and training stops after ``patience`` evaluations without improvement
    (early stopping); a resumable checkpoint (``train_state.pt``: model, optimiser, step)
@@ -382,9 +383,13 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
 
     def lr_at(step: int) -> float:
+        """Linear warm-up, then cosine decay to 5 % over the steps or the time budget,
+        whichever runs out first."""
         if step < cfg.warmup:
             return lr * (step + 1) / cfg.warmup
         frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        if cfg.max_minutes:
+            frac = max(frac, (time.time() - t_start) / (cfg.max_minutes * 60))
         return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
     state_path = out / "train_state.pt"

@@ -1,0 +1,95 @@
+"""Benchmark: ``which-singer`` latency on a 10-second clip after the model is loaded.
+
+Budget (issue 5): under 2 s on 2 CPU cores. Measured as wall time of
+``SingerClassifier.which_singer`` (VAD + windows + log-mel + AST + aggregation +
+recommendations), median over ``--repeat`` runs, and as a ratio against an anchor in the
+same run: the resemblyzer GE2E speaker embedding of the same clip (the baseline system's
+cost for the same question), so numbers from machines of other speeds compare.
+
+    python benchmarks/bench_classify.py [--model default] [--clip FILE] [--threads 2]
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+SR = 16000
+
+
+def synthetic_voice(seconds: float = 10.0, seed: int = 0) -> np.ndarray:
+    """A sung-like test signal: harmonic notes through formant resonators, with pauses."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    f0 = 220 * 2 ** (rng.integers(-5, 6, size=int(seconds * 2) + 1) / 12)
+    f = np.repeat(f0, SR // 2)[:n] * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))
+    ph = np.cumsum(f / SR)
+    x = sum(np.sin(2 * np.pi * h * ph) / h * ((h * f) < 7500) for h in range(1, 30))
+    for fc, bw in ((650, 80), (1100, 110), (2700, 180)):
+        r = np.exp(-np.pi * bw / SR)
+        x = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * fc / SR), r * r], x)
+    x = x * (np.sin(2 * np.pi * 0.4 * t) > -0.8)
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)[None]
+
+
+def timed(fn, repeat: int) -> list[float]:
+    fn()  # warm-up
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--clip", default=None, help="audio file (default: a synthetic 10 s voice)")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from discovervoice.classify import SingerClassifier
+
+    t = time.perf_counter()
+    clf = SingerClassifier.load(args.model)
+    load_s = time.perf_counter() - t
+    if args.clip:
+        from discovervoice import audio
+
+        x = audio.load(args.clip, SR, 1)[:, : int(args.seconds * SR)]
+    else:
+        x = synthetic_voice(args.seconds)
+    ours = timed(lambda: clf.which_singer(x, top_k=5), args.repeat)
+    from discovervoice.eval.speaker import ResemblyzerEncoder
+
+    enc = ResemblyzerEncoder()
+    anchor = timed(lambda: enc.embed(x, SR), args.repeat)
+    med, med_a = statistics.median(ours), statistics.median(anchor)
+    print(json.dumps({
+        "benchmark": "which-singer latency", "model": clf.name,
+        "clip_seconds": round(x.shape[1] / SR, 2), "threads": args.threads,
+        "load_seconds": round(load_s, 3), "which_singer_seconds_median": round(med, 3),
+        "which_singer_seconds_all": [round(v, 3) for v in ours],
+        "anchor": "resemblyzer GE2E embedding of the same clip",
+        "anchor_seconds_median": round(med_a, 3), "ratio_to_anchor": round(med / med_a, 2),
+        "budget_seconds": 2.0, "within_budget": med < 2.0,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
