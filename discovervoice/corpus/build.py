@@ -292,6 +292,7 @@ def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> di
     """
     say = progress or (lambda s: None)
     t0 = time.time()
+    cfg.validate()          # before anything is written
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = plan(cfg, say)

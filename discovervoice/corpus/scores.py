@@ -70,12 +70,11 @@ class Piece:
         return cls(**d)
 
 
-def chorale_ids(*, four_parts_with_lyrics: bool = True) -> list[str]:
+def chorale_ids() -> list[str]:
     """Every Bach chorale id in music21's corpus (``"bach/bwv66.6"``...), sorted by BWV.
 
-    With ``four_parts_with_lyrics`` (the default) only ids in the known list of usable
-    chorales are returned when that list is cached; the check itself happens at parse
-    time (:func:`load_piece` raises :class:`DataError` for an unusable one).
+    Cheap (a directory listing). Whether a chorale is usable (parts, lyrics) is decided
+    when it is parsed (:func:`load_piece` raises :class:`DataError` for a broken one).
     """
     from music21 import corpus
 
