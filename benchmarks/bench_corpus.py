@@ -74,7 +74,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from discovervoice.corpus.accompaniment import soundfonts
-    from discovervoice.corpus.build import BuildConfig, build
+    from discovervoice.corpus.build import BuildConfig, build, plan
 
     with tempfile.TemporaryDirectory(prefix="bench-corpus-") as td:
         out = Path(td) / "corpus"
@@ -84,8 +84,7 @@ def main() -> int:
                           recorded_voices=False)
         # warm caches (score parsing, voice probing) outside the timed part, like a long
         # build amortises them
-        from discovervoice.corpus import build as b
-        b.plan(cfg)
+        plan(cfg)
         t0 = time.perf_counter()
         m = build(cfg)
         wall = time.perf_counter() - t0
