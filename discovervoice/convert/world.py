@@ -3,7 +3,7 @@
 RVC v2's NSF-HiFiGAN learns well only from a pretrained base and many GPU hours. The
 default DiscoverVoice voice instead predicts, per 10 ms frame, the target voice's
 **mel-cepstrum** (spectral envelope, ``order + 1`` coefficients incl. energy ``c0``, SPTK
-all-pass warping ``alpha``) and **band aperiodicity** (WORLD's coded aperiodicity) from
+all-pass warping ``alpha``) and **band aperiodicity** (dB in mel-spaced bands, :func:`code_ap`) from
 the content features and the (transposed) source F0, and renders them with the WORLD
 vocoder (Morise et al. 2016) through ``pyworld``. It trains in minutes on a CPU; the
 price is WORLD's buzzier, slightly muffled timbre compared with a neural vocoder, and no
@@ -34,10 +34,49 @@ def mcep_alpha(sample_rate: int) -> float:
 
 
 def n_bap(sample_rate: int) -> int:
-    """Number of WORLD aperiodicity bands at ``sample_rate``."""
-    import pyworld
+    """Number of aperiodicity bands at ``sample_rate`` (8 up to 16 kHz, 10 above).
 
-    return int(pyworld.get_num_aperiodicities(sample_rate))
+    WORLD's own ``code_aperiodicity`` keeps a single band at 16 kHz (bands every 3 kHz from
+    3 kHz), too coarse for sung vowels whose highs are breathy and lows harmonic; the
+    bands here are spaced evenly on the mel scale from 0 Hz to Nyquist.
+    """
+    return 8 if sample_rate <= 16000 else 10
+
+
+def _mel(f):
+    return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def _band_matrices(sample_rate: int, fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """(coding matrix [bins, bands] = band means, decoding matrix [bands, bins] = linear
+    interpolation between band centres on the mel scale)."""
+    n = n_bap(sample_rate)
+    freqs = np.linspace(0, sample_rate / 2, fft // 2 + 1)
+    m = _mel(freqs)
+    edges = np.linspace(0, m[-1], n + 1)
+    band = np.clip(np.searchsorted(edges, m, side="right") - 1, 0, n - 1)
+    code = np.zeros((len(freqs), n))
+    code[np.arange(len(freqs)), band] = 1.0
+    code /= code.sum(0, keepdims=True)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    dec = np.zeros((n, len(freqs)))
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = 1.0
+        dec[j] = np.interp(m, centres, e)
+    return code, dec
+
+
+def code_ap(ap: np.ndarray, sample_rate: int) -> np.ndarray:
+    """WORLD aperiodicity ``[frames, bins]`` (0..1) -> band aperiodicity in dB ``[frames, n_bap]``."""
+    code, _ = _band_matrices(sample_rate, (ap.shape[1] - 1) * 2)
+    return (20 * np.log10(np.clip(ap, 1e-6, 1.0)) @ code).astype(np.float32)
+
+
+def decode_ap(bap: np.ndarray, sample_rate: int, fft: int) -> np.ndarray:
+    """Band aperiodicity in dB ``[frames, n_bap]`` -> WORLD aperiodicity ``[frames, fft // 2 + 1]``."""
+    _, dec = _band_matrices(sample_rate, fft)
+    return np.clip(10 ** ((np.asarray(bap, dtype=np.float64) @ dec) / 20), 1e-6, 1.0)
 
 
 def analyze(audio: np.ndarray, sample_rate: int, f0: np.ndarray, order: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +101,7 @@ def analyze(audio: np.ndarray, sample_rate: int, f0: np.ndarray, order: int = 40
     sp = pyworld.cheaptrick(x, f0, t, sample_rate, fft_size=fft)
     ap = pyworld.d4c(x, f0, t, sample_rate, fft_size=fft)
     mcep = pysptk.sp2mc(sp, order=order, alpha=mcep_alpha(sample_rate))
-    bap = pyworld.code_aperiodicity(ap, sample_rate)
+    bap = code_ap(ap, sample_rate)
     return mcep.astype(np.float32), bap.astype(np.float32)
 
 
@@ -74,8 +113,7 @@ def synthesize(mcep: np.ndarray, bap: np.ndarray, f0: np.ndarray, sample_rate: i
     n = min(len(mcep), len(bap), len(f0))
     fft = pyworld.get_cheaptrick_fft_size(sample_rate)
     sp = pysptk.mc2sp(np.ascontiguousarray(mcep[:n], dtype=np.float64), alpha=mcep_alpha(sample_rate), fftlen=fft)
-    ap = pyworld.decode_aperiodicity(np.ascontiguousarray(bap[:n], dtype=np.float64), sample_rate, fft)
-    ap = np.clip(ap, 1e-6, 1.0)
+    ap = decode_ap(bap[:n], sample_rate, fft)
     y = pyworld.synthesize(np.ascontiguousarray(f0[:n], dtype=np.float64), sp, ap, sample_rate, FRAME_PERIOD_MS)
     return y.astype(np.float32)
 
