@@ -347,7 +347,8 @@ def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: flo
     old = json.loads(path.read_text()) if path.exists() else {}
     built = _built_pairs(cfg)
     kept = [it for it in old.get("items", []) if (it["part"], it["split"]) not in built]
-    runs = old.get("builds", []) + [{"config": _cfg_json(cfg), "seconds": round(seconds, 1),
+    runs = old.get("builds", []) + [{"config": _cfg_json(cfg), "code": _code_version(),
+                                     "seconds": round(seconds, 1),
                                      "items": len(items), "failed_jobs": list(errors),
                                      "finished": time.strftime(
                                          "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
@@ -376,6 +377,19 @@ def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: flo
                       "noisy": "noisy_speech"}[part]
             _write_json(out / folder / split / "manifest.json", sub)
     return manifest
+
+
+def _code_version() -> str | None:
+    """Git commit of the code that built the corpus (None outside a git checkout)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        return None
+    here = Path(__file__).resolve().parent
+    r = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                       text=True, check=False)
+    return r.stdout.strip() or None if r.returncode == 0 else None
 
 
 def _cfg_json(cfg: BuildConfig) -> dict:
