@@ -75,6 +75,10 @@ def register(subparsers) -> None:
     e.add_argument("--separator", metavar="MODEL",
                    help="also run songs through this separation model (default: true stems only)")
     e.add_argument("--out", metavar="JSON", help="write the report here")
+    e.add_argument("--voice-classifier", default="default", metavar="MODEL",
+                   help="speech/singing/music classifier: default, rule, or a file")
+    e.add_argument("--distance-threshold", type=float, metavar="D",
+                   help="diarization cosine-distance threshold (default: the module's)")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=_eval)
 
@@ -165,7 +169,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     report = evaluate(args.corpus, split=args.split, n_songs=args.songs,
                       n_conversations=args.conversations, separator=args.separator,
-                      seed=args.seed, out=args.out)
+                      seed=args.seed, out=args.out, voice_classifier=args.voice_classifier,
+                      distance_threshold=args.distance_threshold)
     print(json.dumps(report["summary"], indent=1))
     return 0
 

@@ -171,7 +171,7 @@ def _mean(xs):
 def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
              n_conversations: int = 8, separator: str | None = None, seed: int = 0,
              out: str | Path | None = None, distance_threshold: float | None = None,
-             progress=None) -> dict:
+             voice_classifier: str | None = None, progress=None) -> dict:
     """Run the evaluation described in the module docstring; returns the report.
 
     Raises:
@@ -179,6 +179,9 @@ def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
     """
     from discovervoice.audio import load
     from discovervoice.prep.diarization import diarize
+    from discovervoice.prep.voicetype import get_classifier
+
+    clf = get_classifier(voice_classifier)
 
     t0 = time.time()
     man = load_corpus_manifest(corpus)
@@ -195,7 +198,8 @@ def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
     say = progress or (lambda f, m: None)
     dkw = {} if distance_threshold is None else {"distance_threshold": distance_threshold}
 
-    report: dict = {"corpus": str(root), "split": split, "seed": seed, "songs": [],
+    report: dict = {"corpus": str(root), "split": split, "seed": seed,
+                    "voice_classifier": getattr(clf, "method", "?"), "songs": [],
                     "conversations": []}
     # ------------------------------------------------------------------ songs
     sep = None
@@ -220,7 +224,7 @@ def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
             v44 = separate_vocals(sep, mix44, 44_100)
             modes.append(("separator", load_array(v44, 44_100)))
         for mode, vtrack in modes:
-            est = segment(mix, SR, vocals=vtrack)
+            est = segment(mix, SR, vocals=vtrack, classifier=clf)
             _estimate_sexes(vtrack, SR, est)
             ok, n = _sex_votes(est, lambda t: singer_sex)
             row[mode] = {"segment_f1": segment_f1(ref, est)["f1"],
@@ -262,7 +266,7 @@ def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
             return None
         row = {"voices": [va, vb], "sexes": [sexes.get(va), sexes.get(vb)], "duration": dur}
         for mode, vtrack in (("as_is", None), ("oracle", voice)):
-            est = segment(mix, SR, vocals=vtrack)
+            est = segment(mix, SR, vocals=vtrack, classifier=clf)
             track = mix if vtrack is None else vtrack
             auto = diarize(track, SR, est, **dkw)
             given = diarize(track, SR, est, n_speakers=2)
