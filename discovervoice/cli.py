@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "discovervoice.classify.cli",
     "discovervoice.convert.cli",
     "discovervoice.prep.cli",
+    "discovervoice.pipeline_cli",
 )
 
 log = logging.getLogger("discovervoice")

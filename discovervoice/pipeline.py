@@ -301,3 +301,100 @@ def write_report(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
         json.dump(payload, f, indent=2, default=str)
     os.replace(tmp, out)
     return out
+
+
+# --------------------------------------------------------------------------- the main job
+
+def score_cover(result: CoverResult, voice_clips: list[str | os.PathLike], *, transpose: float = 0.0,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Score a cover with the eval suite (no ground truth exists for a user's cover).
+
+    * speaker similarity (resemblyzer cosine) of the original and the converted vocals to the
+      user's voice: the conversion should raise it;
+    * raw pitch accuracy and F0 RMSE (cents) of the converted vocals against the original
+      vocals' F0 shifted by ``transpose`` semitones (mir_eval);
+    * DNSMOS (SIG/BAK/OVRL) of the original and converted vocals — labelled DNSMOS.
+    """
+    from discovervoice.eval.f0 import extract_f0, f0_metrics
+    from discovervoice.eval.mos import DNSMOS
+    from discovervoice.eval.speaker import ResemblyzerEncoder
+
+    p = progress or _noop
+    orig = audio.load(result.original_vocals, VOICE_RATE, channels=1)
+    conv = audio.load(result.converted_vocals, VOICE_RATE, channels=1)
+    user = np.concatenate([audio.load(c, VOICE_RATE, channels=1) for c in voice_clips], axis=1)
+    p(0.1, "speaker similarity")
+    enc = ResemblyzerEncoder()
+    target = enc.embed(user, VOICE_RATE)
+
+    def sim(x: np.ndarray) -> float:
+        from discovervoice.eval.speaker import cosine_similarity
+
+        return cosine_similarity(enc.embed(x, VOICE_RATE), target)
+
+    scores: dict[str, Any] = {"speaker_similarity_original": sim(orig), "speaker_similarity_converted": sim(conv)}
+    p(0.4, "F0 accuracy")
+    scores.update({f"f0_{k}": v for k, v in f0_metrics(extract_f0(orig, VOICE_RATE, method="dio"),
+                                                        extract_f0(conv, VOICE_RATE, method="dio"),
+                                                        shift_semitones=transpose).items()})
+    p(0.7, "DNSMOS")
+    dns = DNSMOS()
+    scores.update({f"original_{k}": v for k, v in dns.score(orig, VOICE_RATE).items()})
+    scores.update({f"converted_{k}": v for k, v in dns.score(conv, VOICE_RATE).items()})
+    p(1.0, "scored")
+    return scores
+
+
+def run_main_job(song: str | os.PathLike, voice_clips: list[str | os.PathLike], out_dir: str | os.PathLike, *,
+                 voice_model: str | os.PathLike | None = None, separation_model: str = "default",
+                 classifier: str = "default", steps: int | None = None, transpose: float = 0.0,
+                 index_rate: float = 0.75, protect: float = 0.33, f0_method: str = "harvest",
+                 top_k: int = 5, progress: Progress | None = None) -> dict[str, Any]:
+    """Song + the user's voice -> stems, singer ranking, voice model, cover, scores, report.
+
+    Writes ``out_dir/{stems/, voice/, cover/, report.json, report.md}`` and returns the
+    report dict. Stages that are not installed are recorded as skipped, not failed.
+
+    Raises:
+        AudioLoadError / AudioError: an unreadable or invalid song or voice file.
+        VoiceDataError: less than 30 s of voiced audio when a voice must be trained.
+    """
+    p = progress or _noop
+    out = Path(out_dir)
+    report: dict[str, Any] = {"song": str(song), "voice_clips": [str(c) for c in voice_clips]}
+    sep = separate(song, out / "stems", model=separation_model, two_stems=True, views=True,
+                   progress=_sub(p, 0.0, 0.25))
+    report["stems"] = {k: str(v) for k, v in sep.stems.items()}
+    try:
+        merged = out / "voice_input.wav"
+        clips = [audio.load(c, VOICE_RATE, channels=1) for c in voice_clips]
+        audio.save(merged, np.concatenate(clips, axis=1), VOICE_RATE)
+        report["singers"] = which_singer(merged, model=classifier, top_k=top_k,
+                                         progress=_sub(p, 0.25, 0.3)).to_json()
+    except StageUnavailableError as exc:
+        report["singers"] = {"skipped": str(exc)}
+    if voice_model is None:
+        voice_model = train_voice(list(voice_clips), out / "voice", steps=steps, progress=_sub(p, 0.3, 0.75))
+    report["voice_model"] = str(voice_model)
+    res = cover(song, voice_model, out / "cover", separation_model=separation_model, transpose=transpose,
+                index_rate=index_rate, protect=protect, f0_method=f0_method, progress=_sub(p, 0.75, 0.92))
+    report["cover"] = {k: str(v) for k, v in res.__dict__.items()}
+    report["scores"] = score_cover(res, list(voice_clips), transpose=transpose, progress=_sub(p, 0.92, 1.0))
+    write_report(out / "report.json", report)
+    _write_markdown(out / "report.md", report)
+    return report
+
+
+def _write_markdown(path: Path, report: dict[str, Any]) -> Path:
+    lines = ["# DiscoverVoice report", "", f"Song: `{report['song']}`", ""]
+    singers = report.get("singers", {})
+    if "singers" in singers:
+        lines += ["## Which singers you sound like", "", "| singer | probability |", "| --- | --- |"]
+        lines += [f"| {s['name']} | {s['probability']:.1%} |" for s in singers["singers"]]
+        lines += [""]
+    lines += ["## Cover", "", f"`{report['cover']['cover']}` (voice model `{report['voice_model']}`)", "",
+              "## Scores", "", "| metric | value |", "| --- | --- |"]
+    lines += [f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |"
+              for k, v in report.get("scores", {}).items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
