@@ -196,3 +196,18 @@ def test_same_seed_gives_identical_files(tmp_path):
     assert a and a == b
     build(_cfg(tmp_path / "c", seed=8, **kw))
     assert _digest(tmp_path / "c") != a
+
+
+def test_a_second_run_resumes_instead_of_rebuilding(built):
+    out, m = built
+    said = []
+    victim = next(it for it in m["items"] if it["part"] == "noisy")
+    job_files = sorted((out / ".jobs").glob("noisy-*.json"))
+    assert job_files
+    job_files[0].unlink()                     # pretend that job had not finished
+    m2 = build(_cfg(out), progress=said.append)
+    assert any("already done" in s for s in said)
+    ran = [s for s in said if s.startswith("[")]
+    assert len(ran) == 1 and "noisy" in ran[0]
+    assert [it["path"] for it in m2["items"]] == [it["path"] for it in m["items"]]
+    assert (out / victim["path"]).exists()

@@ -289,37 +289,64 @@ def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> di
     An existing manifest in the folder is merged: items of the (part, split) pairs built
     now replace the old ones, others are kept (so ``train,valid`` and ``test`` can be
     built into one folder by two commands).
+
+    Resumable: every finished job records its items in ``DIR/.jobs/``; running the same
+    command again (same configuration) skips the jobs already done, so a stopped build
+    continues where it was.
     """
     say = progress or (lambda s: None)
     t0 = time.time()
     cfg.validate()          # before anything is written
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = plan(cfg, say)
-    say(f"{len(jobs)} jobs planned")
+    jobs = _interleave(plan(cfg, say))
+    done_dir = out / ".jobs"
+    done_dir.mkdir(exist_ok=True)
+    chash = config_hash(cfg)
     items: list[dict] = []
     errors: list[str] = []
+    todo = []
+    for j in jobs:   # resume: jobs finished by an earlier run of the same config
+        f = done_dir / f"{j.part}-{j.key}.json"
+        if f.exists():
+            rec = json.loads(f.read_text())
+            if rec.get("config_hash") == chash:
+                items += rec["items"]
+                continue
+        todo.append(j)
+    say(f"{len(jobs)} jobs planned, {len(jobs) - len(todo)} already done")
+
+    def finished(j: Job, its: list[dict]) -> None:
+        _write_json(done_dir / f"{j.part}-{j.key}.json", {"config_hash": chash, "items": its})
+        items.extend(its)
+        finished.count += 1
+        if finished.count % 25 == 0:   # usable while it grows ("in_progress": true)
+            _merge_manifest(out, cfg, sorted(items, key=lambda it: it["path"]),
+                            time.time() - t0, errors, final=False)
+
+    finished.count = 0
+
     if cfg.workers <= 1:
-        for i, j in enumerate(jobs):
+        for i, j in enumerate(todo):
             try:
-                items += run_job(j, cfg)
+                finished(j, run_job(j, cfg))
             except Exception as exc:  # report every failed job, then fail the build
                 errors.append(f"{j.part} {j.key}: {type(exc).__name__}: {exc}")
                 log.error("job %s %s failed: %s", j.part, j.key, exc)
-            say(f"[{i + 1}/{len(jobs)}] {j.part} {j.key}")
-    else:
+            say(f"[{i + 1}/{len(todo)}] {j.part} {j.key}")
+    elif todo:
         import multiprocessing as mp
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_worker_init) as ex:
-            futs = {ex.submit(run_job, j, cfg): j for j in jobs}
+            futs = {ex.submit(run_job, j, cfg): j for j in todo}
             for i, f in enumerate(as_completed(futs)):
                 j = futs[f]
                 try:
-                    items += f.result()
+                    finished(j, f.result())
                 except Exception as exc:  # report every failed job, then fail the build
                     errors.append(f"{j.part} {j.key}: {type(exc).__name__}: {exc}")
                     log.error("job %s %s failed: %s", j.part, j.key, exc)
-                say(f"[{i + 1}/{len(jobs)}] {j.part} {j.key}")
+                say(f"[{i + 1}/{len(todo)}] {j.part} {j.key}")
     items.sort(key=lambda it: it["path"])
     manifest = _merge_manifest(out, cfg, items, time.time() - t0, errors)
     if errors:   # the manifest lists what was made; the build still fails loudly
@@ -327,6 +354,34 @@ def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> di
                         f"listed in {out / 'manifest.json'}):\n  " + "\n  ".join(errors[:20]))
     say(f"done in {time.time() - t0:.1f} s: {len(items)} files")
     return manifest
+
+
+def config_hash(cfg: BuildConfig) -> str:
+    """Hash of everything in ``cfg`` that changes the files (not ``out``/``workers``)."""
+    import hashlib
+
+    d = asdict(cfg)
+    d.pop("out")
+    d.pop("workers")
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _interleave(jobs: list[Job]) -> list[Job]:
+    """Round-robin over the (part, split) groups, so that a build stopped early has some
+    of everything; each group keeps its own order."""
+    groups: dict[tuple[str, str], list[Job]] = {}
+    for j in jobs:
+        groups.setdefault((j.part, j.split), []).append(j)
+    out: list[Job] = []
+    queues = [list(g) for g in groups.values()]
+    total = sum(len(q) for q in queues)
+    while len(out) < total:
+        for q in queues:
+            # larger groups release proportionally more jobs per round
+            k = max(1, round(len(q) * len(queues) / max(1, total - len(out)))) if q else 0
+            out += q[:k]
+            del q[:k]
+    return out
 
 
 def _built_pairs(cfg: BuildConfig) -> set[tuple[str, str]]:
@@ -340,22 +395,23 @@ def _built_pairs(cfg: BuildConfig) -> set[tuple[str, str]]:
 
 
 def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: float,
-                    errors: list[str] = ()) -> dict:
+                    errors: list[str] = (), final: bool = True) -> dict:
     from discovervoice.corpus.voices import _all_voices
 
     path = out / "manifest.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     built = _built_pairs(cfg)
     kept = [it for it in old.get("items", []) if (it["part"], it["split"]) not in built]
-    runs = old.get("builds", []) + [{"config": _cfg_json(cfg), "code": _code_version(),
-                                     "seconds": round(seconds, 1),
-                                     "items": len(items), "failed_jobs": list(errors),
-                                     "finished": time.strftime(
-                                         "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
+    runs = [r for r in old.get("builds", []) if not r.get("in_progress")]
+    runs.append({"config": _cfg_json(cfg), "code": _code_version(), "in_progress": not final,
+                 "seconds": round(seconds, 1), "items": len(items),
+                 "failed_jobs": list(errors),
+                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     used_voices = sorted({v for it in kept + items for v in it.get("voices", [])})
     used_sf = sorted({it["soundfont"] for it in kept + items if it.get("soundfont")})
     manifest = {
         "version": MANIFEST_VERSION,
+        "in_progress": not final,
         "layout": "see discovervoice.corpus (package docstring)",
         "tools": tool_versions(),
         "builds": runs,
@@ -369,6 +425,8 @@ def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: flo
         "items": sorted(kept + items, key=lambda it: it["path"]),
     }
     _write_json(path, manifest)
+    if not final:
+        return manifest
     # one manifest per part/split as well, for consumers that read one folder
     for part, split in sorted(built):
         sub = [it for it in items if it["part"] == part and it["split"] == split]
