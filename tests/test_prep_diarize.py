@@ -24,6 +24,20 @@ def test_cluster_finds_two_speakers_automatically():
     assert len(set(lab)) == 2 and ((lab == truth).all() or (lab == 1 - truth).all())
 
 
+def test_cluster_keeps_one_speaker_when_no_split_is_convincing():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=256)
+    e = np.stack([a + 0.6 * rng.normal(size=256) for _ in range(8)])
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    assert (D.cluster(e) == 0).all()
+    # three well separated speakers are all found
+    centres = rng.normal(size=(3, 256))
+    e3 = np.stack([centres[i % 3] + 0.3 * rng.normal(size=256) for i in range(9)])
+    e3 /= np.linalg.norm(e3, axis=1, keepdims=True)
+    lab = D.cluster(e3)
+    assert len(set(lab)) == 3 and all(len(set(lab[i::3])) == 1 for i in range(3))
+
+
 def test_cluster_respects_a_given_number_and_spectral():
     e, truth = _two_groups(8)
     assert len(set(D.cluster(e, 3))) == 3

@@ -51,6 +51,21 @@ def test_short_regions_are_dropped_and_edges_trimmed():
     assert a == pytest.approx(3.0, abs=0.08) and b == pytest.approx(6.0, abs=0.08)
 
 
+def test_voice_slices_finds_the_voice_and_respects_bounds():
+    from discovervoice.prep.slicing import voice_slices
+    from discovervoice.prep.voicetype import RuleVoiceType
+
+    rng = np.random.default_rng(0)
+    phrase = S.sung_phrase([220, 247, 262, 294, 330, 294, 262, 247], 0.5)
+    x = np.concatenate([S.silence(1.0), phrase, S.silence(1.5), S.drum_loop(3.0, rng),
+                        S.silence(1.0), phrase, S.silence(0.3), phrase, S.silence(1.0)])
+    pieces = voice_slices(x, SR, min_seconds=2.0, max_seconds=6.0, classifier=RuleVoiceType())
+    assert len(pieces) == 3
+    assert pieces[0][0] == pytest.approx(1.0, abs=0.1) and pieces[0][1] == pytest.approx(5.0, abs=0.1)
+    assert all(2.0 <= b - a <= 6.0 + 1e-6 for a, b in pieces)
+    assert all(not (6.5 < (a + b) / 2 < 9.5) for a, b in pieces)  # nothing from the drums
+
+
 def test_bad_bounds_raise():
     with pytest.raises(ValueError):
         slice_at_quiet_points(np.zeros(SR, np.float32), SR, min_seconds=3, max_seconds=2)

@@ -14,6 +14,7 @@ Python API (heavy libraries load on first use, nothing runs at import)::
     pieces = slice_at_quiet_points(audio, sr, min_seconds=2, max_seconds=15,
                                    regions=[(s.start, s.end) for s in segs
                                             if s.label in ("speech", "singing")])
+    pieces = voice_slices(audio, sr, min_seconds=2, max_seconds=15)  # both steps at once
 
 Modules: :mod:`~discovervoice.prep.segmentation` (speech / singing / music / silence, CSV),
 :mod:`~discovervoice.prep.vad` (silero-vad), :mod:`~discovervoice.prep.features` (frame
@@ -36,7 +37,7 @@ _EXPORTS = {
     "segment": "segmentation", "Segment": "segmentation", "SegmentOptions": "segmentation",
     "label_frames": "segmentation", "voice_regions": "segmentation",
     "write_csv": "segmentation", "read_csv": "segmentation", "LABELS": "segmentation",
-    "slice_at_quiet_points": "slicing",
+    "slice_at_quiet_points": "slicing", "voice_slices": "slicing",
     "diarize": "diarization", "cluster": "diarization",
     "estimate_sex": "sex", "SexEstimate": "sex",
     "FilterSpec": "filters", "apply_filters": "filters",

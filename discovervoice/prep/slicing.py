@@ -86,3 +86,31 @@ def _split(level: np.ndarray, s: int, t: int, lo: int, hi: int) -> list[tuple[in
         stack.append((cut, b))
         stack.append((a, cut))
     return sorted(out)
+
+
+def voice_slices(audio: np.ndarray, sample_rate: int, *, min_seconds: float = 2.0,
+                 max_seconds: float = 15.0, labels: tuple[str, ...] = ("speech", "singing"),
+                 join_gap_seconds: float = 0.6, classifier=None) -> list[tuple[float, float]]:
+    """Voice-activity slicing in one call (for a user's own recordings): segment
+    ``audio`` (:func:`discovervoice.prep.segmentation.segment`), join voice segments of the
+    kept ``labels`` closer than ``join_gap_seconds``, and cut them at quiet points into
+    pieces of ``min_seconds``..``max_seconds``.
+
+    Args:
+        audio: ``ndarray[C, T]`` or ``ndarray[T]`` at ``sample_rate`` Hz.
+
+    Returns:
+        ``[(start, end), ...]`` seconds.
+    """
+    from discovervoice.prep.segmentation import segment
+
+    regions: list[list[float]] = []
+    for s in segment(audio, sample_rate, classifier=classifier):
+        if s.label not in labels:
+            continue
+        if regions and s.start - regions[-1][1] <= join_gap_seconds:
+            regions[-1][1] = s.end
+        else:
+            regions.append([s.start, s.end])
+    return slice_at_quiet_points(audio, sample_rate, min_seconds=min_seconds,
+                                 max_seconds=max_seconds, regions=[tuple(r) for r in regions])
