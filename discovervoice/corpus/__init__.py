@@ -22,6 +22,11 @@ Layout of ``DIR`` (every audio file is float32 WAV)::
         noisy == clean + noise, SNR in the manifest (requested and measured)
     DIR/<part>/<split>/manifest.json        the manifest items of that part and split
     DIR/.cache/                             parsed scores (safe to delete)
+    DIR/.jobs/                              finished jobs: running the same command again
+                                            resumes a stopped build
+
+While a build runs, ``manifest.json`` is rewritten every 25 jobs with
+``"in_progress": true``; it lists only files that are complete.
 
 ``<split>`` is ``train``, ``valid`` or ``test``. **The test split is made only of the
 material DESIGN.md reserves for evaluation** (chorales whose BWV number ends in 0 or 5;
