@@ -100,11 +100,15 @@ def plot_f0_contours(contours: Mapping[str, tuple[np.ndarray, np.ndarray]], path
     Args:
         contours: ``{label: (times_s ndarray[N], f0_hz ndarray[N])}``.
     """
+    styles = {"reference": dict(color="C0", lw=2.2, alpha=0.6),
+              "converted": dict(color="C3", lw=1.0),
+              "source": dict(color="0.45", lw=0.9, ls=":")}
     fig, ax = new_figure(9.0, 4.0)
     for i, (label, (t, f)) in enumerate(contours.items()):
         f = np.asarray(f, dtype=np.float64).copy()
         f[f <= 0] = np.nan
-        ax.plot(t, f, lw=1.4 if i == 0 else 1.0, label=label, alpha=0.9)
+        style = styles.get(label, dict(lw=1.4 if i == 0 else 1.0, alpha=0.9))
+        ax.plot(t, f, label=label, **style)
     ax.set_yscale("log")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("F0 (Hz)")
