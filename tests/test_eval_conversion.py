@@ -165,12 +165,13 @@ def test_resemblyzer_prefers_the_same_voice(tmp_path):
     assert same > other + 0.1
 
 
-def test_ecapa_loader_reports_what_is_missing(tmp_path):
-    from discovervoice.errors import WeightsError
-    from discovervoice.eval.speaker import get_encoder, load_ecapa
+def test_ecapa_registry_path_offline(tmp_path, monkeypatch):
+    from discovervoice.errors import WeightsError, WeightsUnavailableError
+    from discovervoice.eval.speaker import get_encoder
 
-    with pytest.raises(WeightsError, match="not implemented"):
-        load_ecapa(tmp_path / "embedding_model.ckpt")
+    monkeypatch.setenv("DISCOVERVOICE_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(WeightsUnavailableError, match="weights fetch ecapa_voxceleb"):
+        get_encoder("ecapa")
     with pytest.raises(WeightsError):
         get_encoder("nope")
 

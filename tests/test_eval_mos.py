@@ -167,3 +167,13 @@ def test_utmos_offline_without_weights_says_how_to_fetch(tmp_path, monkeypatch):
         get_scorer("utmos")
     with pytest.raises(WeightsError, match="unknown MOS model"):
         get_scorer("pesq")
+
+
+def test_utmos_wrong_configuration_is_a_weights_error(tmp_path):
+    torch = pytest.importorskip("torch")
+    from discovervoice.eval.mos import load_utmos, utmos22_strong
+
+    torch.save(utmos22_strong(**SMALL).state_dict(), tmp_path / "small.pt")
+    other = dict(SMALL, rnn_hidden=24)
+    with pytest.raises(WeightsError, match="not a UTMOS22"):
+        load_utmos(tmp_path / "small.pt", **other)

@@ -7,8 +7,10 @@ Libraries and sources:
       ``preprocess_wav`` resamples to 16 kHz, normalises the volume and trims long
       silences (webrtcvad).
     * **ECAPA-TDNN** (Desplanques et al. 2020; SpeechBrain's ``spkrec-ecapa-voxceleb``)
-      through the weights registry entry ``ecapa_voxceleb``: its loader is not written
-      yet, so asking for it raises :class:`WeightsError` naming what is missing.
+      through the weights registry entry ``ecapa_voxceleb``
+      (:mod:`discovervoice.eval.ecapa`, no SpeechBrain needed); offline without the
+      checkpoint, :class:`~discovervoice.errors.WeightsUnavailableError` names the fetch
+      command.
 
 Similarity is ``cos(e_a, e_b) = <e_a, e_b> / (||e_a|| ||e_b||)`` in [-1, 1]; 1 for the same
 embedding. A speaker's reference embedding from several clips is the normalised mean of
@@ -100,16 +102,14 @@ def get_encoder(name: str = "resemblyzer", device: str = "cpu") -> Any:
 
 
 def load_ecapa(path: Path, spec: Any = None, **kwargs: Any) -> Any:
-    """Registry factory of ``ecapa_voxceleb`` (SpeechBrain ECAPA-TDNN checkpoint).
+    """Registry factory of ``ecapa_voxceleb``: see :func:`discovervoice.eval.ecapa.load_ecapa`.
 
     Raises:
-        WeightsError: always for now — the SpeechBrain ECAPA-TDNN network and its
-            Fbank front end are not implemented in DiscoverVoice yet; use the resemblyzer
-            encoder (``--speaker-encoder resemblyzer``).
+        WeightsError: missing, unreadable or mismatching checkpoint.
     """
-    raise WeightsError(
-        f"{path}: loading the SpeechBrain ECAPA-TDNN checkpoint is not implemented yet; "
-        "use the resemblyzer speaker encoder")
+    from discovervoice.eval.ecapa import load_ecapa as _load
+
+    return _load(path, spec, **kwargs)
 
 
 def speaker_similarity(a: np.ndarray, sr_a: int, b: np.ndarray, sr_b: int,
