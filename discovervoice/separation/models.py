@@ -45,8 +45,8 @@ SMALL_HTDEMUCS: dict[str, Any] = dict(
 #: Embedded small MDX23C (TFC-TDF v3): 2048-point STFT, 3 scales, 16 channels.
 SMALL_MDX23C: dict[str, Any] = dict(
     sources=["vocals", "accompaniment"], audio_channels=2, samplerate=44100, n_fft=2048,
-    hop_length=512, dim_f=1024, chunk_size=512 * 255, num_subbands=2, num_scales=3,
-    scale=[2, 2], num_blocks_per_scale=1, num_channels=24, growth=16, bottleneck_factor=4,
+    hop_length=512, dim_f=1024, chunk_size=512 * 255, num_subbands=4, num_scales=3,
+    scale=[2, 2], num_blocks_per_scale=1, num_channels=16, growth=16, bottleneck_factor=4,
     norm="InstanceNorm", act="gelu",
 )
 #: Tiny configurations for tests (seconds to build and run).

@@ -1,0 +1,152 @@
+"""Training data (MUSDB layout, augmentations, split safety), checkpoints/resume, pruning."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from discovervoice.cli import main
+from discovervoice.errors import DataError
+from discovervoice.separation import models as M
+from discovervoice.separation.train import RemixSampler, TrainConfig, scan_songs, split_dataset, train
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine, two threads that wait on each other
+    run tiny networks ~10x slower than one."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+SR = 44100
+
+
+def _make_song(folder, seed, seconds=1.5):
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    folder.mkdir(parents=True)
+    stems = {
+        "vocals": 0.3 * np.sin(2 * np.pi * (300 + 40 * seed) * t),
+        "drums": 0.2 * rng.standard_normal(n) * (np.sin(2 * np.pi * 2 * t) > 0.8),
+        "bass": 0.3 * np.sin(2 * np.pi * 55 * t),
+        "other": 0.1 * np.sin(2 * np.pi * 880 * t),
+    }
+    for k, v in stems.items():
+        sf.write(folder / f"{k}.wav", np.stack([v, 0.7 * v], 1).astype(np.float32), SR)
+    sf.write(folder / "mixture.wav", np.stack([sum(stems.values())] * 2, 1).astype(np.float32), SR)
+
+
+@pytest.fixture(scope="module")
+def musdb(tmp_path_factory):
+    root = tmp_path_factory.mktemp("musdb")
+    for i in range(4):
+        _make_song(root / "train" / f"song{i}", i)
+    _make_song(root / "valid" / "v0", 10)
+    _make_song(root / "test" / "t0", 20)
+    (root / "train" / "incomplete").mkdir()
+    sf.write(root / "train" / "incomplete" / "vocals.wav", np.zeros((100, 2), np.float32), SR)
+    return root
+
+
+def test_split_uses_train_and_valid_never_test(musdb):
+    train_songs, valid = split_dataset(musdb)
+    assert sorted(s.name for s in train_songs) == ["song0", "song1", "song2", "song3"]
+    assert [s.name for s in valid] == ["v0"]
+    with pytest.raises(DataError, match="test"):
+        split_dataset(musdb / "test")
+    with pytest.raises(DataError, match="no song folders"):
+        scan_songs(musdb / "test" / "t0")
+
+
+@pytest.mark.parametrize("sources", [["vocals", "accompaniment"], ["drums", "bass", "other", "vocals"]])
+def test_remix_examples_sum_to_the_mixture(musdb, sources):
+    songs, _ = split_dataset(musdb)
+    s = RemixSampler(songs, sources, 0.5, SR, seed=1)
+    mix, tgt = s.batch(3)
+    assert mix.shape == (3, 2, SR // 2) and tgt.shape == (3, len(sources), 2, SR // 2)
+    np.testing.assert_allclose(tgt.sum(1), mix, atol=1e-5)
+    # augmentations: the two channels of the sine stems keep their 0.7 ratio unless swapped
+    ratios = set()
+    for _ in range(20):
+        _, t = s.example()
+        v = t[sources.index("vocals")]
+        if np.abs(v[1]).sum() > 0:
+            ratios.add(round(float(np.abs(v[0]).sum() / np.abs(v[1]).sum()), 2))
+    assert {0.7, round(1 / 0.7, 2)} <= ratios  # channel swap happens both ways
+
+
+def test_train_checkpoint_resume_and_export(musdb, tmp_path):
+    kw = dict(M.TINY_MDX23C)
+    cfg = TrainConfig(data=str(musdb), out=str(tmp_path / "run"), architecture="mdx23c",
+                      model_kwargs=kw, segment=kw["chunk_size"] / SR, batch_size=2, epochs=1,
+                      epoch_steps=2, valid_songs=1, valid_seconds=1.0, save_every=1)
+    res = train(cfg)
+    assert res["step"] == 2 and res["epoch"] == 1
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert "optimizer" in ck and ck["optimizer"]["state"]  # Adam moments are stored
+    assert np.isfinite(ck["history"][0]["valid_usdr"]["vocals"])
+    cfg.epochs = 2
+    res2 = train(cfg)
+    assert res2["step"] == 4 and res2["epoch"] == 2  # continued, not restarted
+    net = M.load_embedded(tmp_path / "run" / "last.safetensors")
+    assert net.dv_metadata["step"] == 4
+
+
+def test_train_cli_htdemucs_tiny(musdb, tmp_path, capsys):
+    code = main(["separation", "train", "--data", str(musdb), "--out", str(tmp_path / "r"),
+                 "--arch", "htdemucs", "--size", "tiny", "--epochs", "1", "--epoch-steps", "1",
+                 "--batch-size", "1", "--valid-seconds", "1", "--segment", "1"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["step"] == 1
+    assert (tmp_path / "r" / "train.log").read_text().count("epoch 1 done") == 1
+
+
+# --------------------------------------------------------------------------- pruning
+
+def test_structured_pruning_shrinks_and_reloads(tmp_path):
+    from discovervoice.separation.prune import PruningError, count_macs, prune_step
+
+    torch.manual_seed(0)
+    net = M.build_model("mdx23c", dict(M.TINY_MDX23C, num_channels=8, growth=8)).eval()
+    x = torch.randn(1, 2, net.valid_length(8000))
+    p0, macs0 = M.count_parameters(net), count_macs(net)
+    prune_step(net, 0.5)
+    p1, macs1 = M.count_parameters(net), count_macs(net)
+    assert p1 < p0 and macs1 < 0.6 * macs0  # channels really removed: fewer operations
+    assert net.first_conv.out_channels < 8
+    assert net.final_conv[-1].out_channels == 2 * 2 * 2 * 2  # output layer untouched
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == (1, 2, 2, x.shape[-1])
+    path = M.save_embedded(net, tmp_path / "pruned.safetensors", half=False)
+    back = M.load_embedded(path)
+    with torch.no_grad():
+        assert torch.allclose(back(x), y, atol=1e-6)
+    with pytest.raises(PruningError, match="MDX23C"):
+        prune_step(M.build_model("htdemucs", M.TINY_HTDEMUCS), 0.5)
+
+
+def test_prune_cli_table(musdb, tmp_path, capsys):
+    torch.manual_seed(0)
+    net = M.build_model("mdx23c", dict(M.TINY_MDX23C, num_channels=8, growth=8)).eval()
+    src = M.save_embedded(net, tmp_path / "base.safetensors")
+    code = main(["separation", "prune", "--model", str(src), "--data", str(musdb),
+                 "--out", str(tmp_path / "p"), "--sparsities", "0.25,0.5", "--finetune-steps", "1",
+                 "--batch-size", "1", "--valid-seconds", "1", "--rtf-seconds", "1"])
+    assert code == 0
+    table = json.loads((tmp_path / "p" / "prune_table.json").read_text())
+    rows = table["rows"]
+    assert [r["sparsity"] for r in rows] == [0.0, 0.25, 0.5]
+    assert rows[0]["params"] > rows[1]["params"] > rows[2]["params"]
+    assert rows[0]["gmacs_per_s"] > rows[2]["gmacs_per_s"]
+    for r in rows:
+        assert M.load_embedded(r["path"]) is not None
+    assert "| channel sparsity |" in capsys.readouterr().out
