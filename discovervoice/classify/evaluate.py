@@ -7,7 +7,8 @@ PNGs, with every number separately for **sung** and **spoken** queries:
 * **seen** — singers of the model's head. Queries: clips of songs the model never used
   (neither in its training nor in its validation songs; e.g. the run's ``test_songs`` or
   another split of the corpus). AST: calibrated head probabilities aggregated over windows. Baseline: GE2E
-  (resemblyzer) embeddings, nearest centroid of the singer's *training* clips.
+  (resemblyzer) embeddings, nearest centroid of the singer's *training* clips (read from
+  the model's training folder when it exists, so both systems learn from the same audio).
 * **unseen** (gallery) — singers in ``DATA_DIR`` that the model was not trained on. Each
   is enrolled from ``gallery_clips`` sung clips of different songs, ``gallery_seconds``
   each (three 6-second clips by default); queries are their clips of the other songs,
@@ -155,7 +156,13 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
 
     seen_q = [c for c in clips if c.singer in labels and c.song not in used_songs]
     seen_q = cap(seen_q)
-    seen_train = [c for c in clips if c.singer in labels and c.song in train_songs]
+    # the baseline's centroids come from the model's own training audio when that folder
+    # is at hand (the same material, e.g. the 6-second enrolment crops), else from clips
+    # of its training songs in data_dir
+    train_dir = Path(info.get("data_dir", ""))
+    train_pool = (scan_dataset(train_dir, min_singers=1, allow_reserved=allow_reserved)
+                  if info.get("data_dir") and train_dir.is_dir() else clips)
+    seen_train = [c for c in train_pool if c.singer in labels and c.song in train_songs]
     unseen_names = sorted({c.singer for c in clips if c.singer not in labels})
     base = _Baseline() if baseline else None
     result: dict[str, Any] = {"model": clf.name, "data_dir": [str(d) for d in dirs],

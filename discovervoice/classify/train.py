@@ -500,7 +500,8 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         "unseen_singers": unseen, "train_files": len(prep_train), "valid_files": len(prep_val),
         "train_voiced_minutes": round(sum(len(x.audio) for x in prep_train) / SAMPLE_RATE / 60, 2),
         "skipped_files": [[str(a), b] for a, b in skipped], "temperature": temperature,
-        "gallery_scale": scale, "validation": val_metrics, "data_dir": str(Path(data_dir)),
+        "gallery_scale": scale, "validation": val_metrics,
+        "data_dir": str(Path(data_dir).resolve()),
     }
     clf = SingerClassifier(ck, window=window, temperature=temperature, gallery=gallery,
                            gallery_counts=counts, gallery_scale=scale, catalogue=cat,
