@@ -97,16 +97,24 @@ def test_utmos_position_conv_equals_weight_norm_conv():
     m = utmos22_strong(**SMALL).eval()
     pc = m.wav2vec2.encoder.pos_conv["0"]
     conv = nn.Conv1d(32, 32, kernel_size=16, padding=8, groups=4)
-    conv = nn.utils.weight_norm(conv, name="weight", dim=2)
+    conv = nn.utils.parametrizations.weight_norm(conv, name="weight", dim=2)
+    wn = conv.parametrizations.weight
     with torch.no_grad():
-        conv.weight_g.copy_(pc.weight_g * 1.3)
-        conv.weight_v.copy_(pc.weight_v)
+        wn.original0.copy_(pc.weight_g * 1.3)   # g
+        wn.original1.copy_(pc.weight_v)         # v
         conv.bias.copy_(torch.randn(32))
         pc.weight_g.mul_(1.3)
         pc.bias.copy_(conv.bias)
     x = torch.randn(2, 32, 11)
     ref = torch.nn.functional.gelu(conv(x)[:, :, :-1])  # fairseq SamePad drops the last frame
     torch.testing.assert_close(pc(x), ref, atol=1e-5, rtol=1e-5)
+    # checkpoints saved with the parametrization names load as weight_g / weight_v
+    from discovervoice.eval.mos import _normalise_state_dict
+
+    sd = {f"wav2vec2.encoder.pos_conv.0.{k}": v for k, v in conv.state_dict().items()}
+    keys = set(_normalise_state_dict(sd))
+    assert {"wav2vec2.encoder.pos_conv.0.weight_g", "wav2vec2.encoder.pos_conv.0.weight_v",
+            "wav2vec2.encoder.pos_conv.0.bias"} == keys
 
 
 def test_utmos_published_layout_and_size():
