@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from discovervoice.corpus import accompaniment as acc
 from discovervoice.corpus import scores as sc
 from discovervoice.corpus.mix import coloured_noise, mix_at_snr, rms, snr_db
 from discovervoice.corpus.songs import (STEMS, build_song, fit_transpose, melody_to_sung)
-from discovervoice.corpus.synth import Rendering, SungNote, sing, speak
+from discovervoice.corpus.synth import Rendering, SungNote, SynthesisError, sing, speak
 from discovervoice.corpus.texts import sentences_for, vocalise_syllables
 from discovervoice.corpus.voices import FILLETS_SOUND_DIR, Voice
 from discovervoice.errors import DataError
+
+log = logging.getLogger(__name__)
 
 SINGER_SR = 16000
 FILLETS_SCRIPT_DIR = Path("/usr/share/games/fillets-ng/script")
@@ -296,7 +299,17 @@ def singer_job(job, cfg, rng, out: Path) -> list[dict]:
             folder = out / "singers" / split / v.id
             name = f"{kind}_{i:03d}"
             if kind == "sung":
-                it = _sung_clip(v, job.args["melodies"], rng, out, folder, name, split)
+                try:
+                    it = _sung_clip(v, job.args["melodies"], rng, out, folder, name, split)
+                except SynthesisError as exc:
+                    if v.kind != "recorded":
+                        raise
+                    # a recorded speaker without usable voiced speech cannot sing
+                    log.warning("leaving %s out of the singers: %s", v.id, exc)
+                    import shutil
+                    for it in items:
+                        shutil.rmtree(out / Path(it["path"]).parent, ignore_errors=True)
+                    return []
             else:
                 it = _spoken_clip(v, i, rng, out, folder, name, split)
             it["part"] = "singers"

@@ -515,8 +515,11 @@ def sing_recorded(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 
     files = list(voice.speaker_files)
     pick = sorted(rng.choice(len(files), size=min(n_files, len(files)), replace=False))
     units = _recorded_units(tuple(files[i] for i in pick))
+    if not units:   # short or unvoiced lines: look through all of them
+        units = _recorded_units(tuple(files))
     if not units:
-        raise SynthesisError(f"{voice.id}: no voiced speech found in its recordings")
+        raise SynthesisError(f"{voice.id}: no voiced speech (runs >= 150 ms) in its "
+                             f"{len(files)} recordings")
     n_syl = sum(1 for n in notes if n.syllable is not None) or 1
     index = [int(i) for i in rng.integers(0, len(units), size=n_syl)]
     return _world_sing(units, notes, vibrato_rate, vibrato_depth, index)
