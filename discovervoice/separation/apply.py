@@ -207,7 +207,9 @@ def apply_model(model: nn.Module, mix: Tensor, *, segment: float | None = None,
     rng = random.Random(seed)
     n_passes = len(members) * max(1, shifts)
     pool = ThreadPoolExecutor(jobs) if jobs > 0 and dev.type == "cpu" else None
-    total = torch.zeros(mix.shape[0], len(model.sources), mix.shape[1], length, device=mix.device)
+    # one full-length buffer: each pass is scaled and added in place (memory: the output,
+    # plus one pass while it is being added)
+    total: Tensor | None = None
     totals = [0.0] * len(model.sources)
     try:
         pass_i = 0
@@ -215,7 +217,8 @@ def apply_model(model: nn.Module, mix: Tensor, *, segment: float | None = None,
             m.to(dev)
             if m.training:
                 m.eval()
-            acc = torch.zeros_like(total)
+            wt = torch.tensor(w, dtype=torch.float32, device=mix.device).view(1, -1, 1, 1)
+            wt = wt / max(1, shifts)
             for _ in range(max(1, shifts)):
                 def prog(frac: float, k: int = pass_i) -> None:
                     if progress is not None:
@@ -229,20 +232,24 @@ def apply_model(model: nn.Module, mix: Tensor, *, segment: float | None = None,
                     padded = F.pad(mix, (max_shift, max_shift))
                     shifted = padded[..., offset: offset + length + max_shift]
                     res = _apply_single(m, shifted, **kw)
-                    acc += res[..., max_shift - offset: max_shift - offset + length]
+                    res = res[..., max_shift - offset: max_shift - offset + length]
                 else:
-                    acc += _apply_single(m, mix, **kw)
+                    res = _apply_single(m, mix, **kw)
+                if total is None:
+                    total = res.mul_(wt) if res.is_contiguous() else (res * wt)
+                else:
+                    total.add_(res.mul_(wt))
+                del res
                 pass_i += 1
-            acc /= max(1, shifts)
-            wt = torch.tensor(w, dtype=acc.dtype, device=acc.device).view(1, -1, 1, 1)
-            total += acc * wt
             for i, x in enumerate(w):
                 totals[i] += float(x)
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
-    norm = torch.tensor([t if t > 0 else 1.0 for t in totals], device=total.device).view(1, -1, 1, 1)
-    total /= norm
+    assert total is not None
+    if any(t != 1.0 for t in totals):
+        norm = torch.tensor([t if t > 0 else 1.0 for t in totals], device=total.device).view(1, -1, 1, 1)
+        total /= norm
     if progress is not None:
         progress(1.0, "separated")
     return total

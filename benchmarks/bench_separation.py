@@ -1,0 +1,200 @@
+"""Benchmark: separation speed, memory and the overhead of our chunked apply.
+
+Three measurements (issue 4 budgets in brackets), each against an anchor in the same run so
+that numbers from machines of other speeds compare:
+
+1. **Real-time factor** of a Separator (default: the embedded default) on a 3-minute
+   stereo 44.1 kHz song [<= 0.5 on 2 cores]: wall time / audio duration, best of
+   ``--repeats``. Anchor: the same song through ``demucs.apply.apply_model`` when the model
+   is an HTDemucs (else none).
+2. **Peak memory** on a 10-minute song [<= 2.5 GB]: a child process loads the model,
+   reports its resident memory (the anchor), separates, and reports its peak resident
+   memory (``ru_maxrss``); both are printed, and the difference is what separation costs.
+3. **Overhead** of :func:`discovervoice.separation.apply.apply_model` against
+   ``demucs.apply.apply_model`` on the same HTDemucs weights, same input, segment and
+   overlap, no shifts, runs interleaved, best of ``--repeats`` [ratio <= 1.05]. Uses the
+   model given by ``--overhead-model`` (default: the embedded small HTDemucs, or a random
+   small HTDemucs when no embedded model is shipped).
+
+The song is built from the corpus' songs when ``--song-dir`` is given (concatenated to the
+length), else it is a synthetic harmonic mixture.
+
+    python benchmarks/bench_separation.py [--model default] [--threads 1] [--song-dir DIR]
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SR = 44100
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_song(seconds: float, song_dir: str | None = None, seed: int = 0) -> np.ndarray:
+    """``ndarray[2, T]``: corpus mixtures concatenated (or a synthetic mixture)."""
+    n = int(seconds * SR)
+    if song_dir:
+        import soundfile as sf
+
+        files = sorted(Path(song_dir).rglob("mixture.wav"))
+        parts, total = [], 0
+        i = 0
+        while total < n and files:
+            x, sr = sf.read(str(files[i % len(files)]), dtype="float32", always_2d=True)
+            if sr == SR:
+                parts.append(x.T)
+                total += x.shape[0]
+            i += 1
+            if i > 10 * len(files):
+                break
+        if total >= n:
+            return np.concatenate(parts, axis=1)[:, :n]
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / SR
+    notes = 220.0 * 2 ** (rng.integers(0, 12, size=int(seconds) + 1) / 12)
+    f0 = notes[(t).astype(int)]
+    voice = 0.2 * np.sin(2 * np.pi * np.cumsum(f0) / SR) * (1 + 0.3 * np.sin(2 * np.pi * 5 * t))
+    bass = 0.2 * np.sin(2 * np.pi * 55 * t)
+    drums = 0.1 * rng.standard_normal(n) * (np.sin(2 * np.pi * 2 * t) > 0.95)
+    mix = voice + bass + drums
+    return np.stack([mix, 0.9 * mix + 0.1 * voice]).astype(np.float32)
+
+
+def _best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_rtf(model: str, seconds: float, repeats: int, song_dir: str | None) -> dict:
+    import torch
+
+    from discovervoice.separation.api import Separator
+
+    sep = Separator(model)
+    song = make_song(seconds, song_dir)
+    t = _best(lambda: sep.separate(song), repeats)
+    out = {"model": sep.name, "seconds": seconds, "wall_s": t, "rtf": t / seconds}
+    net = sep.network
+    if net is not None and hasattr(net, "use_train_segment"):
+        from demucs.apply import apply_model as demucs_apply
+
+        x = torch.from_numpy(song)[None]
+
+        def anchor():
+            with torch.no_grad():
+                demucs_apply(net, x, shifts=0, split=True, overlap=0.25)
+
+        ta = _best(anchor, repeats)
+        out.update({"anchor": "demucs.apply.apply_model, same network", "anchor_rtf": ta / seconds,
+                    "ratio_to_anchor": t / ta})
+    return out
+
+
+def bench_overhead(model: str | None, seconds: float, repeats: int, song_dir: str | None) -> dict:
+    import torch
+    from demucs.apply import apply_model as demucs_apply
+
+    from discovervoice.separation import models as M
+    from discovervoice.separation.api import _load_network
+    from discovervoice.separation.apply import apply_model
+
+    try:
+        net, name = _load_network(model or "dv-htdemucs-small", None)
+    except Exception as exc:  # no shipped model yet: a random small HTDemucs has the same cost
+        print(f"note: {exc}; using a random small HTDemucs", file=sys.stderr)
+        torch.manual_seed(0)
+        net, name = M.build_model("htdemucs", M.SMALL_HTDEMUCS).eval(), "random SMALL_HTDEMUCS"
+    if not hasattr(net, "use_train_segment"):
+        raise SystemExit(f"--overhead-model must be an HTDemucs, got {type(net).__name__}")
+    x = torch.from_numpy(make_song(seconds, song_dir))[None]
+    ours_t, theirs_t = [], []
+    for _ in range(repeats):  # interleaved, so load changes hit both
+        t0 = time.perf_counter()
+        a = apply_model(net, x, overlap=0.25, shifts=0)
+        ours_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            b = demucs_apply(net, x, shifts=0, split=True, overlap=0.25)
+        theirs_t.append(time.perf_counter() - t0)
+    return {"model": name, "seconds": seconds, "ours_s": min(ours_t), "demucs_s": min(theirs_t),
+            "ratio": min(ours_t) / min(theirs_t),
+            "max_abs_diff": float((a - b).abs().max())}
+
+
+def _memory_child(model: str, seconds: float, song_dir: str | None) -> None:
+    from discovervoice.separation.api import Separator
+
+    sep = Separator(model)
+    song = make_song(seconds, song_dir)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = sep.separate(song)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"after_load_and_song_mb": base / 1024, "peak_mb": peak / 1024,
+                      "stems": list(out), "song_mb": song.nbytes / 2**20}))
+
+
+def bench_memory(model: str, seconds: float, song_dir: str | None, threads: int) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", "--model", model,
+           "--mem-seconds", str(seconds), "--threads", str(threads)]
+    if song_dir:
+        cmd += ["--song-dir", song_dir]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    if proc.returncode != 0:
+        raise SystemExit(f"memory child failed: {proc.stderr.strip()[-2000:]}")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["seconds"] = seconds
+    res["separation_cost_mb"] = res["peak_mb"] - res["after_load_and_song_mb"]
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--overhead-model", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rtf-seconds", type=float, default=180.0)
+    ap.add_argument("--mem-seconds", type=float, default=600.0)
+    ap.add_argument("--overhead-seconds", type=float, default=30.0)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--song-dir", default=None, help="folder with <song>/mixture.wav files")
+    ap.add_argument("--skip", default="", help="comma list of rtf,memory,overhead to skip")
+    ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.memory_child:
+        _memory_child(args.model, args.mem_seconds, args.song_dir)
+        return 0
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    result = {"threads": args.threads, "cpu_count": os.cpu_count(),
+              "load_average": os.getloadavg()}
+    if "overhead" not in skip:
+        result["overhead"] = bench_overhead(args.overhead_model, args.overhead_seconds,
+                                            args.repeats, args.song_dir)
+    if "rtf" not in skip:
+        result["rtf"] = bench_rtf(args.model, args.rtf_seconds, args.repeats, args.song_dir)
+    if "memory" not in skip:
+        result["memory"] = bench_memory(args.model, args.mem_seconds, args.song_dir, args.threads)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
