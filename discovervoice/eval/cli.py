@@ -230,7 +230,11 @@ def _mos(args: argparse.Namespace) -> int:
     files: dict[str, Path] = {}
     for a in args.audio:
         for k, p in conversion.audio_files(a).items():
-            files[k if len(args.audio) == 1 else f"{a.stem}/{k}"] = p
+            if a.is_file() and len(args.audio) > 1:
+                k = f"{a.parent.name}/{a.stem}"  # e.g. <track>/vocals for MUSDB files
+            elif len(args.audio) > 1:
+                k = f"{a.name}/{k}"
+            files[k] = p
     d = conversion.score_mos(files, args.model, progress=_progress)
     if args.report:
         key = "dnsmos_ovrl" if args.model == "dnsmos" else "utmos"
