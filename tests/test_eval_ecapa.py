@@ -105,3 +105,16 @@ def test_fbank_front_end():
     assert int(mid.argmax()) == int(np.argmin(np.abs(centres - 1000.0)))
     # 80 dB dynamic range clip
     assert float(mid.max() - mid.min()) <= 80.0 + 1e-3
+
+
+def test_ecapa_local_checkpoint_via_speaker_module(tmp_path):
+    from discovervoice.eval.speaker import get_encoder, speaker_similarity
+
+    torch.manual_seed(1)
+    folder = tmp_path / "ecapa"
+    folder.mkdir()
+    torch.save(ecapa.ecapa_tdnn(**SMALL).state_dict(), folder / "embedding_model.ckpt")
+    (folder / "hyperparams.yaml").write_text(HYPERPARAMS)
+    enc = get_encoder("ecapa", checkpoint=folder)
+    a = harmonic_voice(140.0, seconds=1.0)
+    assert speaker_similarity(a, 16000, a, 16000, encoder=enc) == pytest.approx(1.0, abs=1e-6)

@@ -185,3 +185,25 @@ def test_utmos_wrong_configuration_is_a_weights_error(tmp_path):
     other = dict(SMALL, rnn_hidden=24)
     with pytest.raises(WeightsError, match="not a UTMOS22"):
         load_utmos(tmp_path / "small.pt", **other)
+
+
+def test_utmos_local_checkpoint_through_cli(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    from discovervoice.cli import main
+    from discovervoice.eval.mos import utmos22_strong
+    from discovervoice.eval.signals import harmonic_voice
+
+    torch.manual_seed(3)
+    torch.save({"state_dict": utmos22_strong(**SMALL).state_dict(), "config": SMALL},
+               tmp_path / "utmos_small.pt")
+    audio.save(tmp_path / "clip.wav", harmonic_voice(180.0, seconds=1.0), 16000)
+    rep = tmp_path / "rep"
+    assert main(["eval", "mos", "--model", "utmos", "--utmos-checkpoint",
+                 str(tmp_path / "utmos_small.pt"), str(tmp_path / "clip.wav"),
+                 "--report", str(rep)]) == 0
+    out = capsys.readouterr().out
+    assert "model: UTMOS" in out and "DNSMOS" not in out
+    assert (rep / "mos_utmos.png").exists()
+    assert main(["eval", "mos", "--model", "utmos", "--utmos-checkpoint",
+                 str(tmp_path / "missing.pt"), str(tmp_path / "clip.wav")]) == 1
+    assert "missing.pt" in capsys.readouterr().err

@@ -63,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--f0-method", choices=("harvest", "dio"), default="harvest")
     c.add_argument("--speaker-encoder", choices=("resemblyzer", "ecapa", "none"), default="resemblyzer")
     c.add_argument("--mos", choices=("dnsmos", "utmos"), help="also predict MOS of the converted files")
+    c.add_argument("--ecapa-checkpoint", type=Path, help="local ECAPA folder / embedding_model.ckpt")
+    c.add_argument("--utmos-checkpoint", type=Path, help="local utmos22_strong .pt file")
     c.add_argument("--report", type=Path)
     c.add_argument("--name", default="conversion")
     c.set_defaults(func=_conversion)
@@ -70,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = es.add_parser("mos", help="neural MOS of audio files (DNSMOS offline, UTMOS with weights)")
     m.add_argument("audio", nargs="+", type=Path, help="audio files or folders")
     m.add_argument("--model", choices=("dnsmos", "utmos"), default="dnsmos")
+    m.add_argument("--utmos-checkpoint", type=Path, help="local utmos22_strong .pt file")
     m.add_argument("--report", type=Path)
     m.add_argument("--name", default="mos")
     m.set_defaults(func=_mos)
@@ -198,6 +201,7 @@ def _conversion(args: argparse.Namespace) -> int:
         speaker_reference=args.speaker_reference, shift_semitones=args.shift,
         mcd_mode=args.mcd_mode, include_c0=args.include_c0, f0_method=args.f0_method,
         speaker_encoder=enc, mos_model=args.mos, keep_contours=3 if args.report else 0,
+        speaker_checkpoint=args.ecapa_checkpoint, mos_checkpoint=args.utmos_checkpoint,
         progress=_progress)
     contours = d.pop("_contours", {})
     if args.report:
@@ -235,7 +239,8 @@ def _mos(args: argparse.Namespace) -> int:
             elif len(args.audio) > 1:
                 k = f"{a.name}/{k}"
             files[k] = p
-    d = conversion.score_mos(files, args.model, progress=_progress)
+    d = conversion.score_mos(files, args.model, progress=_progress,
+                             checkpoint=args.utmos_checkpoint)
     if args.report:
         key = "dnsmos_ovrl" if args.model == "dnsmos" else "utmos"
         figs = [plots.plot_values({k: v[key] for k, v in d["items"].items()},

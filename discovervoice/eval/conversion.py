@@ -73,6 +73,8 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
                         include_c0: bool = False, f0_method: str = "harvest",
                         speaker_encoder: str | None = "resemblyzer",
                         mos_model: str | None = None, keep_contours: int = 0,
+                        speaker_checkpoint: str | Path | None = None,
+                        mos_checkpoint: str | Path | None = None,
                         progress: ProgressFn | None = None) -> dict:
     """Score converted files against references.
 
@@ -87,6 +89,8 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
         f0_method: ``"harvest"`` or ``"dio"``.
         speaker_encoder: ``"resemblyzer"``, ``"ecapa"`` or ``None`` (skip).
         mos_model: ``"dnsmos"``, ``"utmos"`` or ``None``.
+        speaker_checkpoint, mos_checkpoint: local checkpoints for ECAPA / UTMOS instead of
+            the registry cache.
         keep_contours: keep the F0 contours of the first N items (for plots) under
             ``"_contours"`` (not JSON; removed by the report writer).
 
@@ -113,7 +117,8 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
         raise DataError(f"{estimate}: no converted file has a reference of the same name in "
                         f"{reference}")
     srcs = audio_files(source) if source is not None else {}
-    encoder = spk.get_encoder(speaker_encoder) if speaker_encoder else None
+    encoder = (spk.get_encoder(speaker_encoder, checkpoint=speaker_checkpoint)
+               if speaker_encoder else None)
     target_emb = None
     if encoder is not None and speaker_reference is not None:
         clips = [dva.read(p) for p in audio_files(speaker_reference).values()]
@@ -122,7 +127,7 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
     if mos_model:
         from discovervoice.eval.mos import get_scorer
 
-        scorer = get_scorer(mos_model)
+        scorer = get_scorer(mos_model, checkpoint=mos_checkpoint)
     items: dict[str, dict[str, Any]] = {}
     contours: dict[str, dict] = {}
     mcd_settings: dict = {}
@@ -175,12 +180,13 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
 
 
 def score_mos(paths: Sequence[Path] | Mapping[str, Path], model: str = "dnsmos",
-              progress: ProgressFn | None = None) -> dict:
+              progress: ProgressFn | None = None,
+              checkpoint: str | Path | None = None) -> dict:
     """Neural MOS of audio files: ``{"kind": "mos", "model", "items", "mean"}``.
 
     Args:
         paths: files, or ``{name: path}``.
-        model: ``"dnsmos"`` or ``"utmos"`` (registry weights).
+        model: ``"dnsmos"`` or ``"utmos"`` (registry weights, or ``checkpoint``).
 
     Raises:
         WeightsUnavailableError: UTMOS weights missing offline.
@@ -191,7 +197,7 @@ def score_mos(paths: Sequence[Path] | Mapping[str, Path], model: str = "dnsmos",
     files = dict(paths) if isinstance(paths, Mapping) else {Path(p).stem: Path(p) for p in paths}
     if not files:
         raise DataError("no audio files to score")
-    scorer = get_scorer(model)
+    scorer = get_scorer(model, checkpoint=checkpoint)
     items = {}
     for i, (name, p) in enumerate(files.items()):
         a, sr = dva.read(p)

@@ -313,16 +313,16 @@ class UTMOS:
         self.model = model
 
     @classmethod
-    def from_registry(cls, name: str = "utmos22_strong") -> "UTMOS":
-        """Load the registry checkpoint.
+    def from_registry(cls, checkpoint: str | Path | None = None) -> "UTMOS":
+        """Load the registry checkpoint ``utmos22_strong`` (or a local file in its format).
 
         Raises:
             WeightsUnavailableError: not cached and offline (the message names the fetch
-                command).
+                command), or ``checkpoint`` does not exist.
         """
         from discovervoice import weights
 
-        return weights.load_model(name)
+        return weights.load_model(checkpoint or "utmos22_strong", spec_name="utmos22_strong")
 
     def score(self, audio: np.ndarray, sample_rate: int) -> dict[str, float]:
         """Predicted naturalness MOS (about 1-5) of ``ndarray[T]`` or ``[C, T]``."""
@@ -334,8 +334,9 @@ class UTMOS:
         return {"utmos": float(y[0])}
 
 
-def get_scorer(name: str) -> Any:
-    """``"dnsmos"`` -> :class:`DNSMOS`; ``"utmos"`` -> :class:`UTMOS` from the registry.
+def get_scorer(name: str, checkpoint: str | Path | None = None) -> Any:
+    """``"dnsmos"`` -> :class:`DNSMOS`; ``"utmos"`` -> :class:`UTMOS` from the registry
+    (or from ``checkpoint``, a local ``utmos22_strong`` file).
 
     Raises:
         WeightsUnavailableError: UTMOS weights not available offline.
@@ -344,5 +345,5 @@ def get_scorer(name: str) -> Any:
     if name == "dnsmos":
         return DNSMOS()
     if name == "utmos":
-        return UTMOS.from_registry()
+        return UTMOS.from_registry(checkpoint)
     raise WeightsError(f"unknown MOS model {name!r}; use 'dnsmos' or 'utmos'")

@@ -86,8 +86,10 @@ class ResemblyzerEncoder:
         return e / np.linalg.norm(e)
 
 
-def get_encoder(name: str = "resemblyzer", device: str = "cpu") -> Any:
-    """A speaker encoder by name: ``"resemblyzer"`` (offline) or ``"ecapa"`` (registry).
+def get_encoder(name: str = "resemblyzer", device: str = "cpu",
+                checkpoint: str | Path | None = None) -> Any:
+    """A speaker encoder by name: ``"resemblyzer"`` (offline) or ``"ecapa"`` (registry
+    ``ecapa_voxceleb``, or ``checkpoint``: a local folder / ``embedding_model.ckpt``).
 
     Raises:
         WeightsError: unknown name, or the ECAPA checkpoint cannot be resolved or loaded.
@@ -97,7 +99,7 @@ def get_encoder(name: str = "resemblyzer", device: str = "cpu") -> Any:
     if name == "ecapa":
         from discovervoice import weights
 
-        return weights.load_model("ecapa_voxceleb")
+        return weights.load_model(checkpoint or "ecapa_voxceleb", spec_name="ecapa_voxceleb")
     raise WeightsError(f"unknown speaker encoder {name!r}; use 'resemblyzer' or 'ecapa'")
 
 
