@@ -13,7 +13,9 @@ Libraries and sources:
       2018 Signal Separation Evaluation Campaign"): **museval** ``evaluate`` (multichannel
       image model, 512-tap distortion filters, 1 s windows and 1 s hop); a track's value is
       the median over its frames, frames where a reference is silent (NaN) left out — the
-      ``museval`` / SiSEC convention.
+      ``museval`` / SiSEC convention. References get a -80 dB white dither first (see
+      :func:`bss_eval_v4`): without it museval's projection breaks down on stems whose
+      channels are scaled copies of each other (panned mono sources).
     * **Oracle ideal ratio mask** (the IRM oracle of sigsep-mus-oracle, Stöter et al.):
       ``M_j = |S_j|^p / sum_k |S_k|^p`` on the STFT (librosa), applied to the mixture STFT
       and inverted. ``p = 2`` is "IRM2" (Wiener-like), ``p = 1`` "IRM1".
