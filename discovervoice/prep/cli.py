@@ -68,7 +68,8 @@ def register(subparsers) -> None:
         description="Builds test material from the corpus test split (songs with true vocal "
                     "stems; conversations of two known voices with silences and music) and "
                     "reports segmentation F1 (0.5 s), DER and sex accuracy.")
-    e.add_argument("--corpus", required=True, help="corpus folder (data/corpus or corpus-small)")
+    e.add_argument("--corpus", required=True, action="append",
+                   help="corpus folder (data/corpus, corpus-small...); repeat to pool builds")
     e.add_argument("--split", default="test", help="corpus split to evaluate on (default test)")
     e.add_argument("--songs", type=int, default=8, help="number of songs")
     e.add_argument("--conversations", type=int, default=8, help="number of conversations")

@@ -168,7 +168,7 @@ def _mean(xs):
     return float(np.mean(xs)) if xs else None
 
 
-def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
+def evaluate(corpus: str | Path | list, *, split: str = "test", n_songs: int = 8,
              n_conversations: int = 8, separator: str | None = None, seed: int = 0,
              out: str | Path | None = None, distance_threshold: float | None = None,
              voice_classifier: str | None = None, progress=None) -> dict:
@@ -184,21 +184,26 @@ def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
     clf = get_classifier(voice_classifier)
 
     t0 = time.time()
-    man = load_corpus_manifest(corpus)
-    root = Path(corpus)
-    sexes = voice_sexes(man)
+    corpora = [Path(c) for c in (corpus if isinstance(corpus, (list, tuple)) else [corpus])]
+    sexes: dict = {}
+    items = []
+    for c in corpora:  # items of several builds, each path made absolute
+        man = load_corpus_manifest(c)
+        for k, v in voice_sexes(man).items():
+            if sexes.get(k) is None:
+                sexes[k] = v
+        items += [dict(it, path=str(c / it["path"])) for it in man.get("items", [])]
     rng = np.random.default_rng(seed)
-    items = man.get("items", [])
     songs = sorted((it for it in items if it.get("part") == "songs" and it.get("split") == split),
                    key=lambda it: it["path"])
     spoken = [it for it in items if it.get("part") == "singers" and it.get("split") == split
               and it.get("kind") == "spoken"]
     if not songs and not spoken:
-        raise DataError(f"{root}: no songs or spoken clips in split {split!r}")
+        raise DataError(f"{[str(c) for c in corpora]}: no songs or spoken clips in split {split!r}")
     say = progress or (lambda f, m: None)
     dkw = {} if distance_threshold is None else {"distance_threshold": distance_threshold}
 
-    report: dict = {"corpus": str(root), "split": split, "seed": seed,
+    report: dict = {"corpus": [str(c) for c in corpora], "split": split, "seed": seed,
                     "voice_classifier": getattr(clf, "method", "?"), "songs": [],
                     "conversations": []}
     # ------------------------------------------------------------------ songs
@@ -210,7 +215,7 @@ def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
     pick = [songs[i] for i in sorted(rng.permutation(len(songs))[:n_songs])] if songs else []
     for k, it in enumerate(pick):
         say(k / max(1, len(pick)) * 0.5, f"song {it['path']}")
-        d = root / it["path"]
+        d = Path(it["path"])
         mix = load(d / "mixture.wav", SR, 1)
         voc = load(d / "vocals.wav", SR, 1)
         ref = reference_from_stems(voc, mix, SR)
@@ -241,7 +246,7 @@ def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
     voices = sorted(v for v, lst in by_voice.items() if len(lst) >= 2)
     music = []
     for it in pick[:4] or songs[:4]:
-        d = root / it["path"]
+        d = Path(it["path"])
         acc = sum(load(d / f"{s}.wav", SR, 1)[0] for s in ("drums", "bass", "other")
                   if (d / f"{s}.wav").is_file())
         if isinstance(acc, np.ndarray):
@@ -254,7 +259,7 @@ def evaluate(corpus: str | Path, *, split: str = "test", n_songs: int = 8,
         for v in (va, vb):
             lst = by_voice[v]
             sel = rng.permutation(len(lst))[:n_turns]
-            clips[v] = [load(root / lst[i]["path"], SR, 1)[0] for i in sel]
+            clips[v] = [load(Path(lst[i]["path"]), SR, 1)[0] for i in sel]
         mix, voice, truth = build_conversation(clips[va], clips[vb], music, rng)
         dur = len(mix) / SR
         truth_sex = {"A": sexes.get(va), "B": sexes.get(vb)}

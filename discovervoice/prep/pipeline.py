@@ -390,9 +390,12 @@ def process_file(path: Path, out_dir: Path, options: PrepOptions, stages: _Stage
         shutil.rmtree(slice_dir)  # a half-finished earlier attempt of this source
     records = []
     pieces = []
-    for reg in regions:
-        for a, b in slice_at_quiet_points(voice, sr, min_seconds=o.min_seconds,
-                                          max_seconds=o.max_seconds, regions=[(reg.start, reg.end)]):
+    cuts = slice_at_quiet_points(voice, sr, min_seconds=o.min_seconds, max_seconds=o.max_seconds,
+                                 regions=[(r.start, r.end) for r in regions])
+    for a, b in cuts:  # every piece lies inside one region
+        mid = (a + b) / 2
+        reg = next((r for r in regions if r.start <= mid <= r.end), None)
+        if reg is not None:
             pieces.append((reg, a, b))
     for k, (reg, a, b) in enumerate(pieces):
         x = voice[:, int(round(a * sr)):int(round(b * sr))]
