@@ -111,3 +111,21 @@ def test_conversion_command_writes_f0_and_spectrogram_plots(tmp_path, capsys):
     for name in ("conversion_mcd.png", "conversion_u1_f0.png", "conversion_u1_spectrogram.png"):
         assert (rep / name).read_bytes()[:8] == PNG
     assert "MCD (dB)" in capsys.readouterr().out
+
+
+def test_compare_reports(tmp_path, capsys):
+    for name, v in (("irm", 12.0), ("mix", -3.0)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "separation.json").write_text(json.dumps({
+            "kind": "separation", "mean": {"vocals": {"usdr": v, "sdr": v + 0.5},
+                                           "drums": {"usdr": v - 2, "sdr": None}}}))
+    out = tmp_path / "cmp"
+    assert main(["eval", "compare", str(tmp_path / "irm" / "separation.json"),
+                 str(tmp_path / "mix" / "separation.json"), "--labels", "IRM", "Mixture",
+                 "--out", str(out)]) == 0
+    md = (out / "compare.md").read_text()
+    assert "| IRM | 12.00 | 12.50 |" in md and "| Mixture | -3.00 | -2.50 |" in md
+    assert (out / "compare_usdr.png").read_bytes()[:8] == PNG
+    (tmp_path / "bad.json").write_text(json.dumps({"kind": "cer"}))
+    assert main(["eval", "compare", str(tmp_path / "bad.json"), "--out", str(out)]) == 1

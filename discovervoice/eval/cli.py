@@ -6,6 +6,7 @@ Subcommands (heavy imports happen inside the handlers):
   over MUSDB-layout folders;
 * ``oracle --reference DIR --out DIR [--method irm|mixture]`` — write oracle estimates
   (ideal ratio mask, or the mixture as every stem) to score as baselines / upper bounds;
+* ``compare REPORT.json ... --out DIR`` — one table and bar chart of several systems;
 * ``conversion --reference DIR --estimate DIR`` — MCD, F0, speaker similarity (+ MOS);
 * ``mos FILES_OR_DIRS [--model dnsmos|utmos]`` — neural MOS, named by its model;
 * ``cer --reference PATH --hypothesis PATH`` — CER / WER of transcripts;
@@ -51,6 +52,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--power", type=float, default=2.0, help="IRM exponent (2 = IRM2, 1 = IRM1)")
     o.add_argument("--stems", nargs="+", help="only write these stems")
     o.set_defaults(func=_oracle)
+
+    cp = es.add_parser("compare", help="table and bar chart of several separation reports")
+    cp.add_argument("reports", nargs="+", type=Path, help="separation.json files")
+    cp.add_argument("--labels", nargs="+", help="system names (default: the folder names)")
+    cp.add_argument("--metric", nargs="+", default=["usdr", "sdr"],
+                    help="metrics to chart (default: usdr sdr)")
+    cp.add_argument("--out", required=True, type=Path, help="folder for compare.md and PNGs")
+    cp.set_defaults(func=_compare)
 
     c = es.add_parser("conversion", help="MCD, F0 metrics and speaker similarity of converted voices")
     c.add_argument("--reference", required=True, type=Path, help="target-voice recordings (file or folder)")
@@ -180,6 +189,44 @@ def separation_figures(d: dict, out_dir: Path, name: str = "separation") -> list
                 signals, Path(out_dir) / f"{name}_{track}_{stem}_spectrogram.png",
                 title=f"{track}: {stem}", fmax=8000))
     return figs
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from discovervoice.errors import DataError
+    from discovervoice.eval import plots
+    from discovervoice.eval import report as rep
+
+    if args.labels and len(args.labels) != len(args.reports):
+        raise DataError(f"{len(args.labels)} labels for {len(args.reports)} reports")
+    systems: dict[str, dict] = {}
+    for i, path in enumerate(args.reports):
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path}: not a readable JSON report ({exc})") from exc
+        if d.get("kind") != "separation":
+            raise DataError(f"{path}: not a separation report (kind={d.get('kind')!r})")
+        label = args.labels[i] if args.labels else path.parent.name
+        systems[label] = d["mean"]
+    figs = [plots.plot_metric_summary(systems, m, args.out / f"compare_{m}.png",
+                                      title=f"mean {rep.METRIC_LABELS.get(m, m)} per stem")
+            for m in args.metric]
+    stems = sorted({s for v in systems.values() for s in v})
+    metrics = [m for m in ("usdr", "si_sdr", "sdr", "isr", "sir", "sar")
+               if any(m in v.get(s, {}) for v in systems.values() for s in stems)]
+    lines = ["# Separation: systems compared (mean over tracks)", ""]
+    for stem in stems:
+        lines += [f"## {stem}", "", rep.md_table(
+            ["system"] + [rep.METRIC_LABELS[m] for m in metrics],
+            [[name] + [v.get(stem, {}).get(m) for m in metrics] for name, v in systems.items()]),
+            ""]
+    lines += [f"![{f.stem}]({f.name})" for f in figs]
+    md = "\n".join(lines) + "\n"
+    (args.out / "compare.md").write_text(md, encoding="utf-8")
+    print(md)
+    return 0
 
 
 def _oracle(args: argparse.Namespace) -> int:

@@ -82,10 +82,13 @@ def plot_metric_summary(summaries: Mapping[str, Mapping[str, Mapping[str, float]
     x = np.arange(len(stems))
     for i, sysname in enumerate(systems):
         vals = [summaries[sysname].get(s, {}).get(metric, np.nan) for s in stems]
+        vals = [np.nan if v is None else float(v) for v in vals]  # JSON null -> NaN
         bars = ax.bar(x + (i - (len(systems) - 1) / 2) * bw, vals, bw, label=sysname)
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    from discovervoice.eval.report import METRIC_LABELS
+
     ax.set_xticks(x, labels=stems)
-    ax.set_ylabel(f"{metric} (dB)")
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     ax.axhline(0, color="black", lw=0.6)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
