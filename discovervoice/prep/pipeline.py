@@ -211,7 +211,8 @@ class _Stages:
                                             f"which is not available ({exc}); run with "
                                             "--no-separate") from exc
             except DiscoverVoiceError as exc:
-                raise StageUnavailableError(f"cannot load the separation model: {exc}") from exc
+                raise StageUnavailableError(f"cannot load the separation model: {exc} (for "
+                                            "recordings without music, use --no-separate)") from exc
         return self._separator
 
     def enhancer(self):
