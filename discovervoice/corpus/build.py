@@ -297,6 +297,7 @@ def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> di
     say = progress or (lambda s: None)
     t0 = time.time()
     cfg.validate()          # before anything is written
+    code = _code_version()  # the code that runs this build, read before it starts
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = _interleave(plan(cfg, say))
@@ -322,7 +323,7 @@ def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> di
         finished.count += 1
         if finished.count % 25 == 0:   # usable while it grows ("in_progress": true)
             _merge_manifest(out, cfg, sorted(items, key=lambda it: it["path"]),
-                            time.time() - t0, errors, final=False)
+                            time.time() - t0, errors, final=False, code=code)
 
     finished.count = 0
 
@@ -348,7 +349,7 @@ def build(cfg: BuildConfig, progress: Callable[[str], None] | None = None) -> di
                     log.error("job %s %s failed: %s", j.part, j.key, exc)
                 say(f"[{i + 1}/{len(todo)}] {j.part} {j.key}")
     items.sort(key=lambda it: it["path"])
-    manifest = _merge_manifest(out, cfg, items, time.time() - t0, errors)
+    manifest = _merge_manifest(out, cfg, items, time.time() - t0, errors, code=code)
     if errors:   # the manifest lists what was made; the build still fails loudly
         raise DataError(f"{len(errors)} corpus job(s) failed (the others were written and "
                         f"listed in {out / 'manifest.json'}):\n  " + "\n  ".join(errors[:20]))
@@ -395,7 +396,8 @@ def _built_pairs(cfg: BuildConfig) -> set[tuple[str, str]]:
 
 
 def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: float,
-                    errors: list[str] = (), final: bool = True) -> dict:
+                    errors: list[str] = (), final: bool = True,
+                    code: str | None = None) -> dict:
     from discovervoice.corpus.voices import _all_voices
 
     path = out / "manifest.json"
@@ -403,7 +405,7 @@ def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: flo
     built = _built_pairs(cfg)
     kept = [it for it in old.get("items", []) if (it["part"], it["split"]) not in built]
     runs = [r for r in old.get("builds", []) if not r.get("in_progress")]
-    runs.append({"config": _cfg_json(cfg), "code": _code_version(), "in_progress": not final,
+    runs.append({"config": _cfg_json(cfg), "code": code, "in_progress": not final,
                  "seconds": round(seconds, 1), "items": len(items),
                  "failed_jobs": list(errors),
                  "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
