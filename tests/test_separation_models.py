@@ -245,3 +245,21 @@ def test_unknown_architecture():
         M.build_model("convtasnet", {})
     with pytest.raises(WeightsError, match="cannot build"):
         M.build_model("mdx23c", {"no_such_arg": 1})
+
+
+def test_export_writes_a_registry_manifest(tmp_path):
+    from discovervoice import weights as W
+
+    m = _tiny("mdx23c")
+    src = M.save_embedded(m, tmp_path / "run" / "best.safetensors", half=False, extra={"step": 7})
+    dest, manifest = M.export_embedded(src, "dv-unit-sep", weights_dir=tmp_path / "w",
+                                       source="unit test", licence="test-only")
+    spec = W.registry(tmp_path / "w")["dv-unit-sep"]
+    assert spec.task == "separation" and spec.embedded and spec.sample_rate == 44100
+    assert spec.extra["sha256"] == W.sha256_of(dest)
+    assert W.verify("dv-unit-sep", tmp_path / "w")[0][1] == "ok"
+    net = M.load_embedded(W.resolve("dv-unit-sep", shipped_dir=tmp_path / "w"))
+    assert net.dv_metadata["step"] == 7
+    x = _input(m)
+    with torch.no_grad():
+        assert torch.allclose(net(x), m(x), atol=2e-2)

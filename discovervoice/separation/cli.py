@@ -87,6 +87,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("-d", "--device", default="cpu")
     pr.set_defaults(func=_prune)
 
+    ex = sub.add_parser("export", help="ship a trained checkpoint into weights/ with its manifest")
+    ex.add_argument("checkpoint", help="DiscoverVoice .safetensors (e.g. RUN/best.safetensors)")
+    ex.add_argument("--name", required=True, help="registry name, dv-...")
+    ex.add_argument("--source", required=True, help="the recipe command and corpus")
+    ex.add_argument("--licence", required=True, help="licence of the weights and training data")
+    ex.add_argument("--weights-dir", default=None, help="default: the repository's weights/")
+    ex.set_defaults(func=_export)
+
     ev = sub.add_parser("evaluate", help="score models on a MUSDB-layout split (uSDR, SI-SDR)")
     ev.add_argument("--data", required=True, help="folder of song folders (e.g. corpus songs/test)")
     ev.add_argument("--models", required=True, help="comma-separated model names/paths; "
@@ -204,6 +212,17 @@ def _prune(args: argparse.Namespace) -> int:
                               valid_seconds=args.valid_seconds, rtf_seconds=args.rtf_seconds,
                               threads=args.threads, device=args.device)
     print(table.markdown())
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from discovervoice.separation.models import export_embedded
+
+    if not args.name.startswith("dv-"):
+        print("note: embedded model names start with 'dv-'", file=sys.stderr)
+    dest, manifest = export_embedded(args.checkpoint, args.name, weights_dir=args.weights_dir,
+                                     source=args.source, licence=args.licence)
+    print(f"{dest}\n{manifest}")
     return 0
 
 

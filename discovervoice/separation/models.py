@@ -444,3 +444,42 @@ def model_stems(model: nn.Module) -> list[str]:
 def iter_submodels(model: nn.Module) -> Iterable[nn.Module]:
     """The member networks of a bag, or the network itself."""
     return list(model.models) if hasattr(model, "models") else [model]
+
+
+def export_embedded(src: str | os.PathLike, name: str, *, weights_dir: str | os.PathLike | None = None,
+                    source: str = "", licence: str = "", extra: Mapping[str, Any] | None = None
+                    ) -> tuple[Path, Path]:
+    """Ship a trained (or pruned) network: ``weights/<name>.safetensors`` (fp16) plus its
+    registry manifest ``weights/<name>.json`` (a ModelSpec as JSON, with the file's sha256).
+
+    Args:
+        src: a DiscoverVoice ``.safetensors`` separation checkpoint.
+        name: registry name (``dv-...``).
+        weights_dir: default: the repository's ``weights/``.
+        source: the recipe (command + corpus) that made it.
+        licence: licence of the weights and their training data.
+
+    Returns:
+        ``(weights_file, manifest_file)``.
+    """
+    from discovervoice import weights as W
+
+    net = load_embedded(src)
+    meta = dict(getattr(net, "dv_metadata", {}))
+    meta.update(extra or {})
+    d = Path(weights_dir) if weights_dir is not None else W.SHIPPED_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    dest = save_embedded(net, d / f"{name}.safetensors", half=True, extra=meta)
+    arch = architecture_of(net)
+    spec = {
+        "name": name, "task": "separation",
+        "architecture": {"htdemucs": "HTDemucs", "mdx23c": "TFC-TDF-v3 (MDX23C)"}[arch],
+        "file_format": "safetensors", "sample_rate": int(net.samplerate), "licence": licence,
+        "shipped": dest.name, "factory": "discovervoice.separation.models:load_embedded",
+        "source": source,
+        "extra": {"stems": model_stems(net), "parameters": count_parameters(net),
+                  "sha256": W.sha256_of(dest), "card": f"{name}.md"},
+    }
+    manifest = d / f"{name}.json"
+    manifest.write_text(json.dumps(spec, indent=2) + "\n")
+    return dest, manifest

@@ -22,6 +22,7 @@ chunked :func:`~discovervoice.separation.apply.apply_model` and scored with uSDR
 challenge). A checkpoint (network, optimiser, step, epoch, RNG state, history) is written
 atomically every epoch and every ``--save-every`` steps; ``--resume`` continues from it.
 The best network by validation vocals uSDR is exported as ``best.safetensors``.
+Creating a file ``OUT/STOP`` ends the run after the current step (checkpoint saved).
 ``--device cuda`` trains on a GPU when one is present (mixed precision is not used, so
 results are reproducible across devices up to float rounding).
 
@@ -402,6 +403,11 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
                 save("periodic")
             if max_minutes is not None and (time.time() - t0) / 60.0 >= max_minutes:
                 stop = True
+            if (out / "STOP").exists():  # graceful stop asked by the user
+                log.info("found %s: stopping after step %d", out / "STOP", step)
+                (out / "STOP").unlink()
+                stop = True
+            if stop:
                 break
         if stop and step % cfg.epoch_steps:
             save("time limit")
