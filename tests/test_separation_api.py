@@ -202,3 +202,33 @@ def test_ensemble_errors():
     b.samplerate = 16000
     with pytest.raises(EnsembleError, match="different rates"):
         Separator("ensemble", members=[a, b])
+
+
+def _demucs_file(path, seed):
+    torch.manual_seed(seed)
+    net = M.build_model("htdemucs", dict(M.TINY_HTDEMUCS, sources=["drums", "bass", "other", "vocals"]))
+    args, kwargs = net._init_args_kwargs
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"klass": net.__class__, "args": args, "kwargs": kwargs,
+                "state": net.state_dict(), "training_args": {}}, path)
+    return net
+
+
+def test_registry_htdemucs_ft_loads_only_the_vocals_submodel_when_asked(tmp_path, monkeypatch):
+    from discovervoice import weights as W
+
+    monkeypatch.setenv("DISCOVERVOICE_CACHE", str(tmp_path / "cache"))
+    spec = W.get_spec("htdemucs_ft")
+    with pytest.raises(WeightsError, match="discovervoice weights fetch"):
+        Separator("htdemucs_ft", stems=("vocals",))
+    nets = [_demucs_file(tmp_path / "cache" / "htdemucs_ft" / f.filename, i)
+            for i, f in enumerate(spec.files)]
+    sep = Separator("htdemucs_ft", stems=("vocals",))
+    assert sep.name == "htdemucs_ft_vocals" and sep.stems == ["vocals", "accompaniment"]
+    assert not hasattr(sep.network, "models")
+    assert torch.equal(sep.network.state_dict()["encoder.0.conv.weight"],
+                       nets[3].state_dict()["encoder.0.conv.weight"])
+    full = Separator("htdemucs_ft")
+    assert len(full.network.models) == 4 and full.stems == ["drums", "bass", "other", "vocals"]
+    out = full.separate(_sig(2, 44100 // 4))
+    assert out["drums"].shape == (2, 44100 // 4)
