@@ -211,3 +211,16 @@ def test_a_second_run_resumes_instead_of_rebuilding(built):
     assert len(ran) == 1 and "noisy" in ran[0]
     assert [it["path"] for it in m2["items"]] == [it["path"] for it in m["items"]]
     assert (out / victim["path"]).exists()
+
+
+def test_read_manifest_filters_items(built, tmp_path):
+    from discovervoice.corpus import read_manifest
+    from discovervoice.errors import DataError
+
+    out, m = built
+    songs = read_manifest(out, part="songs", split="train")
+    assert songs and all(it["part"] == "songs" and it["split"] == "train" for it in songs)
+    spoken = read_manifest(out, kind="spoken")
+    assert spoken and {it["kind"] for it in spoken} == {"spoken"}
+    with pytest.raises(DataError, match="no corpus manifest"):
+        read_manifest(tmp_path)

@@ -56,10 +56,11 @@ Python API::
     speak("Hello there.", v)
     build_song(load_piece("bach/bwv26.6"), v, soundfonts()[0], np.random.default_rng(0))
     mix_at_snr(speech, noise, 20.0)      # -> (noisy, scaled_noise, gain)
+    read_manifest("data/corpus", part="songs", split="train")   # -> [item, ...]
 """
 
 from discovervoice.corpus.accompaniment import SoundFont, soundfonts
-from discovervoice.corpus.build import BuildConfig, build
+from discovervoice.corpus.build import BuildConfig, build, read_manifest
 from discovervoice.corpus.mix import coloured_noise, mix_at_snr, rms, snr_db
 from discovervoice.corpus.reserved import (ReservedMaterialError, check_split,
                                            is_reserved_piece, is_reserved_soundfont,
@@ -74,5 +75,5 @@ __all__ = [
     "SoundFont", "SungNote", "SynthesisError", "Voice", "build", "build_song", "check_split",
     "chorale_ids", "coloured_noise", "get_voice", "is_reserved_piece",
     "is_reserved_soundfont", "is_reserved_voice", "list_voices", "load_piece", "mix_at_snr",
-    "rms", "snr_db", "sing", "soundfonts", "speak",
+    "read_manifest", "rms", "snr_db", "sing", "soundfonts", "speak",
 ]

@@ -473,3 +473,33 @@ LICENCES = {
     "hydrogen-drumkits": "GPL-2+ / CC (per kit, see /usr/share/doc/hydrogen-drumkits/copyright)",
     "alsa-utils": "GPL-2+ (test sounds)",
 }
+
+
+def read_manifest(root: str | Path, *, part: str | None = None, split: str | None = None,
+                  kind: str | None = None, allow_in_progress: bool = True) -> list[dict]:
+    """Items of the corpus at ``root`` (``manifest.json``), optionally filtered.
+
+    Args:
+        part: ``songs``, ``singers``, ``parallel`` or ``noisy``.
+        split: ``train``, ``valid`` or ``test``.
+        kind: item kind (``song``, ``sung``, ``spoken``, ``parallel``, ``noisy``...).
+        allow_in_progress: accept a manifest that a running build is still growing.
+
+    Paths in the items are relative to ``root``.
+
+    Raises:
+        DataError: no manifest, an unreadable one, or a build in progress when not allowed.
+    """
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        raise DataError(f"{path}: no corpus manifest (build one with "
+                        "`discovervoice corpus build -o {root}`)")
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: unreadable corpus manifest: {exc}") from exc
+    if m.get("in_progress") and not allow_in_progress:
+        raise DataError(f"{path}: the build is still running (in_progress)")
+    return [it for it in m.get("items", [])
+            if (part is None or it["part"] == part) and (split is None or it["split"] == split)
+            and (kind is None or it["kind"] == kind)]
