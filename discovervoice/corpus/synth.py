@@ -482,28 +482,31 @@ def sing_festival(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 
     return _world_sing(units, notes, vibrato_rate, vibrato_depth, index or [0])
 
 
-@functools.lru_cache(maxsize=8)
 def _recorded_units(files: tuple[str, ...]) -> list[_Unit]:
-    """Voiced chunks (150..600 ms) of recorded speech, as WORLD units."""
+    """Voiced chunks (150..600 ms) of recorded speech, as WORLD units (in file order)."""
+    return [u for f in files for u in _file_units(f)]
+
+
+@functools.lru_cache(maxsize=2048)
+def _file_units(f: str) -> tuple[_Unit, ...]:
     from discovervoice.audio import read
 
-    units: list[_Unit] = []
-    for f in files:
-        x, sr = read(f)
-        x = x.mean(axis=0)
-        u = _world_unit(x, sr)
-        if u is None:
+    x, sr = read(f)
+    x = x.mean(axis=0)
+    u = _world_unit(x, sr)
+    if u is None:
+        return ()
+    units = []
+    voiced = u.f0 > 0
+    # split into voiced runs
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], voiced.astype(int), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        if (b - a) * _FP < 150:
             continue
-        voiced = u.f0 > 0
-        # split into voiced runs
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], voiced.astype(int), [0]])))
-        for a, b in zip(edges[::2], edges[1::2]):
-            if (b - a) * _FP < 150:
-                continue
-            b = min(b, a + int(600 / _FP))
-            lo = max(0, a - int(60 / _FP))
-            units.append(_Unit(u.f0[lo:b], u.sp[lo:b], u.ap[lo:b], a - lo, b - lo, None))
-    return units
+        b = min(b, a + int(600 / _FP))
+        lo = max(0, a - int(60 / _FP))
+        units.append(_Unit(u.f0[lo:b], u.sp[lo:b], u.ap[lo:b], a - lo, b - lo, None))
+    return tuple(units)
 
 
 def sing_recorded(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.5,
