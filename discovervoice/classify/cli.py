@@ -81,6 +81,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--layers", type=int, default=None, help="from scratch: transformer layers")
     tr.add_argument("--heads", type=int, default=None, help="from scratch: attention heads")
     tr.add_argument("--no-augment", action="store_true", help="disable augmentation")
+    tr.add_argument("--loss", choices=("softmax", "aam"), default="softmax",
+                    help="aam: additive angular margin (ArcFace) for embeddings that "
+                         "separate unseen singers better (gallery)")
+    tr.add_argument("--aam-margin", type=float, default=0.2)
+    tr.add_argument("--aam-scale", type=float, default=30.0)
     tr.add_argument("--cache", default=None, help="folder caching voiced audio between runs")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     tr.add_argument("--catalogue", default=None, help="catalogue.csv to ship with the model")
@@ -201,7 +206,8 @@ def _train(args: argparse.Namespace) -> int:
                       val_fraction=args.val_fraction, test_fraction=args.test_fraction,
                       holdout_singers=args.holdout_singers, freeze_encoder=args.freeze_encoder,
                       max_minutes=args.max_minutes, threads=args.threads, seed=args.seed,
-                      fp16=args.fp16, vad=args.vad, augment=aug)
+                      fp16=args.fp16, vad=args.vad, augment=aug, loss=args.loss,
+                      aam_margin=args.aam_margin, aam_scale=args.aam_scale)
     cb, bar = _progress(sys.stderr.isatty())
     try:
         res = train(args.data_dir, args.out, cfg, cache_dir=args.cache, resume=args.resume,
