@@ -12,7 +12,8 @@ from discovervoice.convert import content as C
 from discovervoice.errors import DataError, WeightsError
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-            conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
+            conv_dim=(8,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2),
+            num_conv_pos_embeddings=16,
             num_conv_pos_embedding_groups=2, conv_bias=False, feat_extract_norm="group")
 
 # fairseq name for each transformers HubertModel name, written out independently of the loader
@@ -61,7 +62,7 @@ def test_fairseq_checkpoint_converts_on_load(tiny_hubert, tmp_path):
     state["final_proj.weight"] = torch.randn(12, 32)
     state["final_proj.bias"] = torch.randn(12)
     state["label_embs_concat"] = torch.randn(504, 12)
-    cfg = {"model": {"conv_feature_layers": "[(8,10,5)] + [(8,3,2)]", "encoder_attention_heads": 2,
+    cfg = {"model": {"conv_feature_layers": "[(8,10,5)] + [(8,3,2)] * 4 + [(8,2,2)] * 2", "encoder_attention_heads": 2,
                      "conv_pos": 16, "conv_pos_groups": 2}}
     path = tmp_path / "hubert_base.pt"
     torch.save({"model": state, "cfg": cfg}, path)

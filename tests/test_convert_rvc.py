@@ -44,12 +44,12 @@ def _hubert_768(tmp_path):
 
     torch.manual_seed(1)
     m = HubertModel(HubertConfig(hidden_size=768, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=32, conv_dim=(8, 8), conv_kernel=(10, 3),
-                                 conv_stride=(5, 2), num_conv_pos_embeddings=4,
+                                 intermediate_size=32, conv_dim=(8,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+                                 conv_stride=(5, 2, 2, 2, 2, 2, 2), num_conv_pos_embeddings=4,
                                  num_conv_pos_embedding_groups=2, conv_bias=False))
     state = {_fairseq_name(k): v for k, v in m.state_dict().items()}
     path = tmp_path / "hubert_base.pt"
-    torch.save({"model": state, "cfg": {"model": {"conv_feature_layers": "[(8,10,5)]+[(8,3,2)]",
+    torch.save({"model": state, "cfg": {"model": {"conv_feature_layers": "[(8,10,5)] + [(8,3,2)] * 4 + [(8,2,2)] * 2",
                                                   "encoder_attention_heads": 2}}}, path)
     return path
 
@@ -128,3 +128,64 @@ def test_default_configs_build_published_sizes():
     for sr, hop in ((40000, 400), (48000, 480), (32000, 320)):
         cfg = rvc.default_config(sr)
         assert len(cfg) == 18 and int(np.prod(cfg[12])) == hop and cfg[-1] == sr
+
+
+# 8 kHz tiny config: hop 80 = 10 ms frames like the published 40k/48k models
+TINY8K = [65, 8, 8, 16, 32, 2, 2, 3, 0, "1", [3], [[1, 3]], [10, 8], 32, [20, 16], 2, 8, 8000]
+
+
+def test_rvc_training_step_from_pretrained_and_output_loads(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from discovervoice.convert import voice as voice_module
+
+    monkeypatch.setattr(voice_module, "MIN_VOICED_SECONDS", 4.0)  # keep the test short
+
+    from discovervoice.convert import VoiceModel, convert
+    from discovervoice.convert import rvc_train as RT
+
+    torch.manual_seed(0)
+    g0, d0 = RT.TrainSynthesizer(TINY8K), RT.MultiPeriodDiscriminatorV2(div=16)
+    gp, dp = tmp_path / "f0G.pth", tmp_path / "f0D.pth"
+    torch.save({"model": g0.state_dict()}, gp)  # RVC pretrained-base layout
+    torch.save({"model": d0.state_dict()}, dp)
+    g1, d1 = RT.TrainSynthesizer(TINY8K), RT.MultiPeriodDiscriminatorV2(div=16)
+    notes = RT.load_pretrained(g1, d1, gp, dp)
+    assert notes[0].startswith(f"G: {len(g0.state_dict())}/")
+    torch.testing.assert_close(g1.state_dict()["dec.conv_pre.weight"], g0.state_dict()["dec.conv_pre.weight"])
+    assert "enc_q.enc.in_layers.0.weight_g" in g0.state_dict()
+
+    data = tmp_path / "voice"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 3) / 16000
+    for k in range(2):
+        f = 180 * 2 ** (rng.integers(-3, 4, size=len(t) // 8000 + 1) / 12)
+        ph = 2 * np.pi * np.cumsum(np.repeat(f, 8000)[: len(t)]) / 16000
+        x = sum(0.3 / h * np.sin(h * ph) for h in range(1, 12)) + 1e-3 * rng.standard_normal(len(t))
+        sf.write(data / f"t{k}.wav", (0.5 * x / np.abs(x).max()).astype(np.float32), 16000)
+    hubert = _hubert_768(tmp_path)
+    out = RT.train_rvc(data, tmp_path / "rvcvoice", config=TINY8K, content=str(hubert), f0_method="dio",
+                       pretrained=False, steps=2, batch=2, save_every=1, disc_div=16)
+    assert (out / "model.pth").exists() and (out / "added.index").exists()
+    assert (out / "train" / "rvc_checkpoint.pt").exists()
+    voice = VoiceModel.load(out, content=str(hubert))
+    assert voice.kind == "rvc" and voice.sample_rate == 8000
+    y = convert(np.asarray(sf.read(data / "t0.wav")[0][:16000], np.float32), 16000, voice, f0_method="dio")
+    assert y.shape == (1, 8000) and np.isfinite(y).all()
+
+
+def test_discriminator_and_losses():
+    from discovervoice.convert import rvc_train as RT
+
+    d = RT.MultiPeriodDiscriminatorV2(div=16)
+    y = torch.randn(1, 1, 800)
+    rs, gs, frs, fgs = d(y, y.clone())
+    assert len(rs) == 9 and len(frs[1]) == 6
+    assert float(RT.feature_loss(frs, fgs)) == 0.0
+    assert float(RT.generator_loss([torch.ones(3)])) == 0.0
+    assert float(RT.discriminator_loss([torch.ones(3)], [torch.zeros(3)])) == 0.0
+    z = torch.zeros(1, 2, 5)
+    # RVC's estimate: logs_p - logs_q - 1/2 + (z_p - m_p)^2 / (2 exp(2 logs_p)), summed over channels
+    assert float(RT.kl_loss(z + 1, z, z, z, torch.ones(1, 1, 5))) == 0.0
+    assert float(RT.kl_loss(z, z, z, z, torch.ones(1, 1, 5))) == -1.0

@@ -38,7 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t = vsub.add_parser("train", help="train a voice from a folder of recordings (>= 30 s voiced)")
     t.add_argument("data", type=Path, help="folder of the voice's recordings")
     t.add_argument("-o", "--out", type=Path, required=True, help="voice folder to write")
-    t.add_argument("--content", default="dv-content-ppg", help="content encoder (registry name or path)")
+    t.add_argument("--arch", choices=("world", "rvc"), default="world",
+                   help="world: the 2-core CPU recipe (default); rvc: RVC v2 NSF-HiFiGAN, fine-tuned from the "
+                        "pretrained base when it resolves (GPU recommended)")
+    t.add_argument("--content", default=None,
+                   help="content encoder (registry name or path; default dv-content-ppg, hubert_base_rvc for rvc)")
     t.add_argument("--f0-method", default="harvest", choices=METHODS)
     t.add_argument("--sample-rate", type=int, default=None, help="output rate in Hz (default 16000/24000)")
     t.add_argument("--steps", type=int, default=3000)
@@ -107,8 +111,20 @@ def _train(args: argparse.Namespace) -> int:
     from discovervoice.convert.voice import train_voice
 
     cb, bar = _bar("voice train")
+    if args.arch == "rvc":
+        from discovervoice.convert.rvc_train import train_rvc
+
+        try:
+            out = train_rvc(args.data, args.out, sample_rate=args.sample_rate or 40000,
+                            content=args.content or "hubert_base_rvc",
+                            f0_method=args.f0_method, steps=args.steps, device=args.device,
+                            resume=not args.no_resume, progress=cb)
+        finally:
+            bar.close()
+        print(out)
+        return 0
     try:
-        v = train_voice(args.data, args.out, content=args.content, f0_method=args.f0_method,
+        v = train_voice(args.data, args.out, content=args.content or "dv-content-ppg", f0_method=args.f0_method,
                         sample_rate=args.sample_rate, steps=args.steps, denoise=args.denoise,
                         resume=not args.no_resume, device=args.device, threads=args.threads, progress=cb)
     finally:

@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import pickle
-import random
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -603,6 +602,28 @@ def ppg_features(roots: Sequence[str | Path], *, exclude_voices: Iterable[str] =
             "lengths": np.array([len(m) for m in mels]), "speakers": np.array(spk), "phones": np.array(phones)}
 
 
+def save_feature_cache(path: str | Path, z: dict[str, np.ndarray]) -> Path:
+    """Write :func:`ppg_features` output with the log-mel quantised to uint8 (steps of
+    (max - min) / 255, ~0.08 for log-mel, well under the training augmentation's +-0.5)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    mel = z["mel"].astype(np.float32)
+    lo, hi = float(mel.min()), float(mel.max())
+    step = max((hi - lo) / 255.0, 1e-6)
+    q = np.clip(np.round((mel - lo) / step), 0, 255).astype(np.uint8)
+    rest = {k: v for k, v in z.items() if k != "mel"}
+    np.savez(p, mel_q=q, mel_lo=np.float32(lo), mel_step=np.float32(step), **rest)
+    return p
+
+
+def load_feature_cache(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a cache written by :func:`save_feature_cache` (or an unquantised one)."""
+    z = dict(np.load(path, allow_pickle=False))
+    if "mel_q" in z:
+        z["mel"] = (z.pop("mel_q").astype(np.float32) * z.pop("mel_step") + z.pop("mel_lo")).astype(np.float32)
+    return z
+
+
 def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: Iterable[str] = (),
               cache: str | Path | None = None, steps: int = 3000, batch: int = 16, crop_s: float = 2.0,
               lr: float = 2e-3, channels: int = 192, n_layers: int = 6, max_phones: int = 63, seed: int = 0,
@@ -632,16 +653,14 @@ def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: I
 
     if threads:
         torch.set_num_threads(threads)
-    rng = random.Random(seed)
     torch.manual_seed(seed)
     if cache is not None and Path(cache).exists():
-        z = dict(np.load(cache, allow_pickle=False))
+        z = load_feature_cache(cache)
     else:
         z = ppg_features(roots, exclude_voices=exclude_voices, max_phones=max_phones,
                          progress=(lambda f, m: progress(0.1 * f, m)) if progress else None)
         if cache is not None:
-            Path(cache).parent.mkdir(parents=True, exist_ok=True)
-            np.savez(cache, **z)
+            save_feature_cache(cache, z)
     phones = [str(p) for p in z["phones"]]
     bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
     mel_all = z["mel"].astype(np.float32)
@@ -649,27 +668,31 @@ def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: I
     speakers = [str(s) for s in z["speakers"]]
     clips = [(mel_all[a:b], lab_all[a:b], s) for a, b, s in zip(bounds[:-1], bounds[1:], speakers)]
     valid = clips[::10]
-    train = [d for i, d in enumerate(clips) if i % 10]
+    # crops lie inside one training clip; sampled on the device with tensor indexing
+    crop = int(crop_s * 100)
+    starts = [np.arange(a, b - crop + 1) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
+              if i % 10 and b - a >= crop]
+    if not starts:
+        raise DataError(f"no training clip is longer than {crop_s} s")
+    starts_t = torch.from_numpy(np.concatenate(starts)).to(device)
+    mel_t = torch.from_numpy(mel_all).to(device)
+    lab_t = torch.from_numpy(lab_all).to(device)
+    gen = torch.Generator(device=device).manual_seed(seed)
     net = build_ppg_net(channels=channels, n_layers=n_layers, n_phones=len(phones)).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    crop = int(crop_s * 100)
     t0 = time.time()
+    ar = torch.arange(crop, device=device)
+    bins = torch.arange(mel_t.shape[1], device=device)
     for step in range(steps):
-        xb, yb = [], []
-        for _ in range(batch):
-            m, y, _s = train[rng.randrange(len(train))]
-            if len(m) > crop:
-                o = rng.randrange(len(m) - crop)
-                m, y = m[o:o + crop], y[o:o + crop]
-            else:
-                m = np.pad(m, ((0, crop - len(m)), (0, 0)), constant_values=float(m.min()))
-                y = np.pad(y, (0, crop - len(y)), constant_values=-100)
-            m = np.roll(m, rng.randint(-3, 3), axis=1)
-            xb.append(m.T + rng.uniform(-0.5, 0.5))
-            yb.append(y)
-        logits = net(torch.from_numpy(np.stack(xb)).float().to(device))
-        loss = F.cross_entropy(logits, torch.from_numpy(np.stack(yb)).to(device), ignore_index=-100)
+        pick = starts_t[torch.randint(len(starts_t), (batch,), generator=gen, device=device)]
+        idx = pick[:, None] + ar[None]
+        x = mel_t[idx]  # [B, crop, n_mels]
+        shift = torch.randint(-3, 4, (batch,), generator=gen, device=device)
+        x = torch.gather(x, 2, ((bins[None] - shift[:, None]) % len(bins))[:, None, :].expand_as(x))
+        x = x + (torch.rand(batch, 1, 1, generator=gen, device=device) - 0.5)
+        logits = net(x.transpose(1, 2))
+        loss = F.cross_entropy(logits, lab_t[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
