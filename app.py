@@ -61,6 +61,19 @@ def _voice_names(ws: Workspace | None) -> list[str]:
     return sorted(d.name for d in (ws.path / "voices").iterdir() if d.is_dir() or d.is_file())
 
 
+def _examples(args: argparse.Namespace) -> dict[str, Path] | None:
+    """Example inputs made on first run by the corpus builder (None without its tools)."""
+    if args.no_examples:
+        return None
+    from discovervoice.examples import ensure_examples
+
+    try:
+        return ensure_examples()
+    except DiscoverVoiceError as exc:
+        log.warning("no example inputs: %s", exc)
+        return None
+
+
 def build_app(args: argparse.Namespace) -> Any:
     """Build the Gradio Blocks app (not launched)."""
     import gradio as gr
@@ -70,6 +83,7 @@ def build_app(args: argparse.Namespace) -> Any:
     limits = pipeline.Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
     root = Path(args.workspace_root) if args.workspace_root else None
     feedback = FeedbackStore(args.feedback_db) if args.feedback_db else FeedbackStore()
+    examples = _examples(args)
 
     with gr.Blocks(title="DiscoverVoice") as demo:
         ws_state = gr.State(None, delete_callback=_close)
@@ -87,6 +101,8 @@ def build_app(args: argparse.Namespace) -> Any:
                                           ("vocals, drums, bass, other", "four")], value="two",
                                          label="Stems")
                     sep_btn = gr.Button("Separate", variant="primary", elem_id="sep-run")
+            if examples:
+                gr.Examples([[str(examples["song"])]], [song], label="Example song (a Bach chorale, sung)")
             sep_audio = {name: gr.Audio(label=name, type="filepath", interactive=False, visible=(name in
                          ("vocals", "accompaniment")), elem_id=f"sep-out-{name}")
                          for name in ("vocals", "accompaniment", "drums", "bass", "other")}
@@ -139,6 +155,8 @@ def build_app(args: argparse.Namespace) -> Any:
                     top_k = gr.Slider(1, 10, value=5, step=1, label="How many singers")
                     singer_btn = gr.Button("Which singer do I sound like?", variant="primary",
                                            elem_id="singer-run")
+            if examples:
+                gr.Examples([[str(examples["voice"])]], [voice_in], label="Example voice")
             singer_label = gr.Label(label="Singers (probability)", elem_id="singer-out")
             singer_recs = gr.Dataframe(headers=["singer", "title", "link"], label="Recommended songs",
                                        interactive=False)
@@ -168,7 +186,10 @@ def build_app(args: argparse.Namespace) -> Any:
             with gr.Row():
                 voice_files = gr.File(label="Recordings", file_count="multiple", file_types=["audio"],
                                       elem_id="voice-files")
-                voice_mic = gr.Audio(label="…or record", type="filepath", sources=["microphone"])
+                voice_mic = gr.Audio(label="…or record / upload one clip", type="filepath",
+                                     sources=["microphone", "upload"], elem_id="voice-mic")
+            if examples:
+                gr.Examples([[str(examples["voice"])]], [voice_mic], label="Example voice (70 s)")
             with gr.Row():
                 voice_name = gr.Textbox(value="my-voice", label="Voice name", max_lines=1)
                 voice_steps = gr.Slider(20, 3000, value=3000, step=10, elem_id="voice-steps",
@@ -210,6 +231,8 @@ def build_app(args: argparse.Namespace) -> Any:
                     protect = gr.Slider(0, 0.5, value=0.33, step=0.01, label="Protect (consonants, breaths)")
                     f0_method = gr.Dropdown(F0_METHODS, value="harvest", label="F0 method")
                     cover_btn = gr.Button("Make the cover", variant="primary", elem_id="cover-run")
+            if examples:
+                gr.Examples([[str(examples["song"])]], [cover_song], label="Example song")
             cover_out = gr.Audio(label="Cover", type="filepath", interactive=False, elem_id="cover-out")
             with gr.Row():
                 cover_vocals = gr.Audio(label="Converted vocals", type="filepath", interactive=False)
@@ -358,6 +381,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workspace-root", default=None, help="where session folders live")
     p.add_argument("--feedback-db", default=None, help="SQLite file for separation feedback")
     p.add_argument("--mos-db", default=None, help="SQLite file for the listening tests")
+    p.add_argument("--no-examples", action="store_true", help="do not make the example song and voice")
     return p.parse_args(argv)
 
 

@@ -35,7 +35,7 @@ def app_server(tmp_path_factory):
                              "--mos-db", str(state / "mos.sqlite")],
                             cwd=str(state), env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
+    deadline = time.time() + 300
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"app exited: {(state / 'app.log').read_text()[-3000:]}")
@@ -46,7 +46,7 @@ def app_server(tmp_path_factory):
             time.sleep(0.5)
     else:
         proc.kill()
-        raise RuntimeError("app did not start within 120 s")
+        raise RuntimeError("app did not start within 300 s")
     yield {"url": url, "state": state, "proc": proc}
     proc.terminate()
     try:
