@@ -183,3 +183,37 @@ def test_training_learns_to_tell_synthetic_singers_apart(tmp_path):
     assert test
     hits = [clf.rank(sf.read(p, dtype="float32")[0][None], 1)[0][0] == s for s, p in test]
     assert np.mean(hits) >= 0.66
+
+
+def test_evaluate_writes_metrics_for_seen_and_unseen_singers(tiny_model, tmp_path):
+    from discovervoice.classify.evaluate import evaluate
+
+    out, _ = tiny_model
+    more = {"ana": SINGERS["ana"], "dora": (500, ((900, 90), (1300, 100), (2900, 180))),
+            "eve": (200, ((450, 60), (1800, 120), (2500, 150)))}
+    data = make_dataset(tmp_path / "eval", more, songs=6, seconds=2.0)
+    res = evaluate(out, data, tmp_path / "report", gallery_clips=3, gallery_seconds=1.5,
+                   baseline=False, write_enrolment=tmp_path / "enrol")
+    seen = res["seen"]["ast"]["sung"]
+    assert seen["n"] == 2  # ana's song4 and song5: the only songs the model never used
+    assert 0.0 <= seen["top1"] <= 1.0 and seen["cross_entropy"] > 0
+    unseen = res["unseen"]
+    assert unseen["singers"] == ["dora", "eve"] and unseen["ast"]["sung"]["n"] == 6
+    assert (tmp_path / "report" / "confusion_unseen_sung.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text())["seen"]
+    assert len(list((tmp_path / "enrol").glob("*/*.wav"))) == 6
+
+
+def test_aam_training_bakes_a_cosine_head(tmp_path):
+    from discovervoice.classify import SingerClassifier
+    from discovervoice.classify.train import TrainConfig, train
+
+    data = make_dataset(tmp_path / "data", songs=2, spoken=False)
+    train(data, tmp_path / "m", TrainConfig(
+        init="scratch", ast=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=64),
+        window_seconds=1.0, steps=2, batch_size=4, eval_every=1, warmup=1, loss="aam"))
+    head = SingerClassifier.load(tmp_path / "m").model.classifier.dense
+    norms = head.weight.detach().norm(dim=1).numpy()
+    assert np.allclose(norms, 30.0 / np.sqrt(32), rtol=1e-2)  # fp32 save
+    assert float(head.bias.abs().max()) == 0.0
