@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from discovervoice.classify.data import Clip, scan_dataset
-from discovervoice.classify.features import SAMPLE_RATE, WindowConfig, voiced_audio
+from discovervoice.classify.features import SAMPLE_RATE, WindowConfig
 from discovervoice.errors import AudioError, DataError
 
 log = logging.getLogger("discovervoice.classify")
@@ -128,7 +128,7 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
     Raises:
         DataError: no query clip at all.
     """
-    from discovervoice.classify.classifier import SingerClassifier, _normalize
+    from discovervoice.classify.classifier import SingerClassifier
     from discovervoice.eval.classification import plot_confusion_matrix
 
     clf = model if isinstance(model, SingerClassifier) else SingerClassifier.load(model)
