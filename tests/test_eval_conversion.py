@@ -199,3 +199,15 @@ def test_evaluate_conversion_folder(tmp_path):
     assert "u0" in d["_contours"]
     with pytest.raises(DataError, match="no converted file"):
         conversion.evaluate_conversion(ref, tmp_path / "est" / "extra.wav", speaker_encoder=None)
+
+
+def test_conversion_error_names_the_file(tmp_path):
+    pytest.importorskip("speechmos")
+    ref, est = tmp_path / "ref", tmp_path / "est"
+    ref.mkdir()
+    est.mkdir()
+    audio.save(ref / "u1.wav", harmonic_voice(200.0), SR)
+    audio.save(est / "u1.wav", np.zeros(SR, np.float32), SR)
+    with pytest.raises(AudioError, match=r"est/u1\.wav.*silence"):
+        conversion.evaluate_conversion(ref, est, speaker_encoder=None, f0_method="dio",
+                                       mos_model="dnsmos")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from discovervoice.errors import DataError
+from discovervoice.errors import AudioError, DataError
 
 log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -66,6 +66,45 @@ def _mean(items: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
     return out
 
 
+def _score_item(ref_path: Path, est_path: Path, src_path: Path | None, *, encoder: Any,
+                target_emb: np.ndarray | None, scorer: Any, mcd_mode: str, include_c0: bool,
+                f0_method: str, shift_semitones: float,
+                keep_contours: bool) -> tuple[dict[str, Any], dict]:
+    """Every metric of one converted file; returns ``(row, contours or {})``."""
+    from discovervoice import audio as dva
+    from discovervoice.eval import f0 as f0m
+    from discovervoice.eval import mcd as mcdm
+    from discovervoice.eval import speaker as spk
+
+    r, sr = dva.read(ref_path)
+    e, sr_e = dva.read(est_path)
+    if sr_e != sr:
+        e = dva.resample(e, sr_e, sr)
+    res = mcdm.mcd(r, e, sr, mode=mcd_mode, include_c0=include_c0)
+    row: dict[str, Any] = {"mcd": res.mcd, "mcd_frames": res.frames,
+                           "_mcd_settings": res.settings}
+    cr = f0m.extract_f0(r, sr, method=f0_method)
+    ce = f0m.extract_f0(e, sr, method=f0_method)
+    row.update(f0m.f0_metrics(cr, ce, shift_semitones=shift_semitones))
+    src = dva.read(src_path) if src_path is not None else None
+    if encoder is not None:
+        e_emb = encoder.embed(e, sr)
+        t_emb = target_emb if target_emb is not None else encoder.embed(r, sr)
+        row["speaker_similarity"] = spk.cosine_similarity(e_emb, t_emb)
+        if src is not None:
+            row["source_similarity"] = spk.cosine_similarity(e_emb, encoder.embed(*src))
+    if scorer is not None:
+        row.update(scorer.score(e, sr))
+    contours: dict = {}
+    if keep_contours:
+        contours = {"reference": (cr.times, cr.f0 * 2 ** (shift_semitones / 12)),
+                    "converted": (ce.times, ce.f0)}
+        if src is not None:
+            cs = f0m.extract_f0(src[0], src[1], method=f0_method)
+            contours["source"] = (cs.times, cs.f0)
+    return row, contours
+
+
 def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
                         source: str | Path | None = None,
                         speaker_reference: str | Path | None = None,
@@ -104,7 +143,6 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
     """
     from discovervoice import audio as dva
     from discovervoice.eval import f0 as f0m
-    from discovervoice.eval import mcd as mcdm
     from discovervoice.eval import speaker as spk
 
     refs = audio_files(reference)
@@ -132,33 +170,19 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
     contours: dict[str, dict] = {}
     mcd_settings: dict = {}
     for i, name in enumerate(names):
-        r, sr_r = dva.read(refs[name])
-        e, sr_e = dva.read(ests[name])
-        if sr_e != sr_r:
-            e = dva.resample(e, sr_e, sr_r)
-        res = mcdm.mcd(r, e, sr_r, mode=mcd_mode, include_c0=include_c0)
-        mcd_settings = res.settings
-        row: dict[str, Any] = {"mcd": res.mcd, "mcd_frames": res.frames}
-        cr = f0m.extract_f0(r, sr_r, method=f0_method)
-        ce = f0m.extract_f0(e, sr_r, method=f0_method)
-        row.update(f0m.f0_metrics(cr, ce, shift_semitones=shift_semitones))
-        if encoder is not None:
-            e_emb = encoder.embed(e, sr_r)
-            t_emb = target_emb if target_emb is not None else encoder.embed(r, sr_r)
-            row["speaker_similarity"] = spk.cosine_similarity(e_emb, t_emb)
-            if name in srcs:
-                s, sr_s = dva.read(srcs[name])
-                row["source_similarity"] = spk.cosine_similarity(e_emb, encoder.embed(s, sr_s))
-        if scorer is not None:
-            row.update(scorer.score(e, sr_r))
+        try:
+            row, c = _score_item(refs[name], ests[name], srcs.get(name), encoder=encoder,
+                                 target_emb=target_emb, scorer=scorer, mcd_mode=mcd_mode,
+                                 include_c0=include_c0, f0_method=f0_method,
+                                 shift_semitones=shift_semitones,
+                                 keep_contours=i < keep_contours)
+        except AudioError as exc:
+            if exc.path is not None:
+                raise
+            raise AudioError(f"{exc} (scoring {name})", ests[name]) from exc
+        mcd_settings = row.pop("_mcd_settings")
         items[name] = row
-        if i < keep_contours:
-            c = {"reference": (cr.times, cr.f0 * 2 ** (shift_semitones / 12)),
-                 "converted": (ce.times, ce.f0)}
-            if name in srcs:
-                s, sr_s = dva.read(srcs[name])
-                cs = f0m.extract_f0(s, sr_s, method=f0_method)
-                c["source"] = (cs.times, cs.f0)
+        if c:
             contours[name] = c
         if progress is not None:
             progress(i + 1, len(names), name)
