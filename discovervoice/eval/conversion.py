@@ -225,7 +225,10 @@ def score_mos(paths: Sequence[Path] | Mapping[str, Path], model: str = "dnsmos",
     items = {}
     for i, (name, p) in enumerate(files.items()):
         a, sr = dva.read(p)
-        items[name] = scorer.score(a, sr)
+        try:
+            items[name] = scorer.score(a, sr)
+        except AudioError as exc:
+            raise AudioError(str(exc), p) from exc
         if progress is not None:
             progress(i + 1, len(files), name)
     return {"kind": "mos", "model": scorer.name, "items": items, "mean": _mean(items),
