@@ -63,7 +63,8 @@ def reference_from_stems(vocals: np.ndarray, mixture: np.ndarray, sample_rate: i
     """Truth segments of a song from its true stems (``ndarray[C, T]``).
 
     A frame is voice where the vocal stem's level is within ``voice_range_db`` of the
-    mixture's loud level (95th percentile), music where the mixture is within
+    mixture's loud level (95th percentile) and within ``voice_local_db`` of the mixture at
+    that moment (a stem far below the mix is not heard), music where the mixture is within
     ``silence_range_db``; gaps and short runs are bridged with the same durations the
     segmenter uses (``merge_gap_seconds``, ``min_voice_seconds``, ``min_other_seconds``).
     """
@@ -75,7 +76,7 @@ def reference_from_stems(vocals: np.ndarray, mixture: np.ndarray, sample_rate: i
     loud = float(np.percentile(em, 95))
     active = F.fill_gaps(em > max(o.silence_floor_db, loud - o.silence_range_db),
                          int(o.min_other_seconds * F.FRAME_RATE))
-    voice = active & (ev > max(o.silence_floor_db, loud - o.voice_range_db))
+    voice = active & (ev > max(o.silence_floor_db, loud - o.voice_range_db)) & (ev > em - o.voice_local_db)
     voice = F.drop_short(F.fill_gaps(voice, int(o.merge_gap_seconds * F.FRAME_RATE)),
                          int(o.min_voice_seconds * F.FRAME_RATE))
     codes = np.where(active, LABELS.index("music"), LABELS.index("silence"))

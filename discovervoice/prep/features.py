@@ -172,9 +172,11 @@ def moving_average(x: np.ndarray, width: int) -> np.ndarray:
     """Centred moving average over ``width`` frames (edges use the available frames);
     ``nan`` values are ignored, and a window with no finite value gives ``nan``."""
     x = np.asarray(x, dtype=np.float64)
+    if len(x) == 0:
+        return x
     ok = np.isfinite(x)
     v = np.where(ok, x, 0.0)
-    k = np.ones(max(1, int(width)))
+    k = np.ones(max(1, min(int(width), len(x))))
     num = np.convolve(v, k, mode="same")
     den = np.convolve(ok.astype(np.float64), k, mode="same")
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -4,7 +4,8 @@ How a frame (10 ms, see :mod:`discovervoice.prep.features`) gets its label:
 
 * **silence** — the level of the whole signal is below ``max(silence_floor_db,
   loud_db - silence_range_db)``, where ``loud_db`` is the 95th percentile of frame levels;
-* otherwise, where the *voice track* is active (within ``voice_range_db`` of ``loud_db``),
+* otherwise, where the *voice track* is active (within ``voice_range_db`` of ``loud_db``
+  and, for a separated stem, within ``voice_local_db`` of the mixture at that moment),
   the speech / singing / music decision of :mod:`discovervoice.prep.voicetype` over 2 s
   windows: silero-vad's speech probability (:mod:`discovervoice.prep.vad`) together with
   pitch features (voiced-frame ratio, F0 stability, held-note ratio, syllable rate),
@@ -19,6 +20,10 @@ pipeline gets it from :class:`discovervoice.separation.Separator`), otherwise th
 itself (then the classifier must tell a voice from the instruments by itself, which is
 harder: separate songs first).
 
+Inside a voice region (voice activity with gaps below ``merge_gap_seconds`` bridged) the
+class probabilities are averaged over ``label_smooth_seconds`` and a class change must
+last ``min_label_seconds``; on a separated vocal stem the music probability is weighted by
+``separated_music_weight`` (active sound there is a voice unless the classifier is sure).
 Short gaps (``merge_gap_seconds``) inside a voice region are bridged, voice regions
 shorter than ``min_voice_seconds`` are dropped, and music or silence runs shorter than
 ``min_other_seconds`` are absorbed by their neighbours. Segments are written and read as
@@ -72,6 +77,10 @@ class SegmentOptions:
     silence_floor_db: float = -60.0
     silence_range_db: float = 45.0
     voice_range_db: float = 35.0
+    voice_local_db: float = 15.0
+    separated_music_weight: float = 0.5
+    label_smooth_seconds: float = 1.0
+    min_label_seconds: float = 2.0
     merge_gap_seconds: float = 0.5
     min_voice_seconds: float = 0.3
     min_other_seconds: float = 0.3
@@ -128,6 +137,8 @@ def analyse(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | None = 
     # gaps between drum hits or notes are part of the music, not silence
     active = F.fill_gaps(active, max(1, int(round(o.min_other_seconds * F.FRAME_RATE))))
     voice_active = active & (ev > max(o.silence_floor_db, loud - o.voice_range_db))
+    if vocals is not None:  # a vocal far below the mixture at that moment is not heard
+        voice_active &= ev > e - o.voice_local_db
 
     from discovervoice.prep import voicetype as VT
     from discovervoice.prep.vad import speech_probability
@@ -166,11 +177,16 @@ def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | No
     feats, centres = an.feats, an.centres
     clf = classifier if classifier is not None else VT.default_classifier()
     probs = VT.frame_probabilities(clf.predict_proba(feats), centres, n)
-    cls = np.argmax(probs, axis=1)
+    if vocals is not None and o.separated_music_weight != 1.0:
+        # on a separated vocal stem, active sound is a voice unless the classifier is sure
+        probs[:, VT.CLASSES.index("music")] *= o.separated_music_weight
+    gap = max(1, int(round(o.merge_gap_seconds * F.FRAME_RATE)))
+    cls = _region_classes(probs, F.fill_gaps(voice_active, gap),
+                          max(1, int(round(o.label_smooth_seconds * F.FRAME_RATE))),
+                          max(1, int(round(o.min_label_seconds * F.FRAME_RATE))))
     speech = voice_active & (cls == VT.CLASSES.index("speech"))
     singing = voice_active & (cls == VT.CLASSES.index("singing"))
 
-    gap = max(1, int(round(o.merge_gap_seconds * F.FRAME_RATE)))
     min_voice = max(1, int(round(o.min_voice_seconds * F.FRAME_RATE)))
     speech = F.drop_short(F.fill_gaps(speech, gap), min_voice)
     singing = F.drop_short(F.fill_gaps(singing & ~speech, gap), min_voice) & ~speech
@@ -182,6 +198,51 @@ def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | No
     return FrameLabels(codes.astype(np.int64), e, ev, f0, vad,
                        {"probabilities": probs, "window_features": feats,
                         "window_centres": centres, "method": clf.method})
+
+
+def _region_classes(probs: np.ndarray, regions_mask: np.ndarray, smooth: int,
+                    min_len: int) -> np.ndarray:
+    """Class per frame inside each voice region.
+
+    The recording's own class mix (duration-weighted mean probability over all voice
+    regions) serves as a prior (empirical Bayes): each frame's probabilities, averaged
+    over ``smooth`` frames within its region, are multiplied by it before the arg-max. A
+    region shorter than ``min_len`` frames gets one class from its mean; in longer ones,
+    runs shorter than ``min_len`` take the class of their longer neighbour run, so a region
+    changes class only for a sustained stretch.
+    """
+    cls = np.full(len(probs), -1, dtype=np.int64)
+    regions = F.runs(regions_mask)
+    if not regions:
+        return cls
+    means = np.stack([probs[s:e].mean(axis=0) for s, e in regions])
+    w = np.array([e - s for s, e in regions], dtype=np.float64)
+    prior = (means * w[:, None]).sum(axis=0) / w.sum()
+    # the prior acts between the voice classes (speech, singing); music keeps weight 1
+    voice = prior[:2] / max(float(prior[:2].max()), 1e-9)
+    prior = np.concatenate([np.maximum(voice, 1e-3), np.ones(len(prior) - 2)])
+    for (s, e), m in zip(regions, means):
+        if e - s < min_len:
+            cls[s:e] = int(np.argmax(m * prior))
+            continue
+        p = np.stack([F.moving_average(probs[s:e, k], smooth) for k in range(probs.shape[1])], 1)
+        c = np.argmax(p * prior, axis=1)
+        while True:
+            bounds = np.flatnonzero(np.diff(c)) + 1
+            starts = np.concatenate([[0], bounds])
+            ends = np.concatenate([bounds, [len(c)]])
+            if len(starts) == 1:
+                break
+            lens = ends - starts
+            i = int(np.argmin(lens))
+            if lens[i] >= min_len:
+                break
+            left = lens[i - 1] if i > 0 else -1
+            right = lens[i + 1] if i + 1 < len(lens) else -1
+            j = i - 1 if left >= right else i + 1
+            c[starts[i]:ends[i]] = c[starts[j]]
+        cls[s:e] = c
+    return cls
 
 
 def _absorb_short(codes: np.ndarray, min_len: int) -> np.ndarray:
