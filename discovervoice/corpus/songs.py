@@ -101,6 +101,11 @@ def build_song(piece: Piece, voice: Voice, soundfont: acc.SoundFont, rng: np.ran
 
     Returns:
         :class:`Song` (stems, mixture = their sum, meta).
+
+    Raises:
+        ValueError: a piece with fewer than two parts.
+        SynthesisError: the voice's synthesizer failed.
+        DataError: the soundfont or a drum kit cannot be loaded.
     """
     if len(piece.parts) < 2:
         raise ValueError(f"{piece.piece_id}: needs at least melody and bass parts")

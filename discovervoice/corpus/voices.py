@@ -269,8 +269,8 @@ def get_voice(voice_id: str) -> Voice:
 def tool_versions() -> dict[str, str]:
     """Versions of the external programs, for the manifest."""
     out = {}
-    for prog, args in (("espeak-ng", ["--version"]), ("mbrola", ["-h"]),
-                       ("fluidsynth", ["--version"])):
+    for prog, args in (("espeak-ng", ["--version"]), ("mbrola", []),
+                       ("fluidsynth", ["--version"]), ("festival", ["--version"])):
         if shutil.which(prog) is None:
             continue
         r = subprocess.run([prog, *args], capture_output=True, text=True, check=False)
