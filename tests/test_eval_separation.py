@@ -262,3 +262,33 @@ def test_evaluate_stems_in_memory_matches_folder_rules():
     assert r["vocals"]["usdr"] == pytest.approx(S.usdr(stems["vocals"], est["vocals"]))
     with pytest.raises(DataError, match="matches a reference"):
         S.evaluate_stems(stems, {"piano": mix}, 8000)
+
+
+def test_closed_form_sdr_equals_museval_framewise():
+    museval = pytest.importorskip("museval")
+    rng = np.random.default_rng(8)
+    sr, t = 8000, int(8000 * 4.5)  # a last, shorter frame as well
+    refs = np.stack([_coloured(rng, (2, t), 0.9), _coloured(rng, (2, t), -0.5)])
+    refs[0, :, 8000:16000] = 0.0      # silent reference second -> NaN frame for all
+    ests = refs + 0.3 * refs[::-1] + 0.05 * rng.standard_normal(refs.shape)
+    ests[1, :, 24000:32000] = 0.0     # silent estimate second -> NaN frame too
+    fast = S.sdr_v4_framewise(refs, ests, sr)
+    sdr, _, _, _ = museval.evaluate(refs.transpose(0, 2, 1), ests.transpose(0, 2, 1),
+                                    win=sr, hop=sr)
+    assert fast.shape == sdr.shape == (2, 4)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(sdr))
+    np.testing.assert_allclose(fast[~np.isnan(fast)], sdr[~np.isnan(sdr)], atol=1e-6)
+
+
+def test_bss_modes_in_track_scoring():
+    rng = np.random.default_rng(9)
+    stems = _track(rng)
+    mix = sum(stems.values())
+    est = {"vocals": stems["vocals"] + 0.2 * (mix - stems["vocals"])}
+    full = S.evaluate_stems(stems, est, 8000, bss="full")["vocals"]
+    fast = S.evaluate_stems(stems, est, 8000, bss="sdr")["vocals"]
+    none = S.evaluate_stems(stems, est, 8000, bss=False)["vocals"]
+    assert set(fast) == {"usdr", "si_sdr", "sdr"} and set(none) == {"usdr", "si_sdr"}
+    assert fast["sdr"] == pytest.approx(full["sdr"], abs=1e-3)
+    with pytest.raises(DataError, match="unknown BSSEval mode"):
+        S.evaluate_stems(stems, est, 8000, bss="v3")

@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--reference", required=True, type=Path, help="root of <track>/<stem>.wav references")
     s.add_argument("--estimate", required=True, type=Path, help="root of <track>/<stem>.wav estimates")
     s.add_argument("--stems", nargs="+", help="only these stems (default: every estimated stem)")
-    s.add_argument("--no-bss", action="store_true", help="skip BSSEval v4 (uSDR and SI-SDR only)")
+    s.add_argument("--bss", choices=("full", "sdr", "none"), default="full",
+                   help="BSSEval v4: full = SDR/ISR/SIR/SAR with museval (slow); sdr = the v4 "
+                        "SDR only, closed form (fast); none = uSDR and SI-SDR only")
     s.add_argument("--window", type=float, default=1.0, help="BSSEval window in seconds (1.0)")
     s.add_argument("--hop", type=float, default=1.0, help="BSSEval hop in seconds (1.0)")
     s.add_argument("--report", type=Path, help="write JSON, Markdown and PNG plots here")
@@ -146,7 +148,7 @@ def _separation(args: argparse.Namespace) -> int:
     from discovervoice.eval import separation as sep
 
     r = sep.evaluate_separation(args.reference, args.estimate, stems=args.stems,
-                                bss=not args.no_bss, window_s=args.window, hop_s=args.hop,
+                                bss=args.bss, window_s=args.window, hop_s=args.hop,
                                 progress=_progress)
     d = r.to_dict()
     figures = []
