@@ -195,10 +195,27 @@ def evaluate(corpus: str | Path | list, *, split: str = "test", n_songs: int = 8
                 sexes[k] = v
         items += [dict(it, path=str(c / it["path"])) for it in man.get("items", [])]
     rng = np.random.default_rng(seed)
-    songs = sorted((it for it in items if it.get("part") == "songs" and it.get("split") == split),
-                   key=lambda it: it["path"])
-    spoken = [it for it in items if it.get("part") == "singers" and it.get("split") == split
-              and it.get("kind") == "spoken"]
+    # the same song or clip may be in several builds: keep the first; skip files that a
+    # build still in progress has not written yet
+    songs, spoken, seen = [], [], set()
+    for it in items:
+        if it.get("split") != split:
+            continue
+        p = Path(it["path"])
+        if it.get("part") == "songs":
+            key = ("song", p.name)
+            ok = (p / "mixture.wav").is_file() and (p / "vocals.wav").is_file()
+            dest = songs
+        elif it.get("part") == "singers" and it.get("kind") == "spoken":
+            key = ("clip", it.get("singer"), p.name)
+            ok = p.is_file()
+            dest = spoken
+        else:
+            continue
+        if ok and key not in seen:
+            seen.add(key)
+            dest.append(it)
+    songs.sort(key=lambda it: Path(it["path"]).name)
     if not songs and not spoken:
         raise DataError(f"{[str(c) for c in corpora]}: no songs or spoken clips in split {split!r}")
     say = progress or (lambda f, m: None)

@@ -21,8 +21,10 @@ itself (then the classifier must tell a voice from the instruments by itself, wh
 harder: separate songs first).
 
 Inside a voice region (voice activity with gaps below ``merge_gap_seconds`` bridged) the
-class probabilities are averaged over ``label_smooth_seconds`` and a class change must
-last ``min_label_seconds``; on a separated vocal stem the music probability is weighted by
+class probabilities are averaged over ``label_smooth_seconds``, weighted by the
+recording's own speech/singing mix (an empirical-Bayes prior: a song is mostly sung, a
+conversation mostly spoken), and a class change must last ``min_label_seconds``; on a
+separated vocal stem the music probability is weighted by
 ``separated_music_weight`` (active sound there is a voice unless the classifier is sure).
 Short gaps (``merge_gap_seconds``) inside a voice region are bridged, voice regions
 shorter than ``min_voice_seconds`` are dropped, and music or silence runs shorter than
