@@ -15,7 +15,9 @@ Libraries and sources:
       the median over its frames, frames where a reference is silent (NaN) left out — the
       ``museval`` / SiSEC convention. References get a -80 dB white dither first (see
       :func:`bss_eval_v4`): without it museval's projection breaks down on stems whose
-      channels are scaled copies of each other (panned mono sources).
+      channels are scaled copies of each other (panned mono sources). When only the SDR
+      is wanted, :func:`sdr_v4_framewise` gives museval's v4 SDR exactly in closed form,
+      hundreds of times faster (``--bss sdr``).
     * **Oracle ideal ratio mask** (the IRM oracle of sigsep-mus-oracle, Stöter et al.):
       ``M_j = |S_j|^p / sum_k |S_k|^p`` on the STFT (librosa), applied to the mixture STFT
       and inverted. ``p = 2`` is "IRM2" (Wiener-like), ``p = 1`` "IRM1".
