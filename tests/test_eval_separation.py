@@ -292,3 +292,22 @@ def test_bss_modes_in_track_scoring():
     assert fast["sdr"] == pytest.approx(full["sdr"], abs=1e-3)
     with pytest.raises(DataError, match="unknown BSSEval mode"):
         S.evaluate_stems(stems, est, 8000, bss="v3")
+
+
+def test_parallel_jobs_give_the_same_report(tmp_path):
+    rng = np.random.default_rng(10)
+    sr = 8000
+    ref, est = tmp_path / "ref", tmp_path / "est"
+    for name in ("a", "b", "c"):
+        stems = _track(rng, sr, 1.0)
+        _write_track(ref, name, stems, sr)
+        (est / name).mkdir(parents=True)
+        v = stems["vocals"] + 0.1 * stems["drums"]
+        audio.save(est / name / "vocals.wav", v.astype(np.float32), sr, clip="none")
+    serial = S.evaluate_separation(ref, est, bss="sdr").to_dict()
+    seen = []
+    parallel = S.evaluate_separation(ref, est, bss="sdr", jobs=2,
+                                     progress=lambda i, n, t: seen.append((i, n))).to_dict()
+    assert serial["tracks"] == parallel["tracks"]
+    assert list(parallel["tracks"]) == ["a", "b", "c"]
+    assert sorted(seen) == [(1, 3), (2, 3), (3, 3)]

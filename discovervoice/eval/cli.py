@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--bss", choices=("full", "sdr", "none"), default="full",
                    help="BSSEval v4: full = SDR/ISR/SIR/SAR with museval (slow); sdr = the v4 "
                         "SDR only, closed form (fast); none = uSDR and SI-SDR only")
+    s.add_argument("--jobs", type=int, default=1, help="tracks scored in parallel processes (1)")
     s.add_argument("--window", type=float, default=1.0, help="BSSEval window in seconds (1.0)")
     s.add_argument("--hop", type=float, default=1.0, help="BSSEval hop in seconds (1.0)")
     s.add_argument("--report", type=Path, help="write JSON, Markdown and PNG plots here")
@@ -149,6 +150,7 @@ def _separation(args: argparse.Namespace) -> int:
 
     r = sep.evaluate_separation(args.reference, args.estimate, stems=args.stems,
                                 bss=args.bss, window_s=args.window, hop_s=args.hop,
+                                jobs=args.jobs,
                                 progress=_progress)
     d = r.to_dict()
     figures = []

@@ -581,9 +581,27 @@ def aggregate(tracks: Mapping[str, Mapping[str, Mapping[str, float]]],
     return out
 
 
+def _score_track_dirs(ref_dir: Path, est_dir: Path, stems: tuple[str, ...] | None,
+                      bss: bool | str, window_s: float, hop_s: float
+                      ) -> tuple[dict | None, list[str]]:
+    """Load and score one track folder pair (a top-level function: runs in workers)."""
+    from discovervoice import audio as dva
+
+    files = {k: p for k, p in _stem_files(est_dir).items()
+             if k != MIXTURE and (stems is None or k in stems)}
+    ref = load_reference_track(ref_dir)
+    scored = {k: p for k, p in files.items() if k in ref.stems}
+    if not scored:
+        return None, []
+    est = {k: dva.load(p, ref.sample_rate, channels=ref.mixture.shape[0], max_seconds=None)
+           for k, p in scored.items()}
+    scores = score_track(ref, est, bss=bss, window_s=window_s, hop_s=hop_s)
+    return scores, sorted(set(ref.stems) - set(scored))
+
+
 def evaluate_separation(reference_dir: str | Path, estimate_dir: str | Path, *,
                         stems: Sequence[str] | None = None, bss: bool | str = True,
-                        window_s: float = 1.0, hop_s: float = 1.0,
+                        window_s: float = 1.0, hop_s: float = 1.0, jobs: int = 1,
                         progress: ProgressFn | None = None) -> SeparationReport:
     """Score every track of ``estimate_dir`` against ``reference_dir`` (MUSDB layout).
 
@@ -596,14 +614,14 @@ def evaluate_separation(reference_dir: str | Path, estimate_dir: str | Path, *,
         stems: restrict to these stem names (default: every estimated stem).
         bss: ``"full"`` (or ``True``): BSSEval v4 SDR/ISR/SIR/SAR with museval; ``"sdr"``:
             the v4 SDR only, in closed form (fast); ``"none"`` (or ``False``).
+        jobs: tracks scored in parallel worker processes (full BSSEval is CPU-bound).
         progress: ``progress(done, total, track_name)``.
 
     Raises:
         DataError: a folder is missing, has no tracks, or no estimate matches a reference.
         AudioLoadError, AudioError: an unreadable or invalid file (named in the message).
     """
-    from discovervoice import audio as dva
-
+    _bss_mode(bss)  # reject an unknown mode before any work
     ref_root, est_root = Path(reference_dir), Path(estimate_dir)
     ref_tracks = {p.name: p for p in list_tracks(ref_root)}
     est_tracks = list_tracks(est_root)
@@ -614,22 +632,32 @@ def evaluate_separation(reference_dir: str | Path, estimate_dir: str | Path, *,
             f"{ref_root} (names must be equal)")
     tracks: dict[str, dict[str, dict[str, float]]] = {}
     missing: dict[str, list[str]] = {}
-    for i, est_dir in enumerate(matched):
-        files = {k: p for k, p in _stem_files(est_dir).items()
-                 if k != MIXTURE and (stems is None or k in stems)}
-        ref = load_reference_track(ref_tracks[est_dir.name])
-        scored = {k: p for k, p in files.items() if k in ref.stems}
-        if not scored:
-            log.warning("%s: no estimated stem matches a reference stem", est_dir)
+    jobs_args = [(ref_tracks[d.name], d, tuple(stems) if stems else None, bss, window_s, hop_s)
+                 for d in matched]
+    if jobs > 1 and len(matched) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(matched))) as pool:
+            futures = {pool.submit(_score_track_dirs, *a): a[1].name for a in jobs_args}
+            results = {}
+            for n, fut in enumerate(as_completed(futures), 1):
+                results[futures[fut]] = fut.result()
+                if progress is not None:
+                    progress(n, len(matched), futures[fut])
+        ordered = [(d.name, results[d.name]) for d in matched]
+    else:
+        ordered = []
+        for i, a in enumerate(jobs_args):
+            ordered.append((a[1].name, _score_track_dirs(*a)))
+            if progress is not None:
+                progress(i + 1, len(matched), a[1].name)
+    for name, (scores, lacking) in ordered:
+        if scores is None:
+            log.warning("%s: no estimated stem matches a reference stem", est_root / name)
             continue
-        est = {k: dva.load(p, ref.sample_rate, channels=ref.mixture.shape[0], max_seconds=None)
-               for k, p in scored.items()}
-        tracks[est_dir.name] = score_track(ref, est, bss=bss, window_s=window_s, hop_s=hop_s)
-        lacking = sorted(set(ref.stems) - set(scored))
+        tracks[name] = scores
         if lacking:
-            missing[est_dir.name] = lacking
-        if progress is not None:
-            progress(i + 1, len(matched), est_dir.name)
+            missing[name] = lacking
     if not tracks:
         raise DataError(f"{est_root}: no estimated stem matches a reference stem")
     settings = {
