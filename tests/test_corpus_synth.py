@@ -115,3 +115,18 @@ def test_festival_voice_sings_through_world():
     assert r.sample_rate == 16000
     assert pitch_accuracy(r, notes) >= 0.95
     assert r.phones and r.phones[-1][1] == pytest.approx(len(r.audio) / 16000, abs=0.01)
+
+
+@needs_mbrola
+def test_very_long_high_note_is_held_then_breathed_not_a_crash():
+    # ~3400 pitch periods on one vowel made MBROLA panic; the note is now held for at
+    # most MAX_PHONE_PERIODS periods and the rest is silence
+    try:
+        v = voices.get_voice("mbrola-br4")
+    except Exception:
+        v = next(x for x in voices.list_voices(kinds=("mbrola",)) if x.sex == "female")
+    notes = [synth.SungNote(0.3, 6.7, 71, "so"), synth.SungNote(7.0, 4.4, 65, "nu")]
+    r = synth.sing(notes, v, vibrato_depth=0.0)
+    assert abs(len(r.audio) / r.sample_rate - 11.7) < 0.1
+    long_vowels = [b - a for a, b, p in r.phones if p != "_"]
+    assert max(long_vowels) <= 1.0 * synth.MAX_PHONE_PERIODS / (1.0 * synth.midi_to_hz(71)) + 0.01

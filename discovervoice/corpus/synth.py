@@ -174,6 +174,8 @@ def _vibrato_points(n_ms: int, f: float, rate: float, depth: float, t0_ms: float
 
 
 MAX_MELISMA = 12
+MAX_PHONE_PERIODS = 2000
+MAX_PHONE_MS = 4000
 
 
 def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.5,
@@ -254,10 +256,18 @@ def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.
         for n in g:
             f0_target.append((n.start, n.start + n.dur, midi_to_hz(n.pitch)))
         pos = 0
+        overflow = 0
         for i, (sym, _, is_voiced) in enumerate(ph):
             d = nuc if i == k else cons[i]
             pts = None
             if i == k:
+                # MBROLA fails ("PANIC, check your pitch") on a phone of more than about
+                # 2400 pitch periods: a longer note is held for MAX_PHONE_PERIODS, then
+                # the singer breathes (silence) until the next note
+                f_hi = 1.03 * max(f for _, _, f in bounds)
+                cap = int(min(MAX_PHONE_MS, 1000.0 * MAX_PHONE_PERIODS / f_hi))
+                if d > cap:
+                    overflow, d = d - cap, cap
                 pts = []
                 step = max(25, int(np.ceil(d / (80 - 2 * len(bounds)))))
                 for b0, b1, f in bounds:
@@ -274,6 +284,8 @@ def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.
                 pts = [(0.0, f), (100.0, f)]
             emit(sym, d, pts)
             pos += d
+        if overflow:
+            emit("_", overflow, None)
     emit("_", 300, None)
     pho = "\n".join(lines) + "\n"
     try:
