@@ -145,7 +145,7 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
                 hyps = [h for r, h in pairs_ if r.strip()]
                 if refs:
                     e = error_rates(refs, hyps)
-                    asr[snr][m] = {"cer": e["cer"], "wer": e["wer"]}
+                    asr[snr][m] = {"cer": e["cer"], "wer": e["wer"], "n": len(refs)}
         result["asr"] = {"backend": getattr(transcriber, "backend", "?"),
                          "reference": ref_kind, "table": asr}
     return result
@@ -208,7 +208,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         for snr, row in asr["table"].items():
             cells = [f"{row[c]['cer']:.3f} / {row[c]['wer']:.3f}" if c in row else "–"
                      for c in conds]
-            lines.append(f"| {float(snr):g} | " + " | ".join(cells) + " |")
+            n = max((c.get("n", 0) for c in row.values()), default=0)
+            lines.append(f"| {float(snr):g} (n={n}) | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 

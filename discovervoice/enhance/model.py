@@ -184,6 +184,7 @@ def save_crnn(model: CRNN, path: str | os.PathLike, *, half: bool = True,
             "architecture": "CRNN", **(extra_metadata or {})}
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 
