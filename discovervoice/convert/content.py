@@ -625,8 +625,8 @@ def load_feature_cache(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: Iterable[str] = (),
-              cache: str | Path | None = None, steps: int = 3000, batch: int = 16, crop_s: float = 2.0,
-              lr: float = 2e-3, channels: int = 192, n_layers: int = 6, max_phones: int = 63, seed: int = 0,
+              cache: str | Path | None = None, steps: int = 2000, batch: int = 16, crop_s: float = 2.0,
+              lr: float = 2e-3, channels: int = 128, n_layers: int = 5, max_phones: int = 63, seed: int = 0,
               threads: int | None = 1, device: str = "cpu", progress: Progress = None) -> dict:
     """Train the PPG content encoder on phone-labelled clips (the ``dv-content-ppg`` recipe).
 
@@ -713,14 +713,14 @@ def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: I
             speech = y != 0
             if speech.sum() > 20:
                 ppg_feats.append(torch.log_softmax(logits, 0).clamp(min=-12).T.numpy()[speech])
-                mel_feats.append(m[speech])
+                mel_feats.append(m[speech])  # the encoder's input: utterance-mean-normalised log-mel
                 spk.append(s)
     summary = {"clips": len(clips), "voices": sorted(set(speakers)), "minutes": round(len(mel_all) / 6000, 1),
                "phones": len(phones), "steps": steps, "train_seconds": round(time.time() - t0),
                "device": device, "valid_frame_accuracy": round(correct / max(total, 1), 4)}
     if len(set(spk)) >= 2:
         summary["speaker_probe"] = {"ppg": round(speaker_probe(ppg_feats, spk), 4),
-                                    "log_mel": round(speaker_probe(mel_feats, spk), 4),
+                                    "log_mel_mean_normalised": round(speaker_probe(mel_feats, spk), 4),
                                     "chance": round(1 / len(set(spk)), 4), "held_out_clips": len(spk)}
     enc.save(out, {"summary": json.dumps(summary)})
     if progress:

@@ -59,27 +59,30 @@ def _set_transpose(src: Path, dst: Path) -> int:
 
 
 def speaker_probe_report(voice_dirs: list[Path], content: str, clips_per_voice: int = 8) -> dict[str, Any]:
-    """Speaker-probe accuracy on content features and on log-mel frames (speech frames only)."""
+    """Speaker-probe accuracy on voiced frames: content features, raw log-mel, and the
+    utterance-mean-normalised log-mel that the PPG encoder takes as input."""
     from discovervoice import audio as dva
     from discovervoice.convert.content import load_content_encoder, log_mel, speaker_probe
     from discovervoice.convert.f0 import extract_f0
 
     enc = load_content_encoder(content)
-    feats, mels, spk = [], [], []
+    feats, mels, cmn, spk = [], [], [], []
     for d in voice_dirs:
         for wav in sorted(d.glob("*.wav"))[:clips_per_voice]:
             x = dva.load(wav, 16000, 1)[0]
             voiced = extract_f0(x, "dio") > 0
-            c, m = enc(x), log_mel(x)
+            c, m, mn = enc(x), log_mel(x, normalize=False), log_mel(x)
             n = min(len(c), len(m), len(voiced))
             if voiced[:n].sum() < 20:
                 continue
             feats.append(c[:n][voiced[:n]])
             mels.append(m[:n][voiced[:n]])
+            cmn.append(mn[:n][voiced[:n]])
             spk.append(d.name)
     if len(set(spk)) < 2:
         return {}
     return {"content": round(speaker_probe(feats, spk), 4), "log_mel": round(speaker_probe(mels, spk), 4),
+            "log_mel_mean_normalised": round(speaker_probe(cmn, spk), 4),
             "chance": round(1 / len(set(spk)), 4), "voices": sorted(set(spk)), "clips": len(spk)}
 
 
@@ -217,5 +220,7 @@ def markdown(result: dict) -> str:
     p = result.get("speaker_probe") or {}
     if p:
         lines += ["", f"Linear speaker probe on the evaluation voices ({len(p['voices'])} voices, chance "
-                  f"{p['chance']:.2f}): content features {p['content']:.3f}, log-mel {p['log_mel']:.3f}."]
+                  f"{p['chance']:.2f}): content features {p['content']:.3f}, log-mel {p['log_mel']:.3f}"
+                  + (f", mean-normalised log-mel {p['log_mel_mean_normalised']:.3f}"
+                     if "log_mel_mean_normalised" in p else "") + "."]
     return "\n".join(lines)

@@ -173,8 +173,9 @@ def _find_index(folder: Path) -> Path | None:
     return cands[0] if cands else None
 
 
-def load_voice(path: str | Path, **kw: Any) -> VoiceModel:
-    """Shorthand for :meth:`VoiceModel.load`."""
+def load_voice(path: str | Path, spec: Any = None, **kw: Any) -> VoiceModel:
+    """Shorthand for :meth:`VoiceModel.load`; also the registry factory of shipped voices
+    (``weights/dv-voice-*``)."""
     return VoiceModel.load(path, **kw)
 
 
@@ -308,8 +309,8 @@ def _native_rate(files: list[Path]) -> int:
 
 def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv-content-ppg",
                 f0_method: str = "harvest", sample_rate: int | None = None, order: int = 40,
-                steps: int = 3000, batch: int = 16, crop_frames: int = 200, lr: float = 2e-3,
-                channels: int = 192, n_layers: int = 6, eval_every: int = 100, patience: int = 6,
+                steps: int = 1500, batch: int = 16, crop_frames: int = 200, lr: float = 2e-3,
+                channels: int = 128, n_layers: int = 4, eval_every: int = 100, patience: int = 4,
                 holdout: float = 0.1, denoise: bool = False, resume: bool = True, device: str = "cpu",
                 threads: int | None = None, seed: int = 0, progress: Progress = None) -> VoiceModel:
     """Train a voice from a folder of recordings (see the module docstring for the recipe).
