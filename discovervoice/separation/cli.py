@@ -100,7 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--models", required=True, help="comma-separated model names/paths; "
                     "'mixture' and 'irm' are the baselines")
     ev.add_argument("--out", default=None, help="write the table as JSON (and .md next to it)")
-    ev.add_argument("--max-seconds", type=float, default=None)
+    ev.add_argument("--max-seconds", type=float, default=None, help="first seconds of each song")
+    ev.add_argument("--max-songs", type=int, default=None, help="first songs (by name)")
     ev.add_argument("--threads", type=int, default=None)
     ev.set_defaults(func=_evaluate)
 
@@ -234,7 +235,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
-    table = evaluate_models(names, args.data, max_seconds=args.max_seconds,
+    table = evaluate_models(names, args.data, max_seconds=args.max_seconds, max_songs=args.max_songs,
                             progress=lambda f, m: print(m, file=sys.stderr))
     print(table.markdown())
     if args.out:

@@ -73,7 +73,7 @@ def _load_refs(folder: Path, max_seconds: float | None) -> tuple[np.ndarray, dic
 def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
                     max_seconds: float | None = None,
                     progress: Callable[[float, str], None] | None = None,
-                    separator_kwargs: dict | None = None) -> EvalTable:
+                    separator_kwargs: dict | None = None, max_songs: int | None = None) -> EvalTable:
     """Evaluate baselines and models on every song folder of ``data``.
 
     Args:
@@ -81,6 +81,7 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
             ``ensemble:METHOD``) or ready :class:`~discovervoice.separation.api.Separator`\\ s.
         data: folder of song folders.
         max_seconds: only the first seconds of each song.
+        max_songs: only the first songs (sorted by name).
 
     Returns:
         :class:`EvalTable`.
@@ -91,7 +92,7 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
     from discovervoice.eval.separation import ideal_ratio_mask, list_tracks, si_sdr, usdr
     from discovervoice.separation.api import Separator
 
-    tracks = list_tracks(data)
+    tracks = list_tracks(data)[:max_songs] if max_songs else list_tracks(data)
     table = EvalTable(str(data), [t.name for t in tracks])
     for mi, m in enumerate(models):
         label = m if isinstance(m, str) else getattr(m, "name", str(m))
