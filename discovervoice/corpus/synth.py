@@ -392,7 +392,11 @@ def _world_unit(x: np.ndarray, sr: int, phones=None) -> _Unit | None:
         return None
     sp = pw.cheaptrick(x, f0, t, _WORLD_SR)
     ap = pw.d4c(x, f0, t, _WORLD_SR)
-    return _Unit(f0, sp, ap, int(vo[0]), int(vo[-1]) + 1, phones)
+    # the sung (stretched) span: voiced frames within 25 dB of the loudest voiced frame,
+    # so that a faint voiced tail (breath, the pause after a word) is not stretched
+    energy = 10.0 * np.log10(np.sum(sp, axis=1) + 1e-20)
+    strong = np.nonzero((f0 > 0) & (energy >= energy[f0 > 0].max() - 25.0))[0]
+    return _Unit(f0, sp, ap, int(strong[0]), int(strong[-1]) + 1, phones)
 
 
 def _world_sing(units: list[_Unit], notes: list[SungNote], vibrato_rate: float,
