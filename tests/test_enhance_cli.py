@@ -96,3 +96,24 @@ def test_transcribe_command_prints_text_words_and_cer(tmp_path, capsys):
     assert r.returncode == 1
     assert r.stderr.strip() == ("error: pocketsphinx: unsupported language 'de'; this model "
                                 "has en (use --backend whisper for other languages)")
+
+
+def test_evaluate_reads_the_corpus_manifest_for_snr_text_and_language(tmp_path):
+    from discovervoice.enhance import data as pairdata
+    from discovervoice.enhance.evaluate import evaluate
+
+    corpus = _pairs(tmp_path / "corpus")
+    test = corpus / "noisy_speech" / "test"
+    items = [{"path": f"noisy_speech/test/noisy/{i:03d}.wav", "snr_db": 99.0 + i,
+              "language": lang, "text": f"sentence {i}"}
+             for i, lang in enumerate(["en-us", "de", "en-uk"])]
+    (test / "manifest.json").write_text(json.dumps(items))
+    meta = pairdata.load_metadata(test)
+    pairs = pairdata.find_pairs(test)
+    assert pairdata.transcript_of(test, pairs[1], meta) == "sentence 1"
+    r = evaluate(corpus, "test", methods=["noisy"], use_dnsmos=False, languages=["en"])
+    assert r["files"] == 2 and set(r["table"]) == {99.0, 101.0}     # SNR from the manifest
+    from discovervoice.errors import DataError
+
+    with pytest.raises(DataError, match="no pairs in the languages"):
+        evaluate(corpus, "test", methods=["noisy"], use_dnsmos=False, languages=["ja"])

@@ -112,6 +112,8 @@ def register(subparsers) -> None:
     ev.add_argument("--methods", default="noisy,noisereduce,mmse-stsa,wiener,crnn")
     ev.add_argument("--max-files", type=int, default=None)
     ev.add_argument("--no-dnsmos", action="store_true")
+    ev.add_argument("--languages", default=None,
+                    help="comma list: only pairs in these languages (from the manifest), e.g. en")
     ev.add_argument("--asr", choices=("none", "pocketsphinx", "whisper"), default="none",
                     help="also report CER/WER of this recogniser (robustness table)")
     ev.add_argument("--asr-model", default=None, help="Whisper checkpoint for --asr whisper")
@@ -241,7 +243,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         result = evaluate(args.data, args.split, enhancer=enhancer, methods=methods,
                           use_dnsmos=not args.no_dnsmos, transcriber=transcriber,
-                          max_files=args.max_files, progress=cb)
+                          max_files=args.max_files, progress=cb,
+                          languages=args.languages.split(",") if args.languages else None)
     finally:
         bar.close()
     result["model"] = str(args.model) if enhancer is not None else None

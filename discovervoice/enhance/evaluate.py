@@ -61,6 +61,7 @@ def _method_fns(methods: Sequence[str], enhancer) -> dict[str, Callable[[np.ndar
 def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
              methods: Sequence[str] = METHODS, use_dnsmos: bool = True,
              transcriber=None, max_files: int | None = None,
+             languages: Sequence[str] | None = None,
              progress: Progress | None = None) -> dict[str, Any]:
     """Score methods on the pairs of ``data`` (``split``).
 
@@ -71,14 +72,26 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
         transcriber: a transcriber (``discovervoice.prep.transcribe``) for the ASR
             robustness table, or ``None``.
         max_files: score only the first N pairs (sorted by name).
+        languages: keep only pairs whose metadata ``language`` has one of these base codes
+            (``["en"]`` keeps ``en-us`` and ``en-uk``); pairs without one are dropped.
 
     Returns:
         ``{"data", "split", "files", "snrs", "methods", "table": {snr: {method: {metric:
         mean}}}, "overall": {method: {metric: mean}}, "rtf": {method: float}, "asr": {...}}``.
     """
     folder = pairdata.pair_dir(data, split)
-    pairs = pairdata.find_pairs(folder)[: max_files or None]
+    pairs = pairdata.find_pairs(folder)
     meta = pairdata.load_metadata(folder)
+    if languages:
+        keep = {lang.lower().split("-")[0] for lang in languages}
+        pairs = [p for p in pairs if str((meta.get(p.name) or {}).get("language", ""))
+                 .lower().split("-")[0] in keep]
+        if not pairs:
+            from discovervoice.errors import DataError
+
+            raise DataError(f"{folder}: no pairs in the languages {sorted(keep)} "
+                            "(the language comes from the data set's manifest)")
+    pairs = pairs[: max_files or None]
     fns = _method_fns(methods, enhancer)
     rows: dict[float, dict[str, dict[str, list[float]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list)))
@@ -129,6 +142,7 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
         overall[m] = {k: _nanmean(v) for k, v in acc.items()}
     result: dict[str, Any] = {
         "data": str(folder), "split": split, "files": len(pairs),
+        "languages": list(languages) if languages else None,
         "counts": {snr: len(ms[next(iter(fns))]["si_sdr"]) for snr, ms in sorted(rows.items())},
         "methods": list(fns), "table": table, "overall": overall,
         "rtf": {m: timing[m] / max(audio_seconds, 1e-9) for m in fns},
@@ -184,8 +198,10 @@ def to_markdown(result: dict[str, Any]) -> str:
     """Markdown tables (enhancement per SNR, overall, RTF, ASR robustness) of a result."""
     ms = result["methods"]
     keys = [k for k in METRICS if any(k in result["overall"][m] for m in ms)]
+    langs = result.get("languages")
     lines = [f"Data: `{result['data']}` ({result['files']} pairs, "
-             f"{result['audio_seconds'] / 60:.1f} min)", "",
+             f"{result['audio_seconds'] / 60:.1f} min"
+             + (f"; languages {', '.join(langs)}" if langs else "") + ")", "",
              "| SNR (dB) | method | " + " | ".join(_LABELS[k] for k in keys) + " |",
              "|---|---|" + "---|" * len(keys)]
     for snr, row in result["table"].items():
