@@ -1,6 +1,6 @@
 """Benchmark: ``which-singer`` latency on a 10-second clip after the model is loaded.
 
-Budget (issue 5): under 2 s on 2 CPU cores. Measured as wall time of
+Budget (issue 5): under 2 s on 2 CPU cores. Measured as wall time and process CPU time of
 ``SingerClassifier.which_singer`` (VAD + windows + log-mel + AST + aggregation +
 recommendations), median over ``--repeat`` runs, and as a ratio against an anchor in the
 same run: the resemblyzer GE2E speaker embedding of the same clip (the baseline system's
@@ -41,14 +41,19 @@ def synthetic_voice(seconds: float = 10.0, seed: int = 0) -> np.ndarray:
     return (0.3 * x / np.max(np.abs(x))).astype(np.float32)[None]
 
 
-def timed(fn, repeat: int) -> list[float]:
+def timed(fn, repeat: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and process CPU seconds (all threads) of each of ``repeat`` calls.
+
+    On a shared machine wall time measures the other users too; CPU time does not, and
+    on dedicated cores wall time is at most the CPU time (threads only shorten it)."""
     fn()  # warm-up
-    out = []
+    wall, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        out.append(time.perf_counter() - t)
-    return out
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return wall, cpu
 
 
 def main() -> None:
@@ -74,20 +79,24 @@ def main() -> None:
         x = audio.load(args.clip, SR, 1)[:, : int(args.seconds * SR)]
     else:
         x = synthetic_voice(args.seconds)
-    ours = timed(lambda: clf.which_singer(x, top_k=5), args.repeat)
+    ours, ours_cpu = timed(lambda: clf.which_singer(x, top_k=5), args.repeat)
     from discovervoice.eval.speaker import ResemblyzerEncoder
 
     enc = ResemblyzerEncoder()
-    anchor = timed(lambda: enc.embed(x, SR), args.repeat)
+    anchor, anchor_cpu = timed(lambda: enc.embed(x, SR), args.repeat)
     med, med_a = statistics.median(ours), statistics.median(anchor)
+    cpu, cpu_a = statistics.median(ours_cpu), statistics.median(anchor_cpu)
     print(json.dumps({
         "benchmark": "which-singer latency", "model": clf.name,
         "clip_seconds": round(x.shape[1] / SR, 2), "threads": args.threads,
         "load_seconds": round(load_s, 3), "which_singer_seconds_median": round(med, 3),
         "which_singer_seconds_all": [round(v, 3) for v in ours],
         "anchor": "resemblyzer GE2E embedding of the same clip",
-        "anchor_seconds_median": round(med_a, 3), "ratio_to_anchor": round(med / med_a, 2),
-        "budget_seconds": 2.0, "within_budget": med < 2.0,
+        "which_singer_cpu_seconds_median": round(cpu, 3),
+        "anchor_seconds_median": round(med_a, 3), "anchor_cpu_seconds_median": round(cpu_a, 3),
+        "ratio_to_anchor": round(med / med_a, 2), "cpu_ratio_to_anchor": round(cpu / cpu_a, 2),
+        "budget_seconds": 2.0, "within_budget_wall": med < 2.0,
+        "within_budget_cpu": cpu < 2.0,
     }, indent=2))
 
 
