@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from discovervoice.classify.data import Clip, scan_dataset
-from discovervoice.classify.features import SAMPLE_RATE, WindowConfig
+from discovervoice.classify.features import SAMPLE_RATE, WindowConfig, voiced_audio
 from discovervoice.errors import AudioError, DataError
 
 log = logging.getLogger("discovervoice.classify")
@@ -198,12 +198,21 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
         for s in unseen_names:
             sung = sorted((c for c in clips if c.singer == s and c.kind == "sung"),
                           key=lambda c: str(c.path))
-            by_song: dict[str, Clip] = {}
+            chosen: list[Clip] = []
             for c in sorted(sung, key=lambda c: rng.random()):
-                by_song.setdefault(c.song, c)
-            chosen = list(by_song.values())[:gallery_clips]
+                if len(chosen) == gallery_clips or any(c.song == o.song for o in chosen):
+                    continue
+                crop = _enrol_crop(_load(c, None), gallery_seconds, clf.window)
+                try:  # a clip with too little voice cannot enrol (damaged or silent file)
+                    v = voiced_audio(crop, SAMPLE_RATE, clf.window, name=str(c.path))
+                except AudioError as exc:
+                    skipped.append([str(c.path), f"enrolment: {exc}"])
+                    continue
+                if len(v) >= 0.5 * gallery_seconds * SAMPLE_RATE:
+                    chosen.append(c)
             if len(chosen) < gallery_clips:
-                log.warning("unseen singer %s has only %d sung songs for enrolment", s, len(chosen))
+                log.warning("unseen singer %s has only %d usable sung songs for enrolment",
+                            s, len(chosen))
             if chosen:
                 enrol[s] = chosen
         names = sorted(enrol)
