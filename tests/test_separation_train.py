@@ -150,3 +150,32 @@ def test_prune_cli_table(musdb, tmp_path, capsys):
     for r in rows:
         assert M.load_embedded(r["path"]) is not None
     assert "| channel sparsity |" in capsys.readouterr().out
+
+
+def test_evaluation_table_with_baselines(musdb):
+    from torch import nn
+
+    from discovervoice.separation.api import Separator
+    from discovervoice.separation.evaluate import evaluate_models
+
+    class Half(nn.Module):
+        sources = ["vocals", "accompaniment"]
+        samplerate, audio_channels, segment = SR, 2, 1.0
+
+        def valid_length(self, n):
+            return n
+
+        def forward(self, x):
+            return torch.stack([0.5 * x, 0.5 * x], 1)
+
+    table = evaluate_models(["mixture", "irm", Separator(Half(), normalize=False)], musdb / "test")
+    rows = table.rows
+    assert set(rows) == {"mixture", "irm", "Half"}
+    assert rows["irm"]["vocals_usdr"] > rows["Half"]["vocals_usdr"]
+    assert table.progress_to_oracle("mixture") == 0.0 and table.progress_to_oracle("irm") == 1.0
+    # half the mixture as vocals: uSDR computed here must match the definition
+    from discovervoice.eval.separation import load_reference_track, usdr
+
+    ref = load_reference_track(musdb / "test" / "t0")
+    assert rows["Half"]["vocals_usdr"] == pytest.approx(usdr(ref.stems["vocals"], 0.5 * ref.mixture), abs=1e-3)
+    assert "| Half |" in table.markdown() and rows["Half"]["rtf"] > 0

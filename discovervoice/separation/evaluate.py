@@ -92,17 +92,26 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
     from discovervoice.eval.separation import ideal_ratio_mask, list_tracks, si_sdr, usdr
     from discovervoice.separation.api import Separator
 
+    from discovervoice.separation.api import DEFAULT_ENSEMBLE
+    from discovervoice.separation.ensemble import combine
+
     tracks = list_tracks(data)[:max_songs] if max_songs else list_tracks(data)
     table = EvalTable(str(data), [t.name for t in tracks])
+    # member outputs and times, so that ensembles of already evaluated models are combined
+    # from them instead of separating again (the same computation)
+    cache: dict[tuple[str, str], tuple[dict[str, np.ndarray], float]] = {}
     for mi, m in enumerate(models):
         label = m if isinstance(m, str) else getattr(m, "name", str(m))
         sep = None
+        method = None
         if isinstance(m, Separator):
             sep = m
         elif m not in BASELINES:
             if isinstance(m, str) and m.startswith("ensemble"):
                 method = m.split(":", 1)[1] if ":" in m else "average"
-                sep = Separator("ensemble", stems=("vocals",), method=method, **(separator_kwargs or {}))
+                if not all((mem, tracks[0].name) in cache for mem in DEFAULT_ENSEMBLE):
+                    sep = Separator("ensemble", stems=("vocals",), method=method,
+                                    **(separator_kwargs or {}))
             else:
                 sep = Separator(m, stems=("vocals",), **(separator_kwargs or {}))
         acc: dict[str, list[float]] = {}
@@ -117,8 +126,15 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
                 est = ideal_ratio_mask(parts, mix)
                 if "accompaniment" not in est:
                     est["accompaniment"] = sum(est[k] for k in parts if k != "vocals")
+            elif sep is None and method is not None:  # ensemble from cached members
+                members = [cache[(mem, t.name)] for mem in DEFAULT_ENSEMBLE]
+                est = {s: combine([mo[0][s] for mo in members], None, method, mix, sample_rate=sr)
+                       for s in STEMS}
+                elapsed += sum(mo[1] for mo in members)
             else:
                 est = sep.separate(mix, sample_rate=sr)
+                if isinstance(m, str):
+                    cache[(m, t.name)] = (est, time.perf_counter() - t0)
             elapsed += time.perf_counter() - t0
             dur += mix.shape[1] / sr
             for s in STEMS:
@@ -127,6 +143,6 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
             if progress is not None:
                 progress((mi + (ti + 1) / len(tracks)) / len(models), f"{label}: {t.name}")
         row = {k: float(np.mean(v)) for k, v in acc.items()}
-        row["rtf"] = elapsed / dur if sep is not None else float("nan")
+        row["rtf"] = elapsed / dur if m not in BASELINES else float("nan")
         table.rows[str(label)] = row
     return table
