@@ -118,6 +118,22 @@ def test_separation_hook_is_used(monkeypatch, tmp_path):
     assert part["separated"] is True
 
 
+def test_denoise_hook_runs_at_the_enhancer_rate(monkeypatch, tmp_path):
+    class Enh:
+        sample_rate = 16_000
+        calls = []
+
+        def enhance(self, audio, progress=None):
+            self.calls.append(audio.shape)
+            return audio * 0.5
+    enh = Enh()
+    monkeypatch.setattr(P._Stages, "enhancer", lambda self: enh)
+    sf.write(tmp_path / "a.wav", _song_like(220.0), SR)
+    s = prepare([tmp_path / "a.wav"], tmp_path / "ds", _opts(denoise=True))
+    assert s["slices"] > 0 and len(enh.calls) == 1
+    assert enh.calls[0][1] == len(_song_like(220.0))  # 22.05 kHz work rate -> 16 kHz
+
+
 def test_unavailable_stage_stops_the_run(monkeypatch, tmp_path):
     sf.write(tmp_path / "a.wav", _song_like(220.0), SR)
 
