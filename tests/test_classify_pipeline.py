@@ -127,10 +127,13 @@ def test_gallery_adds_a_singer_without_retraining(tiny_model, tmp_path, capsys):
     ext = tmp_path / "extended"
     assert main(["classify", "gallery", "add", str(out), "dora", *clips, "-o", str(ext)]) == 0
     assert "added 'dora'" in capsys.readouterr().out
-    before = (out / "model.safetensors").read_bytes()
+    from safetensors.numpy import load_file
+
     clf = SingerClassifier.load(ext)
     assert clf.scoring == "gallery" and clf.singers[-1] == "dora"
-    assert (ext / "model.safetensors").read_bytes() == before  # the network is untouched
+    before, after = load_file(out / "model.safetensors"), load_file(ext / "model.safetensors")
+    assert before.keys() == after.keys()  # the network is untouched
+    assert all(np.array_equal(before[k], after[k]) for k in before)
     assert main(["classify", "gallery", "list", str(ext), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in listed["singers"]] == ["ana", "ben", "cleo", "dora"]
@@ -217,3 +220,33 @@ def test_aam_training_bakes_a_cosine_head(tmp_path):
     norms = head.weight.detach().norm(dim=1).numpy()
     assert np.allclose(norms, 30.0 / np.sqrt(32), rtol=1e-2)  # fp32 save
     assert float(head.bias.abs().max()) == 0.0
+
+
+def test_embedded_default_loads_through_the_registry_and_ranks():
+    from discovervoice import weights
+    from discovervoice.classify import SingerClassifier
+
+    clf = weights.load_model("dv-singer-ast")
+    assert isinstance(clf, SingerClassifier) and len(clf.labels) >= 10
+    assert clf.window.window_seconds == clf.model.config.max_length / 100
+    x = voice(220, 5.0, gate_hz=0)[None]
+    res = clf.which_singer(x, top_k=5)
+    names = [s["name"] for s in res["singers"]]
+    assert len(set(names)) == 5 and set(names) <= set(clf.labels)
+    assert res["singers"][0]["probability"] >= res["singers"][-1]["probability"]
+    assert all(r["singer"] in names[:3] for r in res["recommendations"])
+    assert SingerClassifier.load("default").labels == clf.labels
+
+
+def test_auto_init_falls_back_to_the_embedded_default(tmp_path, monkeypatch):
+    """Offline (ast_audioset not cached) `--init auto` fine-tunes dv-singer-ast."""
+    from discovervoice.classify import SingerClassifier
+
+    monkeypatch.setenv("DISCOVERVOICE_CACHE", str(tmp_path / "empty-cache"))
+    data = make_dataset(tmp_path / "data", dict(list(SINGERS.items())[:2]), songs=2,
+                        seconds=3.5, spoken=False)
+    assert main(["classify", "train", str(data), "-o", str(tmp_path / "ft"), "--steps", "2",
+                 "--batch-size", "2", "--eval-every", "1", "--warmup", "1"]) == 0
+    clf = SingerClassifier.load(tmp_path / "ft")
+    assert clf.info["init"] == "dv-singer-ast" and clf.labels == ["ana", "ben"]
+    assert clf.model.config.hidden_size == SingerClassifier.load("default").model.config.hidden_size
