@@ -222,3 +222,33 @@ def test_catalogue_from_corpus_song_folders(tmp_path):
     assert all(D.Path(e.location).is_file() for e in back)
     with pytest.raises(DataError, match="no corpus songs"):
         D.catalogue_from_corpus(tmp_path / "corpus", cat, singers=["nobody"])
+
+
+def test_full_songs_are_reduced_to_their_vocals_stem(tmp_path):
+    from discovervoice.classify.songs import vocals_of
+
+    sr = 44100
+    t = np.arange(2 * sr) / sr
+    vocals = 0.3 * np.sin(2 * np.pi * 330 * t)
+    mix = np.stack([vocals + 0.3 * np.sin(2 * np.pi * 55 * t)] * 2).astype(np.float32)
+    sf.write(tmp_path / "song.wav", mix.T, sr)
+
+    class FakeSeparator:  # the contract of discovervoice.separation.api.Separator
+        sample_rate = sr
+
+        def separate(self, audio, sample_rate=None):
+            assert audio.shape == (2, 2 * sr) and sample_rate == sr
+            return {"vocals": np.stack([vocals, vocals]).astype(np.float32),
+                    "accompaniment": audio - vocals}
+
+    v = vocals_of(tmp_path / "song.wav", separator=FakeSeparator())
+    assert v.shape == (1, 2 * SR) and v.dtype == np.float32
+    spec = np.abs(np.fft.rfft(v[0]))
+    assert abs(np.argmax(spec) * SR / v.shape[1] - 330) < 2  # the vocals, not the bass
+
+    class NoVocals(FakeSeparator):
+        def separate(self, audio, sample_rate=None):
+            return {"drums": audio}
+
+    with pytest.raises(DataError, match="no vocals"):
+        vocals_of(tmp_path / "song.wav", separator=NoVocals())

@@ -46,7 +46,7 @@ def vocals_of(path: str | os.PathLike, *, model: str | None = None,
     sep = separator if separator is not None else _separator(model, progress)
     sr = int(getattr(sep, "sample_rate", 44100))
     mix = dv_audio.load(path, sr, 2)
-    stems = sep.separate(mix)
+    stems = sep.separate(mix, sr)
     if "vocals" not in stems:
         raise DataError(f"{path}: the separator gave no vocals stem (got {sorted(stems)})")
     vocals = np.asarray(stems["vocals"], dtype=np.float32)
