@@ -246,14 +246,11 @@ class SingerClassifier:
             AudioError: see :meth:`windows`.
             DataError: gallery scoring with an empty gallery.
         """
-        w = self.windows(audio, sample_rate, name=name)
+        v = voiced_audio(audio, sample_rate, self.window, name=name)
+        w = cut_windows(v, self.window)
         logits, emb = self.forward_windows(w)
         return self._scores(logits, emb, scoring) | {
-            "windows": int(len(w)),
-            "voiced_seconds": float(min(len(w) * self.window.window_seconds,
-                                        self.window.window_seconds + (len(w) - 1)
-                                        * self.window.hop_seconds)),
-        }
+            "windows": int(len(w)), "voiced_seconds": len(v) / SAMPLE_RATE}
 
     def _scores(self, logits: np.ndarray, emb: np.ndarray, scoring: str = "auto"
                 ) -> dict[str, Any]:
