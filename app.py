@@ -171,7 +171,7 @@ def build_app(args: argparse.Namespace) -> Any:
                                                 progress=_progress(progress))
                 except Exception as exc:
                     raise _friendly(exc) from None
-                rows = [[r.get("singer", ""), r.get("title", ""), r.get("file", r.get("link", ""))]
+                rows = [[r.get("singer", ""), r.get("title", ""), r.get("file_or_link", "")]
                         for r in res.recommendations]
                 return {n: q for n, q in res.singers}, rows, ws
 
