@@ -350,7 +350,7 @@ def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 4
             for g_ in o_.param_groups:
                 g_["lr"] = lr * 0.999875 ** (step * batch / max(len(items), 1))
         if step % 10 == 0 or step == steps:
-            history.append((step, float(loss_mel), float(loss_kl), float(loss_d)))
+            history.append((step, loss_mel.item(), loss_kl.item(), loss_d.item()))
             say(0.2 + 0.75 * step / steps, f"step {step}/{steps} mel {loss_mel.item():.2f} kl {loss_kl.item():.2f}")
         if step % save_every == 0 or step == steps:
             torch.save({"G": gen.state_dict(), "D": disc.state_dict(), "opt_g": opt_g.state_dict(),
