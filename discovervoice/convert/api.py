@@ -214,6 +214,7 @@ def make_cover(song: str | Path | np.ndarray, voice: Any, out: str | Path | None
                sample_rate: int | None = None, transpose: float = 0, key_shift_accompaniment: bool = False,
                f0_method: str = "harvest", index_rate: float = 0.75, protect: float = 0.33,
                rms_mix_rate: float = 0.25, auto_octave: bool = False, separator: Any = None,
+               separation_model: str = "default",
                stems: dict[str, np.ndarray] | None = None, progress: Progress = None) -> dict[str, Any]:
     """Make a cover: separate, convert the vocals, remix.
 
@@ -223,7 +224,8 @@ def make_cover(song: str | Path | np.ndarray, voice: Any, out: str | Path | None
         out: file to write (wav/flac/...), tagged ``comment = "AI-generated ..."``.
         transpose: semitones for the vocals; with ``key_shift_accompaniment`` the
             accompaniment is shifted by the same amount so the cover stays in tune.
-        separator: a ``discovervoice.separation.Separator`` (default: its default model).
+        separator: a ``discovervoice.separation.Separator``; default: ``Separator(separation_model,
+            stems=("vocals",))`` (two-stem mode: vocals + accompaniment).
         stems: precomputed ``{"vocals": [C, T], "accompaniment": [C, T]}`` at ``sample_rate``
             (skips separation).
 
@@ -253,10 +255,10 @@ def make_cover(song: str | Path | np.ndarray, voice: Any, out: str | Path | None
         except ImportError as exc:
             raise DiscoverVoiceError(f"covers need discovervoice.separation.Separator, which is not available ({exc}); "
                                      f"pass stems= to make_cover instead") from exc
-        sep = separator or Separator()
+        sep = separator or Separator(separation_model, stems=("vocals",))
         step(0.0, "separating")
         sep_sr = int(getattr(sep, "sample_rate", sr))
-        res = sep.separate(dva.resample(mix, sr, sep_sr) if sep_sr != sr else mix)
+        res = sep.separate(dva.resample(mix, sr, sep_sr) if sep_sr != sr else mix, sep_sr)
         res = getattr(res, "stems", res)
         vocals = np.asarray(res["vocals"])
         acc = np.asarray(res["accompaniment"]) if "accompaniment" in res else \

@@ -92,6 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     co.add_argument("song", type=Path)
     co.add_argument("--voice", required=True)
     co.add_argument("-o", "--out", type=Path, required=True)
+    co.add_argument("--separation-model", default="default", help="separation model (registry name or path)")
     co.add_argument("--key-shift-accompaniment", action="store_true",
                     help="shift the accompaniment by --transpose too")
     _conv_args(co, METHODS)
@@ -193,7 +194,7 @@ def _cover(args: argparse.Namespace) -> int:
         r = make_cover(args.song, args.voice, args.out, transpose=args.transpose,
                        key_shift_accompaniment=args.key_shift_accompaniment, f0_method=args.f0_method,
                        index_rate=args.index_rate, protect=args.protect, rms_mix_rate=args.rms_mix_rate,
-                       auto_octave=args.auto_octave, progress=cb)
+                       auto_octave=args.auto_octave, separation_model=args.separation_model, progress=cb)
     finally:
         bar.close()
     print(r["path"])
