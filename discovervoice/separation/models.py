@@ -170,6 +170,9 @@ def save_embedded(model: nn.Module, path: str | os.PathLike, *, half: bool = Tru
     tmp = dest.with_name(f".{dest.name}.tmp")
     try:
         save_file(state, str(tmp), metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # a normal file mode (the writer creates it 0600)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
