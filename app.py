@@ -149,7 +149,7 @@ def build_app(args: argparse.Namespace) -> Any:
             gr.Markdown("Sing or speak for 5-30 seconds: DiscoverVoice tells you which singers you "
                         "sound like and recommends their songs.")
             with gr.Row():
-                voice_in = gr.Audio(label="Your voice", type="filepath", sources=["microphone", "upload"],
+                voice_in = gr.Audio(label="Your voice", type="filepath", sources=["upload", "microphone"],
                                     elem_id="singer-voice")
                 with gr.Column():
                     top_k = gr.Slider(1, 10, value=5, step=1, label="How many singers")
@@ -187,7 +187,7 @@ def build_app(args: argparse.Namespace) -> Any:
                 voice_files = gr.File(label="Recordings", file_count="multiple", file_types=["audio"],
                                       elem_id="voice-files")
                 voice_mic = gr.Audio(label="…or record / upload one clip", type="filepath",
-                                     sources=["microphone", "upload"], elem_id="voice-mic")
+                                     sources=["upload", "microphone"], elem_id="voice-mic")
             if examples:
                 gr.Examples([[str(examples["voice"])]], [voice_mic], label="Example voice (70 s)")
             with gr.Row():
@@ -213,10 +213,8 @@ def build_app(args: argparse.Namespace) -> Any:
                 except Exception as exc:
                     raise _friendly(exc) from None
                 names = _voice_names(ws)
-                return (f"Voice model **{model.name}** is ready.", gr.update(choices=names, value=model.name), ws)
-
-            voice_btn.click(on_train, [voice_files, voice_mic, voice_name, voice_steps, ws_state],
-                            [voice_msg, voice_list, ws_state], concurrency_id="heavy", api_name="train_voice")
+                chosen = gr.update(choices=names, value=model.name)
+                return f"Voice model **{model.name}** is ready.", chosen, chosen, ws
 
         # ---------------------------------------------------------------- Cover
         with gr.Tab("Cover", id="cover"):
@@ -238,6 +236,11 @@ def build_app(args: argparse.Namespace) -> Any:
                 cover_vocals = gr.Audio(label="Converted vocals", type="filepath", interactive=False)
                 cover_acc = gr.Audio(label="Accompaniment", type="filepath", interactive=False)
             cover_files = gr.File(label="Download", file_count="multiple", interactive=False)
+
+            # wired here so that a finished training also offers the voice on this tab
+            voice_btn.click(on_train, [voice_files, voice_mic, voice_name, voice_steps, ws_state],
+                            [voice_msg, voice_list, cover_voice, ws_state], concurrency_id="heavy",
+                            api_name="train_voice")
 
             def on_refresh(ws):
                 return gr.update(choices=_voice_names(ws))
@@ -268,7 +271,7 @@ def build_app(args: argparse.Namespace) -> Any:
         # ---------------------------------------------------------------- Clean up & transcribe
         with gr.Tab("Clean up & transcribe", id="clean"):
             with gr.Row():
-                rec = gr.Audio(label="Recording", type="filepath", sources=["microphone", "upload"],
+                rec = gr.Audio(label="Recording", type="filepath", sources=["upload", "microphone"],
                                elem_id="clean-in")
                 with gr.Column():
                     denoise = gr.Checkbox(value=True, label="Remove noise first")

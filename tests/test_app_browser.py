@@ -49,3 +49,67 @@ def test_every_tab_renders(page, artifacts):
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
     assert shutil.which(CHROMIUM)
+
+
+def _latest(ws_root: Path, pattern: str) -> list[Path]:
+    found = sorted(ws_root.rglob(pattern), key=lambda p: p.stat().st_mtime)
+    assert found, f"no {pattern} under {ws_root}"
+    return found
+
+
+def _real_audio(path: Path, seconds: float) -> None:
+    from discovervoice import audio
+
+    x, sr = audio.read(path)
+    assert abs(x.shape[1] / sr - seconds) < 0.05, f"{path.name}: {x.shape[1] / sr:.2f} s, expected {seconds:.2f}"
+    assert audio.rms_db(x) > -50, f"{path.name} is silent"
+
+
+def test_main_job_end_to_end_in_the_browser(page, app_server, artifacts):
+    """Upload a song -> stems; ask which singer; train a tiny voice; make a cover."""
+    from discovervoice import audio
+    from discovervoice.examples import ensure_examples
+
+    try:
+        ex = ensure_examples(app_server["state"] / "examples")
+    except Exception as exc:  # corpus tools missing: nothing real to upload
+        pytest.skip(f"example material unavailable: {exc}")
+    song_seconds = audio.info(ex["song"]).duration
+    sessions = app_server["state"] / "sessions"
+
+    page.get_by_role("tab", name="Separate").click()
+    page.locator("#sep-song input[type=file]").set_input_files(str(ex["song"]))
+    page.locator("#sep-run").click()
+    page.locator("#sep-out-vocals audio").first.wait_for(state="attached", timeout=300_000)
+    page.screenshot(path=str(artifacts / "e2e-1-separate.png"), full_page=True)
+    for stem in ("vocals", "accompaniment"):
+        _real_audio(_latest(sessions, f"separate-*/{stem}.wav")[-1], song_seconds)
+
+    page.get_by_role("tab", name="Which singer").click()
+    page.locator("#singer-voice input[type=file]").set_input_files(str(ex["voice"]))
+    page.locator("#singer-run").click()
+    page.locator("#singer-out").get_by_text("%").first.wait_for(timeout=300_000)
+    page.screenshot(path=str(artifacts / "e2e-2-singer.png"), full_page=True)
+
+    page.get_by_role("tab", name="My voice").click()
+    page.locator("#voice-files input[type=file]").set_input_files(str(ex["voice"]))
+    steps = page.locator("#voice-steps input[type=number]")
+    steps.fill("20")
+    steps.press("Enter")
+    page.locator("#voice-run").click()
+    page.locator("#voice-msg").get_by_text("is ready").wait_for(timeout=600_000)
+    page.screenshot(path=str(artifacts / "e2e-3-voice.png"), full_page=True)
+
+    page.get_by_role("tab", name="Cover").click()
+    page.locator("#cover-song input[type=file]").set_input_files(str(ex["song"]))
+    page.get_by_role("button", name="Refresh voice list").click()
+    page.wait_for_timeout(1500)
+    box = page.locator("#cover-voice input")
+    box.click()
+    page.locator("#cover-voice").page.get_by_role("option").filter(has_text="my-voice").first.click()
+    page.locator("#cover-run").click()
+    page.locator("#cover-out audio").first.wait_for(state="attached", timeout=600_000)
+    page.screenshot(path=str(artifacts / "e2e-4-cover.png"), full_page=True)
+    cover = _latest(sessions, "cover-*/cover.wav")[-1]
+    _real_audio(cover, song_seconds)
+    assert "AI-generated" in audio.read_metadata(cover).get("comment", "")
