@@ -54,3 +54,16 @@ def app_server(tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """One intra-op torch thread for the test: on a shared 2-core machine, two threads that
+    wait on each other run tiny networks ~10x slower than one. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -14,14 +14,7 @@ from discovervoice.separation.api import SeparationError, Separator
 from discovervoice.separation.ensemble import EnsembleError, combine
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two threads that wait on each other
-    run tiny networks ~10x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SR = 8000
 

@@ -10,14 +10,7 @@ from discovervoice.separation import models as M
 from discovervoice.separation.apply import apply_model, transition_window
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two threads that wait on each other
-    run tiny networks ~10x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class PointwiseNet(nn.Module):

@@ -15,14 +15,7 @@ from discovervoice.separation import models as M
 from discovervoice.separation.train import RemixSampler, TrainConfig, scan_songs, split_dataset, train
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two threads that wait on each other
-    run tiny networks ~10x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SR = 44100
 
