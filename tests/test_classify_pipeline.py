@@ -104,7 +104,7 @@ def test_which_singer_json_is_stable_and_recommends(tiny_model, capsys):
     assert abs(sum(s["probability"] for s in res["singers"]) - 1) < 1e-4
     assert {r["singer"] for r in res["recommendations"]} <= {"ana", "ben"}
     for r in res["recommendations"]:
-        assert set(r) == {"singer", "title", "file_or_link", "probability"}
+        assert set(r) == {"singer", "title", "file_or_link", "available", "probability"}
 
 
 def test_which_singer_on_silence_is_a_one_line_error(tiny_model, tmp_path, capsys):
@@ -250,3 +250,91 @@ def test_auto_init_falls_back_to_the_embedded_default(tmp_path, monkeypatch):
     clf = SingerClassifier.load(tmp_path / "ft")
     assert clf.info["init"] == "dv-singer-ast" and clf.labels == ["ana", "ben"]
     assert clf.model.config.hidden_size == SingerClassifier.load("default").model.config.hidden_size
+
+
+def test_recommendations_survive_a_catalogue_whose_files_are_missing(tiny_model, tmp_path,
+                                                                      capsys):
+    """A model folder moved to another machine: its catalogue's song files do not exist
+    there. Songs are still recommended by singer and title, marked unavailable, with no
+    path of the machine that built the catalogue; CLI, Python API and pipeline agree."""
+    import shutil
+
+    from discovervoice import pipeline
+    from discovervoice.classify import SingerClassifier
+
+    out, data = tiny_model
+    build = tmp_path / "build"
+    (build / "songs").mkdir(parents=True)
+    sf.write(build / "songs" / "here.wav", voice(200, 0.5), SR)
+    (build / "songs" / "gone.wav").write_bytes(b"")
+    model = build / "weights" / "m"
+    shutil.copytree(out, model)
+    (model / "catalogue.csv").write_text(
+        "singer,title,file_or_link\n"
+        "ana,Gone song,../../songs/gone.wav\n"
+        "ana,Online song,https://example.org/ana\n"
+        "ana,Local song,../../songs/here.wav\n"
+        "ben,Ben gone,../../songs/ben.wav\n"
+        "cleo,Cleo gone,../../songs/cleo.wav\n")
+    (build / "songs" / "gone.wav").unlink()
+    user = tmp_path / "user" / "m"  # the folder on the user's machine: no songs beside it
+    shutil.copytree(model, user)
+    shutil.rmtree(build)
+
+    clf = SingerClassifier.load(user)
+    recs = clf.recommend([("ana", 0.7), ("ben", 0.2), ("cleo", 0.1)])
+    assert [(r["singer"], r["title"], r["available"]) for r in recs] == [
+        ("ana", "Gone song", False), ("ana", "Online song", True),
+        ("ana", "Local song", False), ("ben", "Ben gone", False), ("cleo", "Cleo gone", False)]
+    assert recs[1]["file_or_link"] == "https://example.org/ana"
+    assert all(r["file_or_link"] == "" for r in recs if not r["available"])
+
+    wav = str(data / "ana" / "song0.wav")
+    assert main(["which-singer", wav, "--model", str(user), "--top-k", "3", "--json"]) == 0
+    text = capsys.readouterr().out
+    res = json.loads(text)
+    assert str(build) not in text and len(res["recommendations"]) == 5
+    assert all(r["title"] and r["singer"] for r in res["recommendations"])
+    assert main(["which-singer", wav, "--model", str(user), "--top-k", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "Gone song  (file unavailable)" in text and str(build) not in text
+
+    got = pipeline.which_singer(wav, model=str(user), top_k=3)
+    assert {r["title"] for r in got.recommendations} == {r["title"] for r in recs}
+    assert json.dumps(got.to_json())  # plain JSON for the app
+    # saving the moved model keeps the catalogue relative, not the user's absolute paths
+    clf.save(tmp_path / "again")
+    assert str(tmp_path) not in (tmp_path / "again" / "catalogue.csv").read_text()
+
+
+def test_cross_modal_training_and_gallery_backend(tmp_path, capsys):
+    """`--cross-modal` trains with the sung/spoken prototypical loss; `classify backend`
+    adds a NAP + WCCN gallery backend that survives save/load and scores the gallery."""
+    from discovervoice.classify import SingerClassifier
+
+    data = make_dataset(tmp_path / "data", songs=3, seconds=2.5, spoken=False)
+    for s, (f0, fm) in SINGERS.items():  # two spoken sentences per singer, none shared
+        for j in range(2):
+            sf.write(data / s / f"spoken_{s}{j}.wav",
+                     voice(f0 * (0.75 + 0.05 * j), 2.5, fm, seed=8 + j, gate_hz=3), SR)
+    out = tmp_path / "m"
+    assert main(["classify", "train", str(data), "-o", str(out), "--init", "scratch", *TINY,
+                 "--steps", "2", "--batch-size", "6", "--eval-every", "1", "--warmup", "1",
+                 "--window-seconds", "1.0", "--val-fraction", "0.25", "--cross-modal", "1",
+                 "--cross-modal-crops", "1"]) == 0
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert all(r["train_cross_modal"] > 0 for r in log)
+    clf = SingerClassifier.load(out)
+    assert clf.backend is None  # 3 singers: too few to fit a backend during training
+    capsys.readouterr()
+    assert main(["classify", "backend", str(out), str(data), "-o", str(tmp_path / "b")]) == 0
+    assert "nap+wccn" in capsys.readouterr().out
+    clf = SingerClassifier.load(tmp_path / "b")
+    assert clf.backend is not None and clf.backend.info["nap_dims"] == 3
+    assert (tmp_path / "b" / "gallery_backend.safetensors").is_file()
+    x, _ = sf.read(data / "ben" / "song0.wav", dtype="float32")
+    r = clf.predict(x[None], scoring="gallery")
+    assert abs(r["probabilities"].sum() - 1) < 1e-6 and r["scoring"] == "gallery"
+    assert main(["classify", "backend", str(tmp_path / "b"), str(data), "--remove"]) == 0
+    assert SingerClassifier.load(tmp_path / "b").backend is None
+    assert not (tmp_path / "b" / "gallery_backend.safetensors").exists()

@@ -252,3 +252,69 @@ def test_full_songs_are_reduced_to_their_vocals_stem(tmp_path):
 
     with pytest.raises(DataError, match="no vocals"):
         vocals_of(tmp_path / "song.wav", separator=NoVocals())
+
+
+# --------------------------------------------------------------------------- gallery backend
+
+def _two_modalities(rng, n_singers=12, per=20, h=24):
+    """Unit-norm embeddings: singers differ strongly in two dimensions and weakly in the
+    rest; speaking moves every singer by the same large offset in those two dimensions, so
+    a spoken query lands near *another* singer's sung centroid (the nuisance that NAP
+    projects out)."""
+    singers = np.concatenate([rng.standard_normal((n_singers, 2)),
+                              0.3 * rng.standard_normal((n_singers, h - 2))], axis=1)
+    offset = np.zeros(h)
+    offset[:2] = 2.0
+    emb, names, kinds = [], [], []
+    for i in range(n_singers):
+        for kind, o in (("sung", 0.0), ("spoken", 1.0)):
+            emb.append(singers[i] + o * offset + 0.3 * rng.standard_normal((per, h)))
+            names += [f"s{i}"] * per
+            kinds += [kind] * per
+    e = np.concatenate(emb)
+    return e / np.linalg.norm(e, axis=1, keepdims=True), np.array(names), np.array(kinds)
+
+
+def test_gallery_backend_finds_spoken_queries_from_sung_enrolment():
+    from discovervoice.classify.backend import _normalize, fit_backend
+
+    rng = np.random.default_rng(0)
+    e, y, k = _two_modalities(rng)
+    b = fit_backend(e[:len(e) // 2], y[:len(e) // 2], k[:len(e) // 2], nap_dims=2)
+    assert b.info["method"] == "nap+wccn" and b.info["nap_dims"] == 2
+    assert b(e).shape == e.shape
+    names = sorted(set(y[len(e) // 2:]))
+
+    def accuracy(f):
+        cents = np.stack([f(e[(y == s) & (k == "sung")].mean(0)) for s in names])
+        q = (k == "spoken") & np.isin(y, names)
+        return np.mean(np.array(names)[(f(e[q]) @ cents.T).argmax(1)] == y[q])
+
+    # fitted on other singers, the backend helps on singers it never saw
+    assert accuracy(_normalize) < 0.6 and accuracy(b) > 0.95
+    with pytest.raises(DataError, match="both sung and spoken"):
+        fit_backend(e[k == "sung"], y[k == "sung"], k[k == "sung"])
+    assert fit_backend(e[k == "sung"], y[k == "sung"], k[k == "sung"], nap_dims=0).info[
+        "method"] == "wccn"
+
+
+def test_cross_modal_loss_is_low_when_singing_and_speech_agree():
+    import torch
+
+    from discovervoice.classify.train import _cross_modal_loss, _cross_modal_val_loss
+
+    torch.manual_seed(0)
+    base = torch.nn.functional.normalize(torch.randn(4, 16), dim=-1)
+    ys = [0, 0, 1, 1, 2, 2, 3, 3]
+    kinds = ["sung", "spoken"] * 4
+    agree = base[ys] + 0.01 * torch.randn(8, 16)
+    swapped = base[[0, 1, 1, 0, 2, 3, 3, 2]]  # speech of 0 looks like 1 and vice versa
+    lo = _cross_modal_loss(agree, ys, kinds, 10.0)
+    hi = _cross_modal_loss(swapped, ys, kinds, 10.0)
+    assert float(lo) < 0.05 < 1.0 < float(hi)
+    x = agree.clone().requires_grad_(True)
+    _cross_modal_loss(x, ys, kinds, 10.0).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert float(_cross_modal_loss(agree, ys, ["sung"] * 8, 10.0)) == 0.0  # no speech
+    v = _cross_modal_val_loss(agree.numpy(), np.array(ys), np.array(kinds), 10.0)
+    assert abs(v - float(lo)) < 1e-4

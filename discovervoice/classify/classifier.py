@@ -6,6 +6,8 @@ A classifier folder is an AST checkpoint folder (:mod:`discovervoice.classify.mo
     discovervoice.json   format tag, label map, window/VAD config, temperature, gallery
                          scale, gallery names and clip counts, training summary
     gallery.safetensors  ``centroids``: ``[G, H]`` mean L2-normalised pooled embeddings
+    gallery_backend.safetensors  optional: ``mean`` ``[H]`` and ``projection`` ``[H, D]`` of
+                         the gallery's scoring backend (:mod:`discovervoice.classify.backend`)
     catalogue.csv        optional: ``singer,title,file_or_link`` songs to recommend
 
 Scoring (``scoring="auto"``): while every gallery singer is one of the head's labels the
@@ -13,16 +15,24 @@ AST head scores the clip: window logits are averaged and divided by the temperat
 fitted on validation clips (temperature scaling, Guo et al. 2017). Once singers were added
 to the gallery without retraining, all gallery singers are scored by cosine similarity
 between the clip's mean embedding and each singer's centroid, times a fitted scale
-(nearest-centroid / prototypical scoring, Snell et al. 2017), soft-maxed.
+(nearest-centroid / prototypical scoring, Snell et al. 2017), soft-maxed. When the folder
+has a gallery backend, both are first mapped by it (NAP of the singing/speaking
+difference + WCCN), so singers enrolled from sung clips are also found from speech.
 
 JSON of :meth:`SingerClassifier.which_singer` (stable; extra keys may be added, none
 removed)::
 
     {"singers": [{"name": str, "probability": float}, ...],          # best first, top-k
      "recommendations": [{"singer": str, "title": str, "file_or_link": str,
-                          "probability": float}, ...],               # singer probability
+                          "available": bool, "probability": float}, ...],
      "scoring": "head" | "gallery", "windows": int, "voiced_seconds": float,
      "model": str}
+
+A recommendation's ``probability`` is its singer's. ``file_or_link`` is a URL, or the song
+file's absolute path on this machine; when the catalogue names a file that is not here
+(the embedded model's catalogue points into a corpus build that a user may not have), the
+song is still recommended by singer and title, with ``"available": false`` and
+``"file_or_link": ""``.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from discovervoice.classify.backend import GalleryBackend
 from discovervoice.classify.data import CatalogueEntry, read_catalogue, write_catalogue
 from discovervoice.classify.features import (
     SAMPLE_RATE,
@@ -64,6 +75,7 @@ class SingerClassifier:
         gallery_scale: multiplies cosine similarities in gallery scoring.
         catalogue: songs to recommend.
         info: free-form training summary kept in ``discovervoice.json``.
+        backend: optional linear scoring backend of gallery mode.
 
     Attributes:
         sample_rate: 16000 Hz; callers resample (DESIGN.md).
@@ -75,7 +87,7 @@ class SingerClassifier:
                  temperature: float = 1.0, gallery: dict[str, np.ndarray] | None = None,
                  gallery_counts: dict[str, int] | None = None, gallery_scale: float = 10.0,
                  catalogue: Sequence[CatalogueEntry] = (), info: dict[str, Any] | None = None,
-                 name: str = ""):
+                 name: str = "", backend: GalleryBackend | None = None):
         self.checkpoint = checkpoint
         self.model = checkpoint.model.eval()
         frames = int(checkpoint.model.config.max_length)
@@ -91,6 +103,10 @@ class SingerClassifier:
         self.info = dict(info or {})
         self.name = name or (str(checkpoint.path) if checkpoint.path else "unsaved")
         self.logmel = LogMel(checkpoint.feature_extractor)
+        if backend is not None and backend.mean.shape[0] != self.embedding_size:
+            raise WeightsError(f"gallery backend of size {backend.mean.shape[0]} does not fit "
+                               f"the model's {self.embedding_size}-d embedding")
+        self.backend = backend
 
     # ------------------------------------------------------------------ properties
     @property
@@ -161,11 +177,25 @@ class SingerClassifier:
                                    f"{len(names)} singers x {ck.model.config.hidden_size}")
             gallery = {n: g[i] for i, n in enumerate(names)}
         cat = read_catalogue(p / "catalogue.csv") if (p / "catalogue.csv").is_file() else []
+        backend = None
+        binfo = meta.get("gallery", {}).get("backend")
+        if binfo:
+            from safetensors.numpy import load_file
+
+            bpath = p / "gallery_backend.safetensors"
+            if not bpath.is_file():
+                raise WeightsError(f"{p}: discovervoice.json names a gallery backend but "
+                                   f"{bpath.name} is missing")
+            try:
+                b = load_file(str(bpath))
+                backend = GalleryBackend(b["mean"], b["projection"], binfo)
+            except (KeyError, DataError, OSError) as exc:
+                raise WeightsError(f"{bpath}: not a gallery backend ({exc})") from exc
         return cls(ck, window=WindowConfig.from_dict(meta.get("window", {})),
                    temperature=float(meta.get("temperature", 1.0)), gallery=gallery,
                    gallery_counts=meta.get("gallery", {}).get("counts"),
                    gallery_scale=float(meta.get("gallery", {}).get("scale", 10.0)),
-                   catalogue=cat, info=meta.get("info", {}), name=str(key))
+                   catalogue=cat, info=meta.get("info", {}), name=str(key), backend=backend)
 
     def save(self, path: str | os.PathLike, *, fp16: bool | None = None) -> Path:
         """Write the classifier folder (see the module docstring); returns it.
@@ -181,8 +211,14 @@ class SingerClassifier:
                 "temperature": self.temperature,
                 "gallery": {"names": names, "counts": {n: int(self.gallery_counts.get(n, 1))
                                                        for n in names},
-                            "scale": self.gallery_scale},
+                            "scale": self.gallery_scale,
+                            "backend": self.backend.info if self.backend is not None else None},
                 "info": self.info}
+        if self.backend is not None:
+            save_file({"mean": self.backend.mean, "projection": self.backend.projection},
+                      str(p / "gallery_backend.safetensors"))
+        elif (p / "gallery_backend.safetensors").is_file():
+            (p / "gallery_backend.safetensors").unlink()
         tmp = p / ".discovervoice.json.tmp"
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
         tmp.replace(p / "discovervoice.json")
@@ -264,12 +300,29 @@ class SingerClassifier:
                 raise DataError("gallery scoring needs singers in the gallery "
                                 "(add_to_gallery / `discovervoice classify gallery add`)")
             names = [n for n in self.singers if n in self.gallery]
-            cents = np.stack([_normalize(self.gallery[n]) for n in names])
-            probs = aggregate_logits((cents @ mean_emb)[None] * self.gallery_scale)
+            probs = aggregate_logits(self.gallery_similarity(mean_emb[None], names)
+                                     * self.gallery_scale)
         else:
             raise ValueError(f"scoring must be auto, head or gallery, got {scoring!r}")
         return {"names": list(names), "probabilities": probs, "scoring": mode,
                 "embedding": mean_emb}
+
+    def gallery_similarity(self, embeddings: np.ndarray, names: Sequence[str] | None = None
+                           ) -> np.ndarray:
+        """Cosine similarities of clip embeddings to gallery centroids, in the backend's
+        space when there is one.
+
+        Args:
+            embeddings: ``ndarray[N, H]`` (clip means of pooled embeddings).
+            names: gallery singers (default: all, in :attr:`singers` order).
+
+        Returns:
+            ``ndarray[N, G]`` in ``[-1, 1]``.
+        """
+        names = list(names) if names is not None else [n for n in self.singers if n in self.gallery]
+        cents = np.stack([self.gallery[n] for n in names])
+        f = self.backend if self.backend is not None else _normalize
+        return f(np.asarray(embeddings, np.float32)) @ f(cents).T
 
     def rank(self, audio: np.ndarray, top_k: int = 5, sample_rate: int = SAMPLE_RATE, *,
              scoring: str = "auto") -> list[tuple[str, float]]:
@@ -295,14 +348,17 @@ class SingerClassifier:
             per_singer: at most this many songs each.
 
         Returns:
-            ``[{"singer", "title", "file_or_link", "probability"}]`` in ranking order;
-            empty when the model has no catalogue.
+            ``[{"singer", "title", "file_or_link", "available", "probability"}]`` in
+            ranking order (``file_or_link`` is ``""`` and ``available`` false for a
+            catalogue file missing on this machine); empty when the model has no catalogue.
         """
         out: list[dict[str, Any]] = []
         for item in list(ranking)[:singers]:
             name, prob = (item, None) if isinstance(item, str) else item
             songs = [e for e in self.catalogue if e.singer == name][:per_singer]
-            out += [{"singer": e.singer, "title": e.title, "file_or_link": e.location,
+            out += [{"singer": e.singer, "title": e.title,
+                     "file_or_link": e.location if e.available else "",
+                     "available": e.available,
                      "probability": None if prob is None else round(float(prob), 6)}
                     for e in songs]
         return out

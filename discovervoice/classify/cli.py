@@ -84,6 +84,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--loss", choices=("softmax", "aam"), default="softmax",
                     help="aam: additive angular margin (ArcFace) for embeddings that "
                          "separate unseen singers better (gallery)")
+    tr.add_argument("--cross-modal", type=float, default=0.0, metavar="WEIGHT",
+                    help="weight of a cross-modal prototypical loss that pulls each singer's "
+                         "sung and spoken embeddings together (gallery: sung enrolment, "
+                         "spoken queries); 0 = off")
+    tr.add_argument("--cross-modal-scale", type=float, default=10.0,
+                    help="cosine scale of the cross-modal loss")
+    tr.add_argument("--cross-modal-crops", type=int, default=2,
+                    help="sung (and spoken) crops per singer in a cross-modal batch")
     tr.add_argument("--aam-margin", type=float, default=0.2)
     tr.add_argument("--aam-scale", type=float, default=30.0)
     tr.add_argument("--cache", default=None, help="folder caching voiced audio between runs")
@@ -140,6 +148,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=_gallery_list)
 
+    bk = sub.add_parser("backend", help="fit the gallery's scoring backend (NAP + WCCN)",
+                        description="Fit the gallery scoring backend of a trained classifier "
+                                    "on windows of its training songs in DATA_DIR: nuisance "
+                                    "attribute projection of the singing/speaking difference, "
+                                    "then within-class covariance normalisation. Singers "
+                                    "enrolled from sung clips are then also found from "
+                                    "speech. `classify train` fits it already.")
+    bk.add_argument("model")
+    bk.add_argument("data_dir", help="the DATA_DIR the model was trained on")
+    bk.add_argument("-o", "--out", default=None)
+    bk.add_argument("--nap-dims", type=int, default=8,
+                    help="singing/speaking directions projected out (0: none)")
+    bk.add_argument("--wccn-reg", type=float, default=0.1,
+                    help="WCCN regularisation (negative: no WCCN)")
+    bk.add_argument("--remove", action="store_true", help="remove the backend instead")
+    bk.add_argument("--cache", default=None, help="folder caching voiced audio between runs")
+    bk.add_argument("--threads", type=int, default=1)
+    bk.set_defaults(func=_backend)
+
     ca = sub.add_parser("catalogue", help="set the songs a classifier recommends")
     ca.add_argument("model")
     ca.add_argument("catalogue", nargs="?", default=None,
@@ -186,7 +213,8 @@ def _which_singer(args: argparse.Namespace) -> int:
     if res["recommendations"]:
         print("recommended songs:")
         for r in res["recommendations"]:
-            print(f"  - {r['singer']}: {r['title']}  ({r['file_or_link']})")
+            where = r["file_or_link"] if r.get("available") else "file unavailable"
+            print(f"  - {r['singer']}: {r['title']}  ({where})")
     return 0
 
 
@@ -207,7 +235,9 @@ def _train(args: argparse.Namespace) -> int:
                       holdout_singers=args.holdout_singers, freeze_encoder=args.freeze_encoder,
                       max_minutes=args.max_minutes, threads=args.threads, seed=args.seed,
                       fp16=args.fp16, vad=args.vad, augment=aug, loss=args.loss,
-                      aam_margin=args.aam_margin, aam_scale=args.aam_scale)
+                      aam_margin=args.aam_margin, aam_scale=args.aam_scale,
+                      cross_modal=args.cross_modal, cross_modal_scale=args.cross_modal_scale,
+                      cross_modal_crops=args.cross_modal_crops)
     cb, bar = _progress(sys.stderr.isatty())
     try:
         res = train(args.data_dir, args.out, cfg, cache_dir=args.cache, resume=args.resume,
@@ -293,6 +323,31 @@ def _gallery_list(args: argparse.Namespace) -> int:
         for r in rows:
             print(f"{r['name']:<24} {'head' if r['head'] else 'gallery':<8} "
                   f"{r['gallery_windows']:>6} windows {r['songs']:>4} songs")
+    return 0
+
+
+def _backend(args: argparse.Namespace) -> int:
+    import torch
+
+    from discovervoice.classify.classifier import SingerClassifier
+    from discovervoice.classify.train import fit_gallery_backend
+
+    torch.set_num_threads(max(1, args.threads))
+    target = _writable_target(args.model, args.out)
+    if args.remove:
+        clf = SingerClassifier.load(args.model)
+        clf.backend = None
+        clf.info.pop("gallery_backend", None)
+        clf.save(target)
+        print(f"removed the gallery backend -> {target}")
+        return 0
+    clf = fit_gallery_backend(args.model, args.data_dir, target, nap_dims=args.nap_dims,
+                              wccn_reg=None if args.wccn_reg < 0 else args.wccn_reg,
+                              cache_dir=args.cache)
+    b = clf.backend.info
+    print(f"gallery backend {b['method']} (NAP {b['nap_dims']} dims, WCCN {b['wccn_reg']}) "
+          f"from {b['windows']} windows of {b['singers']} singers; scale "
+          f"{clf.gallery_scale:.2f} -> {target}")
     return 0
 
 

@@ -26,7 +26,7 @@ import json
 import random
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -216,11 +216,26 @@ CATALOGUE_COLUMNS = ("singer", "title", "file_or_link")
 @dataclass(frozen=True)
 class CatalogueEntry:
     """A song by a singer: ``location`` is a file path (absolute, or relative to the
-    catalogue) or a URL."""
+    catalogue) or a URL; ``stored`` is the text of the catalogue row it was read from.
+
+    A catalogue travels with its model, but the song files it names may not exist on every
+    machine (the embedded model's catalogue points into a corpus build): such songs are
+    still recommended by singer and title, with :attr:`available` false.
+    """
 
     singer: str
     title: str
     location: str
+    stored: str = field(default="", compare=False)
+
+    @property
+    def is_link(self) -> bool:
+        return "://" in self.location
+
+    @property
+    def available(self) -> bool:
+        """A link, or a file that exists on this machine."""
+        return self.is_link or (bool(self.location) and Path(self.location).is_file())
 
 
 def read_catalogue(path: str | Path) -> list[CatalogueEntry]:
@@ -248,10 +263,10 @@ def read_catalogue(path: str | Path) -> list[CatalogueEntry]:
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
             if not row["singer"] or not row["title"]:
                 raise DataError(f"{p}:{n}: empty singer or title")
-            loc = row[loc_col]
+            stored = loc = row[loc_col]
             if loc and "://" not in loc and not Path(loc).is_absolute():
                 loc = str((p.parent / loc).resolve())
-            out.append(CatalogueEntry(row["singer"], row["title"], loc))
+            out.append(CatalogueEntry(row["singer"], row["title"], loc, stored))
     return out
 
 

@@ -220,7 +220,8 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
         q = cap([c for c in clips if c.singer in enrol and (c.singer, c.song) not in enrol_songs])
         if len(names) >= 2 and q:
             gal = SingerClassifier(clf.checkpoint, window=clf.window, temperature=clf.temperature,
-                                   gallery_scale=clf.gallery_scale, name=clf.name)
+                                   gallery_scale=clf.gallery_scale, name=clf.name,
+                                   backend=clf.backend)
             b_embs: dict[str, list[np.ndarray]] = {n: [] for n in names}
             written = []
             for s in names:

@@ -22,8 +22,9 @@ Recipe (the common AST / speaker-ID fine-tuning recipe, adapted to 2 CPU cores):
    (early stopping); a resumable checkpoint (``train_state.pt``: model, optimiser, step)
    is written each time;
 7. temperature scaling of clip-level logits on validation clips (Guo et al. 2017) and the
-   gallery: per-singer centroids of pooled embeddings of the training windows, with the
-   cosine scale fitted on validation clips;
+   gallery: per-singer centroids of pooled embeddings of the training windows, its scoring
+   backend (NAP + WCCN, :mod:`discovervoice.classify.backend`) fitted on the same windows,
+   and the cosine scale fitted on validation clips;
 8. save the classifier folder (:class:`~discovervoice.classify.classifier.SingerClassifier`).
 """
 
@@ -85,6 +86,20 @@ class TrainConfig:
         val_fraction: share of each singer's songs for validation.
         test_fraction: share of each singer's songs held out for evaluation (never used).
         holdout_singers: number of singers held out entirely (unseen singers, evaluation).
+        cross_modal: weight of the cross-modal prototypical loss (``0``: off). Each batch
+            then holds ``batch_size // (2 * cross_modal_crops)`` singers with
+            ``cross_modal_crops`` sung and as many spoken crops each;
+            every spoken crop is classified among the batch's singers by the cosine between
+            its L2-normalised pooled embedding and the singers' *sung* centroids (and every
+            sung crop against the *spoken* centroids), times ``cross_modal_scale``. It is
+            the gallery's own scoring (sung enrolment, spoken query; prototypical networks,
+            Snell et al. 2017, with the episode split by modality as in GE2E-style speaker
+            training), so it pulls one singer's singing and speech together in the
+            embedding. Singers without both kinds only feed the head's cross-entropy.
+        gallery_backend: fit the gallery's scoring backend on the training windows (NAP of
+            ``nap_dims`` singing/speaking directions + WCCN with ``wccn_reg``;
+            :mod:`discovervoice.classify.backend`) when there are at least
+            ``backend_min_singers`` singers.
         freeze_encoder: train only the head (fast few-shot adaptation).
         max_minutes: wall-clock budget; training stops cleanly at the next step.
         threads: torch threads.
@@ -111,6 +126,13 @@ class TrainConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.0
     holdout_singers: int = 0
+    cross_modal: float = 0.0
+    gallery_backend: bool = True
+    nap_dims: int = 8
+    wccn_reg: float | None = 0.1
+    backend_min_singers: int = 8
+    cross_modal_scale: float = 10.0
+    cross_modal_crops: int = 2
     freeze_encoder: bool = False
     max_minutes: float | None = None
     threads: int = 1
@@ -276,6 +298,69 @@ class _Sampler:
         return k, self.by_label[k][i].audio
 
 
+class _ModalitySampler:
+    """Batches of ``P`` singers x (``n`` sung + ``n`` spoken) crops for the cross-modal loss.
+    Singers are drawn in shuffled rounds; clips by voiced length."""
+
+    def __init__(self, items: Sequence[Prepared], labels: list[str], rng: np.random.Generator):
+        self.rng = rng
+        pools: dict[tuple[int, str], list[np.ndarray]] = defaultdict(list)
+        for p in items:
+            pools[(labels.index(p.clip.singer), p.clip.kind)].append(p.audio)
+        self.pools = pools
+        self.singers = sorted(k for k in {k for k, _ in pools}
+                              if (k, "sung") in pools and (k, "spoken") in pools)
+        self.order: list[int] = []
+
+    def _clip(self, k: int, kind: str) -> np.ndarray:
+        pool = self.pools[(k, kind)]
+        w = np.array([len(a) for a in pool], np.float64)
+        return pool[int(self.rng.choice(len(pool), p=w / w.sum()))]
+
+    def draw(self, n_singers: int, per_kind: int = 2) -> list[tuple[int, str, np.ndarray]]:
+        out: list[tuple[int, str, np.ndarray]] = []
+        chosen: list[int] = []
+        while len(chosen) < min(n_singers, len(self.singers)):
+            if not self.order:
+                self.order = list(self.rng.permutation(self.singers))
+            k = int(self.order.pop())
+            if k not in chosen:
+                chosen.append(k)
+        for k in chosen:
+            out += [(k, kind, self._clip(k, kind)) for kind in ("sung", "spoken")
+                    for _ in range(per_kind)]
+        return out
+
+
+def _cross_modal_loss(pooled: Any, ys: list[int], kinds: list[str], scale: float) -> Any:
+    """Prototypical loss across modalities (see ``TrainConfig.cross_modal``).
+
+    Args:
+        pooled: ``Tensor[B, H]`` pooled embeddings; ``ys``/``kinds``: label and kind per row.
+
+    Returns:
+        scalar ``Tensor``: mean cross-entropy of spoken rows against sung centroids and of
+        sung rows against spoken centroids (0 when fewer than two singers have both).
+    """
+    import torch
+    import torch.nn.functional as nnf
+
+    e = nnf.normalize(pooled, dim=-1)
+    y = torch.tensor(ys)
+    spk = torch.tensor([k == "spoken" for k in kinds])
+    singers = sorted(set(int(v) for v in y[spk].tolist()) & set(int(v) for v in y[~spk].tolist()))
+    if len(singers) < 2:
+        return pooled.sum() * 0.0
+    total = pooled.new_zeros(())
+    for q_mask in (spk, ~spk):
+        cents = torch.stack([nnf.normalize(e[(y == k) & ~q_mask].mean(0), dim=-1)
+                             for k in singers])
+        rows = q_mask & torch.isin(y, torch.tensor(singers))
+        target = torch.tensor([singers.index(int(v)) for v in y[rows].tolist()])
+        total = total + nnf.cross_entropy(e[rows] @ cents.T * scale, target)
+    return total / 2
+
+
 def _val_windows(items: Sequence[Prepared], labels: list[str], window: WindowConfig,
                  per_clip: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ws, ys, clip_ids = [], [], []
@@ -333,6 +418,46 @@ def _bake_cosine_head(model: Any, scale: float) -> None:
         w = model.classifier.dense.weight
         w.copy_(torch.nn.functional.normalize(w, dim=-1) * scale / math.sqrt(w.shape[1]))
         model.classifier.dense.bias.zero_()
+
+
+def _cross_modal_accuracy(emb: np.ndarray, y: np.ndarray, clip_ids: np.ndarray,
+                          kinds: np.ndarray) -> float | None:
+    """Clip accuracy of spoken validation clips against centroids of each singer's *sung*
+    validation windows (the gallery's situation), among singers that have both; ``None``
+    when fewer than two singers do."""
+    if len(emb) == 0:
+        return None
+    e = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
+    both = sorted(set(y[kinds == "sung"]) & set(y[kinds == "spoken"]))
+    if len(both) < 2:
+        return None
+    cents = np.stack([e[(y == k) & (kinds == "sung")].mean(0) for k in both])
+    hits = []
+    for c in np.unique(clip_ids[kinds == "spoken"]):
+        m = clip_ids == c
+        if y[m][0] not in both:
+            continue
+        q = e[m].mean(0)
+        hits.append(both[int(np.argmax(cents @ q))] == y[m][0])
+    return float(np.mean(hits)) if hits else None
+
+
+def _cross_modal_val_loss(emb: np.ndarray, y: np.ndarray, kinds: np.ndarray,
+                          scale: float) -> float:
+    """:func:`_cross_modal_loss` on validation windows (numpy; all singers with both
+    kinds at once). Early stopping minimises ``val_loss + cross_modal * this``."""
+    e = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
+    both = sorted(set(y[kinds == "sung"]) & set(y[kinds == "spoken"]))
+    if len(both) < 2:
+        return 0.0
+    out = []
+    for q_kind, c_kind in (("spoken", "sung"), ("sung", "spoken")):
+        cents = np.stack([e[(y == k) & (kinds == c_kind)].mean(0) for k in both])
+        cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+        rows = (kinds == q_kind) & np.isin(y, both)
+        target = np.searchsorted(both, y[rows])
+        out.append(_xent(e[rows] @ cents.T * scale, target))
+    return float(np.mean(out))
 
 
 def _xent(logits: np.ndarray, y: np.ndarray) -> float:
@@ -447,6 +572,11 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         rng = np.random.default_rng(cfg.seed + step)
         log.info("resumed at step %d", step)
     sampler = _Sampler(prep_train, labels, rng)
+    msampler = _ModalitySampler(prep_train, labels, rng) if cfg.cross_modal > 0 else None
+    if msampler is not None and len(msampler.singers) < 2:
+        raise DataError(f"{data_dir}: the cross-modal loss needs at least two singers with "
+                        "both sung and spoken training clips")
+    vkind = np.array([prep_val[i].clip.kind for i in vclip]) if len(vw) else np.zeros(0, str)
     if cfg.loss not in ("softmax", "aam"):
         raise ValueError(f"loss must be softmax or aam, got {cfg.loss!r}")
     cos_scale = cfg.aam_scale if cfg.loss == "aam" else None
@@ -455,17 +585,25 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     log_path = out / "train_log.jsonl"
     stopped = "steps"
     t_loop = time.time()
-    run_loss = []
+    run_loss: list[float] = []
+    run_xm: list[float] = []
     while step < cfg.steps:
         if cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60:
             stopped = "time budget"
             break
         model.train()
-        ys, crops = [], []
-        for _ in range(cfg.batch_size):
-            k, a = sampler.draw()
-            ys.append(k)
-            crops.append(random_crop(a, window.window_samples, rng, cfg.augment))
+        ys, crops, kinds = [], [], []
+        if msampler is not None:
+            per = max(1, cfg.cross_modal_crops)
+            for k, kind, a in msampler.draw(max(2, cfg.batch_size // (2 * per)), per):
+                ys.append(k)
+                kinds.append(kind)
+                crops.append(random_crop(a, window.window_samples, rng, cfg.augment))
+        else:
+            for _ in range(cfg.batch_size):
+                k, a = sampler.draw()
+                ys.append(k)
+                crops.append(random_crop(a, window.window_samples, rng, cfg.augment))
         x = batch_features(crops, logmel)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
@@ -476,8 +614,13 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
             logits = _aam_logits(_cosine_logits(model, pooled), yt, cfg.aam_margin * ramp,
                                  cfg.aam_scale)
         else:
-            logits = model(input_values=x).logits
+            pooled = model.audio_spectrogram_transformer(input_values=x).pooler_output
+            logits = model.classifier(pooled)
         loss = loss_fn(logits, yt)
+        if msampler is not None:
+            xm = _cross_modal_loss(pooled, ys, kinds, cfg.cross_modal_scale)
+            run_xm.append(xm.item())
+            loss = loss + cfg.cross_modal * xm
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -488,12 +631,21 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         if step % cfg.eval_every == 0 or last:
             rec: dict[str, Any] = {"step": step, "train_loss": float(np.mean(run_loss)),
                                    "lr": lr_at(step), "s_per_step": (time.time() - t_loop) / step}
-            run_loss = []
+            if run_xm:
+                rec["train_cross_modal"] = float(np.mean(run_xm))
+            run_loss, run_xm = [], []
             if len(vw):
-                vl, _ = _forward(model, logmel, vw, cosine_scale=cos_scale)
+                vl, ve_ = _forward(model, logmel, vw, cosine_scale=cos_scale)
                 rec["val_loss"] = _xent(vl, vy)
                 rec["val_acc"] = float(np.mean(vl.argmax(1) == vy))
+                xacc = _cross_modal_accuracy(ve_, vy, vclip, vkind)
+                if xacc is not None:
+                    rec["val_spoken_by_sung_centroid"] = xacc
                 score = rec["val_loss"]
+                if msampler is not None:
+                    rec["val_cross_modal"] = _cross_modal_val_loss(ve_, vy, vkind,
+                                                                   cfg.cross_modal_scale)
+                    score += cfg.cross_modal * rec["val_cross_modal"]
             else:
                 score = rec["train_loss"]
             if score < best - 1e-4:
@@ -531,18 +683,18 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
                        "clip_acc": float(np.mean(clip_logits.argmax(1) == clip_y)),
                        "clip_xent_calibrated": _xent(clip_logits / temperature, clip_y),
                        "clip_xent_uncalibrated": _xent(clip_logits, clip_y)}
-    tw, ty, _ = _val_windows(prep_train, labels, window, cfg.max_val_windows_per_clip)
+    tw, ty, tclip = _val_windows(prep_train, labels, window, cfg.max_val_windows_per_clip)
     _, te = _forward(model, logmel, tw)
     te = te / np.maximum(np.linalg.norm(te, axis=1, keepdims=True), 1e-8)
     gallery = {lab: te[ty == i].mean(0) for i, lab in enumerate(labels)}
     counts = {lab: int(np.sum(ty == i)) for i, lab in enumerate(labels)}
+    backend = _fit_backend_or_none(te, [labels[i] for i in ty],
+                                   [prep_train[i].clip.kind for i in tclip], cfg)
     if len(vw):
         ve = ve / np.maximum(np.linalg.norm(ve, axis=1, keepdims=True), 1e-8)
-        cents = np.stack([gallery[lab] / np.linalg.norm(gallery[lab]) for lab in labels])
         clip_e = np.stack([ve[vclip == i].mean(0) for i in np.unique(vclip)])
-        clip_e /= np.linalg.norm(clip_e, axis=1, keepdims=True)
-        scale = 1.0 / fit_temperature(clip_e @ cents.T, clip_y)
-        val_metrics["gallery_clip_acc"] = float(np.mean((clip_e @ cents.T).argmax(1) == clip_y))
+        scale, val_metrics["gallery_clip_acc"] = _fit_gallery_scale(
+            gallery, labels, clip_e, clip_y, backend)
 
     summary = {
         "init": init_name, "steps": step, "best_step": best_step, "stopped": stopped,
@@ -554,14 +706,103 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         "train_voiced_minutes": round(sum(len(x.audio) for x in prep_train) / SAMPLE_RATE / 60, 2),
         "skipped_files": [[str(a), b] for a, b in skipped], "temperature": temperature,
         "gallery_scale": scale, "validation": val_metrics,
+        "gallery_backend": backend.info if backend is not None else None,
         "data_dir": str(Path(data_dir).resolve()),
     }
     clf = SingerClassifier(ck, window=window, temperature=temperature, gallery=gallery,
                            gallery_counts=counts, gallery_scale=scale, catalogue=cat,
-                           info=summary)
+                           info=summary, backend=backend)
     clf.save(out, fp16=cfg.fp16)
     p(1.0, f"saved {out}")
     return TrainResult(out, summary)
+
+
+def _fit_backend_or_none(emb: np.ndarray, singers: list[str], kinds: list[str],
+                         cfg: TrainConfig) -> Any:
+    """The gallery backend (NAP + WCCN, :mod:`discovervoice.classify.backend`) from the
+    training windows, or ``None`` when switched off or with fewer than
+    ``backend_min_singers`` singers. Without two singers that both sing and speak, NAP is
+    left out (WCCN only)."""
+    from discovervoice.classify.backend import fit_backend
+
+    if not cfg.gallery_backend or len(set(singers)) < cfg.backend_min_singers:
+        return None
+    both = {s for s, k in zip(singers, kinds) if k == "sung"} & \
+        {s for s, k in zip(singers, kinds) if k == "spoken"}
+    nap = cfg.nap_dims if len(both) >= 2 else 0
+    return fit_backend(emb, singers, kinds, nap_dims=nap, wccn_reg=cfg.wccn_reg)
+
+
+def _fit_gallery_scale(gallery: dict[str, np.ndarray], labels: list[str], clip_emb: np.ndarray,
+                       clip_y: np.ndarray, backend: Any) -> tuple[float, float]:
+    """Cosine scale of gallery scoring (temperature scaling of the centroid similarities
+    of validation clips) and the gallery's validation clip accuracy."""
+    from discovervoice.classify.backend import _normalize
+
+    f = backend if backend is not None else _normalize
+    sim = f(clip_emb) @ f(np.stack([gallery[lab] for lab in labels])).T
+    return 1.0 / fit_temperature(sim, clip_y), float(np.mean(sim.argmax(1) == clip_y))
+
+
+def fit_gallery_backend(model: str | os.PathLike, data_dir: str | os.PathLike,
+                        out_dir: str | os.PathLike | None = None, *, nap_dims: int = 8,
+                        wccn_reg: float | None = 0.1, cache_dir: str | os.PathLike | None = None,
+                        allow_reserved: bool = False, progress: Progress | None = None
+                        ) -> Any:
+    """Fit (or refit) the gallery backend of a trained classifier, without training.
+
+    The backend is fitted on windows of the model's *training songs* in ``data_dir`` (the
+    folder it was trained on), and the gallery scale is refitted on its validation songs.
+
+    Args:
+        model: classifier folder (or registry name, then ``out_dir`` is required).
+        data_dir: ``DATA_DIR/<singer>/...`` the model was trained on.
+        out_dir: where to write the updated classifier (default: in place).
+
+    Returns:
+        the updated :class:`~discovervoice.classify.classifier.SingerClassifier`.
+
+    Raises:
+        DataError: no training clips of the model's singers in ``data_dir``, or too few
+            singers for the backend.
+    """
+    from discovervoice.classify.backend import fit_backend
+    from discovervoice.classify.classifier import SingerClassifier
+
+    clf = SingerClassifier.load(model)
+    labels = clf.labels
+    info = clf.info
+    clips = scan_dataset(data_dir, min_singers=1, allow_reserved=allow_reserved)
+    train_songs, valid_songs = set(info.get("train_songs", [])), set(info.get("valid_songs", []))
+    tr = [c for c in clips if c.singer in labels and c.song in train_songs]
+    va = [c for c in clips if c.singer in labels and c.song in valid_songs]
+    if not tr:
+        raise DataError(f"{data_dir}: no clips of the model's training songs (is this the folder "
+                        "it was trained on?)")
+    cache = Path(cache_dir) if cache_dir else None
+    prep_tr, _ = prepare_clips(tr, clf.window, cache_dir=cache, progress=progress)
+    tw, ty, tclip = _val_windows(prep_tr, labels, clf.window, 4)
+    _, te = clf.forward_windows(tw)
+    backend = fit_backend(te, [labels[i] for i in ty], [prep_tr[i].clip.kind for i in tclip],
+                          nap_dims=nap_dims, wccn_reg=wccn_reg)
+    clf.backend = backend
+    prep_va, _ = prepare_clips(va, clf.window, cache_dir=cache)
+    if prep_va:
+        vw, vy, vclip = _val_windows(prep_va, labels, clf.window, 4)
+        _, ve = clf.forward_windows(vw)
+        ve = ve / np.maximum(np.linalg.norm(ve, axis=1, keepdims=True), 1e-8)
+        ids = np.unique(vclip)
+        clip_e = np.stack([ve[vclip == i].mean(0) for i in ids])
+        clip_y = np.array([vy[vclip == i][0] for i in ids])
+        heads = [n for n in labels if n in clf.gallery]
+        if heads == labels:
+            clf.gallery_scale, acc = _fit_gallery_scale(clf.gallery, labels, clip_e, clip_y,
+                                                        backend)
+            backend.info["validation_gallery_clip_acc"] = acc
+    backend.info["gallery_scale"] = clf.gallery_scale
+    clf.info["gallery_backend"] = backend.info
+    clf.save(out_dir or model)
+    return clf
 
 
 def _cfg_dict(cfg: TrainConfig) -> dict[str, Any]:
