@@ -130,3 +130,36 @@ def test_very_long_high_note_is_held_then_breathed_not_a_crash():
     assert abs(len(r.audio) / r.sample_rate - 11.7) < 0.1
     long_vowels = [b - a for a, b, p in r.phones if p != "_"]
     assert max(long_vowels) <= 1.0 * synth.MAX_PHONE_PERIODS / (1.0 * synth.midi_to_hz(71)) + 0.01
+
+
+def test_clause_split_handles_every_pause_shape_espeak_ng_writes():
+    # shapes seen in espeak-ng --pho output: "_ 301" + "_ 1" after each line (German,
+    # Hungarian), an extra "_ 1" before a vowel-initial line, one "_ 417" (Persian), and
+    # short pauses inside a syllable (dropped)
+    pho = ("j 65\nE 95 0 198\n_ 301\n_ 1\n_ 1\nE 95 0 191\n_ 301\n_ 1\n_ 25\nu 49 0 198\n"
+           "n 111\nd 65\n_ 301\n_ 1\nn 76\no 260 0 103\n_ 417\nd 76\na: 225 0 103\n_ 417\n")
+    blocks = synth._split_clauses(synth._parse_pho(pho))
+    assert [[p[0] for p in b] for b in blocks] == [["j", "E"], ["E"], ["u", "n", "d"],
+                                                   ["n", "o"], ["d", "a:"]]
+    assert blocks[3][1] == ("o", 260, True) and blocks[3][0] == ("n", 76, False)
+
+
+@needs_mbrola
+@pytest.mark.parametrize("vid,syl", [
+    ("mbrola-hu1", ["Le", "ben", "gam", "e", "Freud", "und", "Won", "ne"]),
+    ("mbrola-ir1", ["نو", "دا", "نا", "لا"]),
+])
+def test_batched_phonemes_need_one_espeak_call(vid, syl, monkeypatch):
+    try:
+        v = voices.get_voice(vid)
+    except Exception as exc:  # noqa: BLE001 - the voice is an optional package
+        pytest.skip(f"{vid} not installed: {exc}")
+    single = [[p[0] for p in synth._phonemize_one(synth._clean_syllable(s), v.espeak)]
+              for s in syl]
+
+    def no_fallback(*a):
+        raise AssertionError("fell back to one espeak-ng call per syllable")
+
+    monkeypatch.setattr(synth, "_phonemize_one", no_fallback)
+    batched = synth.phonemize_syllables(syl, v.espeak)
+    assert [[p[0] for p in b] for b in batched] == single

@@ -124,24 +124,45 @@ def _phonemize_one(text: str, espeak_voice: str) -> tuple[_Phone, ...]:
     return tuple(ph) or (("a", 100, True),)
 
 
+_CLAUSE_PAUSE_MS = 150
+
+
+def _split_clauses(lines: list[_Phone]) -> list[list[_Phone]]:
+    """Phones of a multi-line ``--pho`` output, one list per input line.
+
+    espeak-ng ends every line (a clause) with a pause: ``_ 301`` + ``_ 1`` for most
+    languages, a single ``_ 417`` for Persian, sometimes with an extra ``_ 1`` after it.
+    A run of consecutive pauses that lasts >= 150 ms after at least one phone ends a
+    line; shorter pauses inside a syllable are dropped.
+    """
+    blocks: list[list[_Phone]] = [[]]
+    pause = 0
+    for ph in lines:
+        if ph[0] == "_":
+            pause += ph[1]
+            if pause >= _CLAUSE_PAUSE_MS and blocks[-1]:
+                blocks.append([])
+            continue
+        pause = 0
+        blocks[-1].append(ph)
+    if not blocks[-1]:
+        blocks.pop()
+    return blocks
+
+
 def _phonemize_cached(uniq: tuple[str, ...], espeak_voice: str) -> list[tuple[_Phone, ...]]:
     """One espeak-ng call for the clip's syllables. No cache across clips: espeak-ng's
     output for a line can depend on its neighbours, and a file must not depend on what
-    the process rendered before it."""
+    the process rendered before it. Falls back to one (cached, context-free) call per
+    syllable when the output does not split into one non-empty block per syllable."""
     text = "\n".join(uniq) + "\n"
     out = _run(["espeak-ng", "-v", espeak_voice, "-q", "--pho"],
                input=text.encode("utf-8")).decode("utf-8", "replace")
-    blocks: list[list[_Phone]] = [[]]
-    lines = _parse_pho(out)
-    for i, ph in enumerate(lines):
-        if ph[0] == "_" and ph[1] == 1 and i > 0 and lines[i - 1][0] == "_":
-            blocks.append([])
-        elif ph[0] != "_":
-            blocks[-1].append(ph)
-    if not blocks[-1]:
-        blocks.pop()
-    if len(blocks) == len(uniq) and all(blocks):
+    blocks = _split_clauses(_parse_pho(out))
+    if len(blocks) == len(uniq):
         return [tuple(b) for b in blocks]
+    log.debug("espeak-ng -v %s: %d blocks for %d syllables, one call per syllable",
+              espeak_voice, len(blocks), len(uniq))
     return [_phonemize_one(u, espeak_voice) for u in uniq]
 
 
