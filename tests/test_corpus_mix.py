@@ -112,3 +112,29 @@ def test_check_split_keeps_reserved_material_out_of_training_and_in_test():
     for split, piece, voices, sf in bad:
         with pytest.raises(reserved.ReservedMaterialError):
             reserved.check_split(split, piece=piece, voices=voices, soundfont=sf)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-9), (np.float32, 2e-5)])
+def test_convolver_is_linear_convolution_cut_to_length(dtype, tol):
+    rng = np.random.default_rng(5)
+    ir = mix.synthetic_ir(8000, 0.3, rng)                 # [2, L], L < T
+    xs = [rng.standard_normal((2, 5000)).astype(dtype) for _ in range(3)]
+    conv = mix.Convolver(ir, 5000, dtype)                 # one IR spectrum, three stems
+    for x in xs:
+        ref = np.stack([np.convolve(x[c].astype(np.float64), ir[c])[:5000] for c in range(2)])
+        y = conv(x)
+        assert y.dtype == dtype and y.shape == x.shape
+        assert np.abs(y - ref).max() < tol * np.abs(ref).max()
+        wet = mix.apply_reverb(x, conv, 0.3)
+        assert np.abs(wet - (0.7 * x + 0.3 * ref)).max() < tol * np.abs(ref).max()
+    with pytest.raises(AudioError):
+        conv(xs[0][:, :4000])
+
+
+def test_synthetic_ir_tail_is_one_pole_low_passed_noise():
+    # the tail is white noise through y[i] = 0.4 x[i] + 0.6 y[i-1]: its lag-1
+    # autocorrelation is 0.6 (white noise: 0)
+    ir = mix.synthetic_ir(16000, 2.0, np.random.default_rng(6), predelay=0.0)
+    tail = ir[0, 1:4000]
+    r1 = float(np.dot(tail[1:], tail[:-1]) / np.dot(tail, tail))
+    assert r1 == pytest.approx(0.6, abs=0.05)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from discovervoice.corpus import accompaniment as acc
-from discovervoice.corpus.mix import apply_reverb, db_to_gain, pan_gains, rms, synthetic_ir
+from discovervoice.corpus.mix import (Convolver, apply_reverb, db_to_gain, pan_gains, rms,
+                                      synthetic_ir)
 from discovervoice.corpus.scores import Note, Piece
 from discovervoice.corpus.synth import Rendering, SungNote, sing
 from discovervoice.corpus.texts import reads_latin, vocalise_syllables
@@ -83,6 +84,17 @@ def _cut(notes: list[Note], end_q: float) -> list[Note]:
         if n.start >= end_q - 1e-6:
             break
         out.append(Note(n.start, min(n.dur, end_q - n.start), n.pitch, n.lyric, n.word_end))
+    return out
+
+
+def _weighted_sum(stems: dict[str, np.ndarray], scale: dict[str, float],
+                  names: tuple[str, ...]) -> np.ndarray:
+    """``sum(scale[s] * stems[s])`` over ``names`` as a new float32 ``ndarray[2, T]``."""
+    out = np.multiply(stems[names[0]], np.float32(scale[names[0]]), dtype=np.float32)
+    tmp = np.empty_like(out)
+    for s in names[1:]:
+        np.multiply(stems[s], np.float32(scale[s]), out=tmp)
+        out += tmp
     return out
 
 
@@ -171,40 +183,51 @@ def build_song(piece: Piece, voice: Voice, soundfont: acc.SoundFont, rng: np.ran
     else:
         stems["drums"] = np.zeros((2, n), np.float32)
 
-    # ---- levels: accompaniment balance, then vocals vs accompaniment
+    # ---- levels: accompaniment balance, then vocals vs accompaniment. Each stem gets one
+    # scalar gain, applied once at the end (reverb is linear, so applying it after the
+    # reverb is the same as before it)
     gains_db = {"bass": float(rng.uniform(-3, 3)), "other": float(rng.uniform(-3, 3)),
                 "drums": float(rng.uniform(-5, 1))}
+    scale = {s: 1.0 for s in STEMS}
     for s, g in gains_db.items():
         r_s = rms(stems[s])
         if r_s > 0:
-            stems[s] = stems[s] * (db_to_gain(g) * 0.1 / r_s)
-    accomp = stems["bass"] + stems["other"] + stems["drums"]
+            scale[s] = db_to_gain(g) * 0.1 / r_s
+    accomp = _weighted_sum(stems, scale, ("bass", "other", "drums"))
     vocal_db = float(rng.uniform(-6, 6))
-    stems["vocals"] = stems["vocals"] * (rms(accomp) * db_to_gain(vocal_db) / max(rms(vocals), 1e-9))
+    scale["vocals"] = rms(accomp) * db_to_gain(vocal_db) / max(rms(vocals), 1e-9)
+    del accomp
 
-    # ---- reverb (per stem, so the mixture stays the sum of the stems)
+    # ---- reverb (per stem, so the mixture stays the sum of the stems); one FFT of the
+    # impulse response serves the four stems
     reverb = None
     if rng.random() < reverb_prob:
         rt60 = float(rng.uniform(0.3, 1.6))
         ir = synthetic_ir(SR, rt60, rng)
         wet_v, wet_a = float(rng.uniform(0.1, 0.35)), float(rng.uniform(0.05, 0.25))
+        conv = Convolver(ir, n, np.float32)
         for s in STEMS:
-            stems[s] = apply_reverb(stems[s], ir, wet_v if s == "vocals" else wet_a)
+            stems[s] = apply_reverb(stems[s], conv, wet_v if s == "vocals" else wet_a)
         reverb = {"rt60_s": round(rt60, 3), "wet_vocals": round(wet_v, 3),
                   "wet_accompaniment": round(wet_a, 3)}
 
-    # ---- final gain: mixture peak drawn in [0.5, 0.95]
-    stems = {s: np.asarray(stems[s], np.float64) for s in STEMS}
-    mix = stems[STEMS[0]] + stems[STEMS[1]]
-    for s in STEMS[2:]:
-        mix += stems[s]
+    # ---- final gain: mixture peak drawn in [0.5, 0.95]. The stems are written straight
+    # into interleaved [T, 2] buffers (what a WAV file holds; ``stems[s]`` are their
+    # [2, T] views) and the mixture is the float32 sum of exactly those samples.
+    mix = _weighted_sum(stems, scale, STEMS)
     peak = max(float(mix.max()), -float(mix.min())) or 1.0
     g = float(rng.uniform(0.5, 0.95)) / peak
-    stems = {s: (stems[s] * g).astype(np.float32) for s in STEMS}
-    mix = stems[STEMS[0]].astype(np.float64)          # the exact sum of what is written
-    for s in STEMS[1:]:
-        mix += stems[s]
-    mixture = mix.astype(np.float32)
+    out: dict[str, np.ndarray] = {}
+    for s in STEMS:
+        buf = np.empty((n, 2), np.float32)
+        np.multiply(stems[s], np.float32(scale[s] * g), out=buf.T)
+        out[s] = buf.T
+    stems = out
+    mix = mix.reshape(n, 2)   # the buffer is reused, every sample is overwritten
+    np.add(stems["vocals"].T, stems["drums"].T, out=mix)
+    mix += stems["bass"].T
+    mix += stems["other"].T
+    mixture = mix.T
 
     meta = {
         "piece": piece.piece_id, "title": piece.title, "piece_licence": piece.licence,
