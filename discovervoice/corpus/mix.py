@@ -116,7 +116,9 @@ class Convolver:
     One FFT of size ``next_fast_len(T + L - 1)`` per channel (``scipy.fft``), the IR's
     spectrum computed once and shared by every signal (the stems of a song), in
     ``dtype`` (float32 -> complex64 FFTs). Linear, not circular: the result is exactly
-    ``(x conv ir)[:, :T]`` up to rounding.
+    ``(x conv ir)[:, :T]`` up to rounding. With ``wet``, the dry/wet mix
+    ``(1-wet)*x + wet*(x conv ir)`` is the convolution with ``(1-wet)*delta + wet*ir``,
+    whose spectrum is ``(1-wet) + wet*H``: no extra pass over the signal.
     """
 
     def __init__(self, ir: np.ndarray, length: int, dtype=np.float32):
@@ -127,14 +129,31 @@ class Convolver:
         self.nfft = sfft.next_fast_len(self.length + ir.shape[1] - 1, real=True)
         self.spectrum = sfft.rfft(np.asarray(ir, dtype=dtype), self.nfft, axis=1)
         self.dtype = np.dtype(dtype)
+        self._mixed: dict[tuple[float, int], np.ndarray] = {}
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``ndarray[C, T]`` -> ``(x conv ir)[:, :T]`` as ``ndarray[C, T]`` of ``dtype``."""
+    def _spectrum(self, wet: float | None, channels: int) -> np.ndarray:
+        key = (-1.0 if wet is None else float(wet), channels)
+        if key not in self._mixed:
+            h = self.spectrum
+            if h.shape[0] != channels:
+                h = h[np.arange(channels) % h.shape[0]]
+            if wet is not None:
+                h = h * h.real.dtype.type(wet)
+                h += h.real.dtype.type(1.0 - wet)
+            self._mixed[key] = h
+        return self._mixed[key]
+
+    def __call__(self, x: np.ndarray, wet: float | None = None) -> np.ndarray:
+        """``ndarray[C, T]`` -> ``(x conv ir)[:, :T]`` (``wet=None``) or
+        ``(1-wet)*x + wet*(x conv ir)``, as ``ndarray[C, T]`` of ``dtype``.
+
+        Raises:
+            AudioError: ``x`` is not ``T`` samples long.
+        """
         if x.shape[-1] != self.length:
             raise AudioError(f"Convolver made for {self.length} samples, got {x.shape[-1]}")
-        spec = self.spectrum[np.arange(x.shape[0]) % self.spectrum.shape[0]]
         X = self._fft.rfft(np.asarray(x, dtype=self.dtype), self.nfft, axis=1)
-        X *= spec
+        X *= self._spectrum(wet, x.shape[0])
         return self._fft.irfft(X, self.nfft, axis=1)[:, : self.length]
 
 
@@ -146,10 +165,7 @@ def apply_reverb(x: np.ndarray, ir: np.ndarray | Convolver, wet: float) -> np.nd
     precision (float32 in, float32 out)."""
     dtype = np.float32 if x.dtype == np.float32 else np.float64
     conv = ir if isinstance(ir, Convolver) else Convolver(ir, x.shape[-1], dtype)
-    out = conv(x)
-    out *= wet
-    out += (1.0 - wet) * x
-    return out
+    return conv(x, wet)
 
 
 def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
