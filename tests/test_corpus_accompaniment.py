@@ -55,3 +55,22 @@ def test_missing_soundfont_is_a_data_error(tmp_path):
     bad.write_bytes(b"RIFF0000sfbk not a soundfont")
     with pytest.raises(DataError, match="cannot load"):
         acc.FluidRenderer(str(bad))
+
+
+def test_renderer_is_shared_within_a_process_and_new_in_a_forked_child():
+    import multiprocessing as mp
+
+    sf2 = acc.soundfonts()[0].path
+    r = acc.renderer(sf2)
+    assert acc.renderer(sf2) is r
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    ref = r.render(_tracks(1)[1], 2.0)
+    with mp.get_context("fork").Pool(1) as pool:
+        same, child = pool.apply(_render_in_child, (sf2, id(r)))
+    assert not same and np.array_equal(child, ref)
+
+
+def _render_in_child(sf2: str, parent_id: int):
+    r = acc.renderer(sf2)
+    return id(r) == parent_id, r.render(_tracks(1)[1], 2.0)

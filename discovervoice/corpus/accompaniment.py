@@ -20,6 +20,7 @@ Soundfonts (:func:`soundfonts`): ``FluidR3_GM.sf2`` (fluid-soundfont-gm, MIT),
 from __future__ import annotations
 
 import functools
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -199,10 +200,20 @@ class FluidRenderer:
                         0, 1)
 
 
-@functools.lru_cache(maxsize=4)
+_RENDERERS: dict[tuple[int, str], FluidRenderer] = {}
+
+
 def renderer(soundfont: str) -> FluidRenderer:
-    """The per-process :class:`FluidRenderer` for ``soundfont`` (loaded once)."""
-    return FluidRenderer(soundfont)
+    """The per-process :class:`FluidRenderer` for ``soundfont`` (loaded once per process).
+
+    Keyed by process id: a worker forked from a process that already rendered makes
+    its own instead of using the parent's FluidSynth objects.
+    """
+    key = (os.getpid(), soundfont)
+    r = _RENDERERS.get(key)
+    if r is None:
+        r = _RENDERERS[key] = FluidRenderer(soundfont)
+    return r
 
 
 # ------------------------------------------------------------------------ drums
