@@ -3,8 +3,18 @@
 :func:`build_song` draws every choice of a song from its own ``numpy`` generator (tempo,
 transposition, instruments, drums, levels, panning, reverb), renders the stems
 ``vocals, drums, bass, other`` as ``ndarray[2, T]`` float32 at 44.1 kHz and returns them
-with the mixture, computed as their exact float sum, plus the song's metadata (the
-phone timings and the notes of the sung line included).
+with the mixture, computed as their float32 sum (within 1e-6 of the exact sum), plus the
+song's metadata (the phone timings and the notes of the sung line included).
+
+Who does what: the sung line comes from :mod:`discovervoice.corpus.synth` (espeak-ng +
+MBROLA, or festival + pyworld) and is resampled to 44.1 kHz with soxr
+(:func:`discovervoice.audio.resample`); bass, other and GM drums from libfluidsynth
+in-process (:mod:`discovervoice.corpus.accompaniment`, one soundfont parse per process);
+sampled drums from Hydrogen kits with numpy; the reverb is one FFT convolution per stem
+(``scipy.fft`` via :class:`discovervoice.corpus.mix.Convolver`, the impulse response's
+spectrum shared by the four stems). Every level is one scalar gain per stem, applied
+in a single pass that writes the stems into interleaved ``[T, 2]`` buffers (the WAV
+layout, so writing them needs no transposed copy).
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ OTHER_PROGRAMS = (0, 1, 2, 4, 5, 6, 11, 16, 19, 21, 24, 25, 26, 27, 40, 41, 42, 
 
 @dataclass
 class Song:
-    """A rendered song. ``stems``: name -> ``ndarray[2, T]`` float32 (44.1 kHz);
-    ``mixture``: ``ndarray[2, T]`` float32, the sum of the stems; ``meta``: provenance
+    """A rendered song. ``stems``: name -> ``ndarray[2, T]`` float32 (44.1 kHz; views
+    of interleaved ``[T, 2]`` buffers, not C-contiguous); ``mixture``: ``ndarray[2, T]``
+    float32 (same layout), the sum of the stems; ``meta``: provenance
     and the choices made; ``phones``: vocal phone timings ``[(start_s, end_s, phone)]``;
     ``notes``: the sung notes ``[(start_s, end_s, midi)]``."""
 
