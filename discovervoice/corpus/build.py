@@ -266,9 +266,21 @@ def run_job(job: Job, cfg: BuildConfig) -> list[dict]:
     return items
 
 
+# glibc mallopt parameters
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
 def _worker_init() -> None:
-    """Worker set-up: one BLAS/FFT thread, and die with the parent process (Linux
-    ``PR_SET_PDEATHSIG``) so that a killed build leaves no orphan workers."""
+    """Worker set-up: one BLAS/FFT thread, die with the parent process (Linux
+    ``PR_SET_PDEATHSIG``) so that a killed build leaves no orphan workers, and keep freed
+    audio buffers for reuse (glibc ``mallopt``).
+
+    A song allocates and frees a few dozen 10-20 MB arrays; by default glibc gives each
+    back to the kernel (``munmap``) and the next one is page-faulted in again, which
+    costs ~20 % of a song's CPU on a virtual machine. Blocks up to 32 MB (the glibc
+    maximum) now come from the heap, which keeps up to 1 GB of free memory instead of
+    trimming it. Only the build's own workers are tuned, never the calling process.
+    """
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import ctypes
     import signal
@@ -281,6 +293,12 @@ def _worker_init() -> None:
             log.debug("prctl unavailable: %s", exc)
             return
         libc.prctl(1, int(signal.SIGTERM))   # 1 = PR_SET_PDEATHSIG
+        mallopt = getattr(libc, "mallopt", None)
+        if mallopt is not None:
+            for param, value in ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 1 << 30),
+                                 (_M_TOP_PAD, 64 << 20)):
+                if mallopt(param, value) != 1:
+                    log.debug("mallopt(%d, %d) refused", param, value)
 
 
 def _mp_context():
