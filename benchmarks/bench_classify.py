@@ -7,6 +7,7 @@ same run: the resemblyzer GE2E speaker embedding of the same clip (the baseline 
 cost for the same question), so numbers from machines of other speeds compare.
 
     python benchmarks/bench_classify.py [--model default] [--clip FILE] [--threads 2]
+                                        [--scoring auto|head|gallery]
 
 Prints one JSON object.
 """
@@ -63,6 +64,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--scoring", choices=("auto", "head", "gallery"), default="auto",
+                    help="gallery: centroid scoring through the gallery backend, as after "
+                         "`classify gallery add`")
     args = ap.parse_args()
 
     import torch
@@ -79,7 +83,8 @@ def main() -> None:
         x = audio.load(args.clip, SR, 1)[:, : int(args.seconds * SR)]
     else:
         x = synthetic_voice(args.seconds)
-    ours, ours_cpu = timed(lambda: clf.which_singer(x, top_k=5), args.repeat)
+    ours, ours_cpu = timed(lambda: clf.which_singer(x, top_k=5, scoring=args.scoring),
+                           args.repeat)
     from discovervoice.eval.speaker import ResemblyzerEncoder
 
     enc = ResemblyzerEncoder()
@@ -87,7 +92,8 @@ def main() -> None:
     med, med_a = statistics.median(ours), statistics.median(anchor)
     cpu, cpu_a = statistics.median(ours_cpu), statistics.median(anchor_cpu)
     print(json.dumps({
-        "benchmark": "which-singer latency", "model": clf.name,
+        "benchmark": "which-singer latency", "model": clf.name, "scoring": args.scoring,
+        "gallery_backend": clf.backend.info.get("method") if clf.backend is not None else None,
         "clip_seconds": round(x.shape[1] / SR, 2), "threads": args.threads,
         "load_seconds": round(load_s, 3), "which_singer_seconds_median": round(med, 3),
         "which_singer_seconds_all": [round(v, 3) for v in ours],

@@ -5,6 +5,7 @@ Synthetic voices (harmonic source + formant resonators), no network."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -332,6 +333,10 @@ def test_cross_modal_training_and_gallery_backend(tmp_path, capsys):
     clf = SingerClassifier.load(tmp_path / "b")
     assert clf.backend is not None and clf.backend.info["nap_dims"] == 3
     assert (tmp_path / "b" / "gallery_backend.safetensors").is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in ("model.safetensors", "gallery.safetensors", "gallery_backend.safetensors"):
+        assert (tmp_path / "b" / f).stat().st_mode & 0o777 == 0o666 & ~umask, f
     x, _ = sf.read(data / "ben" / "song0.wav", dtype="float32")
     r = clf.predict(x[None], scoring="gallery")
     assert abs(r["probabilities"].sum() - 1) < 1e-6 and r["scoring"] == "gallery"

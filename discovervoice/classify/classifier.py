@@ -54,7 +54,12 @@ from discovervoice.classify.features import (
     cut_windows,
     voiced_audio,
 )
-from discovervoice.classify.model import ASTCheckpoint, load_ast_folder, save_ast_folder
+from discovervoice.classify.model import (
+    ASTCheckpoint,
+    load_ast_folder,
+    normal_file_mode,
+    save_ast_folder,
+)
 from discovervoice.errors import AudioError, DataError, WeightsError
 
 FORMAT = "discovervoice-singer-ast/1"
@@ -207,6 +212,7 @@ class SingerClassifier:
         if names:
             save_file({"centroids": np.stack([self.gallery[n] for n in names]).astype(np.float32)},
                       str(p / "gallery.safetensors"))
+            normal_file_mode(p / "gallery.safetensors")
         meta = {"format": FORMAT, "labels": self.labels, "window": self.window.to_dict(),
                 "temperature": self.temperature,
                 "gallery": {"names": names, "counts": {n: int(self.gallery_counts.get(n, 1))
@@ -217,6 +223,7 @@ class SingerClassifier:
         if self.backend is not None:
             save_file({"mean": self.backend.mean, "projection": self.backend.projection},
                       str(p / "gallery_backend.safetensors"))
+            normal_file_mode(p / "gallery_backend.safetensors")
         elif (p / "gallery_backend.safetensors").is_file():
             (p / "gallery_backend.safetensors").unlink()
         tmp = p / ".discovervoice.json.tmp"

@@ -205,6 +205,14 @@ def resize_time_positions(ck: ASTCheckpoint, max_length: int) -> None:
         do_normalize=fe.do_normalize, mean=fe.mean, std=fe.std)
 
 
+def normal_file_mode(path: str | os.PathLike) -> None:
+    """Give a file written by safetensors (created 0600) the mode of any other file (0666
+    less the umask), so shipped weights are readable by everyone."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def save_ast_folder(ck: ASTCheckpoint, path: str | os.PathLike, *, fp16: bool | None = None
                     ) -> Path:
     """Write ``config.json``, ``model.safetensors`` (config JSON in its metadata) and
@@ -223,6 +231,7 @@ def save_ast_folder(ck: ASTCheckpoint, path: str | os.PathLike, *, fp16: bool | 
     tmp = p / ".model.safetensors.tmp"
     save_file(state, str(tmp), metadata={"format": "pt", "config": cfg_json,
                                          "architecture": "ASTForAudioClassification"})
+    normal_file_mode(tmp)
     tmp.replace(p / "model.safetensors")
     (p / ".config.json.tmp").write_text(cfg_json)
     (p / ".config.json.tmp").replace(p / "config.json")
