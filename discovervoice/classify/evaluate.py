@@ -99,6 +99,38 @@ def _enrol_crop(x: np.ndarray, seconds: float, window: WindowConfig) -> np.ndarr
     return x[:, start: start + int(seconds * SAMPLE_RATE)]
 
 
+def choose_enrolment(clips: Sequence[Clip], singers: Sequence[str], window: WindowConfig,
+                     rng: random.Random, *, gallery_clips: int = 3, gallery_seconds: float = 6.0,
+                     skipped: list[list[str]] | None = None) -> dict[str, list[Clip]]:
+    """The gallery protocol's enrolment: for each singer, ``gallery_clips`` sung clips of
+    different songs, drawn in ``rng`` order, whose first ``gallery_seconds`` from voice onset
+    hold at least half that much voice. Singers without any usable clip are left out;
+    unusable clips are appended to ``skipped`` as ``[path, reason]``."""
+    enrol: dict[str, list[Clip]] = {}
+    for s in singers:
+        sung = sorted((c for c in clips if c.singer == s and c.kind == "sung"),
+                      key=lambda c: str(c.path))
+        chosen: list[Clip] = []
+        for c in sorted(sung, key=lambda c: rng.random()):
+            if len(chosen) == gallery_clips or any(c.song == o.song for o in chosen):
+                continue
+            crop = _enrol_crop(_load(c, None), gallery_seconds, window)
+            try:  # a clip with too little voice cannot enrol (damaged or silent file)
+                v = voiced_audio(crop, SAMPLE_RATE, window, name=str(c.path))
+            except AudioError as exc:
+                if skipped is not None:
+                    skipped.append([str(c.path), f"enrolment: {exc}"])
+                continue
+            if len(v) >= 0.5 * gallery_seconds * SAMPLE_RATE:
+                chosen.append(c)
+        if len(chosen) < gallery_clips:
+            log.warning("unseen singer %s has only %d usable sung songs for enrolment",
+                        s, len(chosen))
+        if chosen:
+            enrol[s] = chosen
+    return enrol
+
+
 def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLike],
              out_dir: str | os.PathLike, *, protocols: Sequence[str] = ("seen", "unseen"),
              gallery_clips: int = 3, gallery_seconds: float = 6.0, query_seconds: float = 10.0,
@@ -194,27 +226,8 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
     # ---------------------------------------------------------------- unseen singers
     if unseen_names and "unseen" in protocols:
         p(0.5, f"unseen singers: enrolling {len(unseen_names)}")
-        enrol: dict[str, list[Clip]] = {}
-        for s in unseen_names:
-            sung = sorted((c for c in clips if c.singer == s and c.kind == "sung"),
-                          key=lambda c: str(c.path))
-            chosen: list[Clip] = []
-            for c in sorted(sung, key=lambda c: rng.random()):
-                if len(chosen) == gallery_clips or any(c.song == o.song for o in chosen):
-                    continue
-                crop = _enrol_crop(_load(c, None), gallery_seconds, clf.window)
-                try:  # a clip with too little voice cannot enrol (damaged or silent file)
-                    v = voiced_audio(crop, SAMPLE_RATE, clf.window, name=str(c.path))
-                except AudioError as exc:
-                    skipped.append([str(c.path), f"enrolment: {exc}"])
-                    continue
-                if len(v) >= 0.5 * gallery_seconds * SAMPLE_RATE:
-                    chosen.append(c)
-            if len(chosen) < gallery_clips:
-                log.warning("unseen singer %s has only %d usable sung songs for enrolment",
-                            s, len(chosen))
-            if chosen:
-                enrol[s] = chosen
+        enrol = choose_enrolment(clips, unseen_names, clf.window, rng, gallery_clips=gallery_clips,
+                                 gallery_seconds=gallery_seconds, skipped=skipped)
         names = sorted(enrol)
         enrol_songs = {(s, c.song) for s, cs in enrol.items() for c in cs}
         q = cap([c for c in clips if c.singer in enrol and (c.singer, c.song) not in enrol_songs])
