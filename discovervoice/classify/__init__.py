@@ -9,6 +9,7 @@ Modules:
                 window aggregation and temperature scaling
     model       building / loading / adapting / saving the AST (published + embedded)
     classifier  :class:`SingerClassifier` (rank, recommend, gallery, which_singer JSON)
+    backend     the gallery's scoring backend: NAP of the singing/speaking shift + WCCN
     train       ``discovervoice classify train``
     evaluate    ``discovervoice classify evaluate`` (vs a resemblyzer baseline)
     songs       full songs -> vocals through ``discovervoice.separation``
