@@ -340,6 +340,17 @@ def test_cross_modal_training_and_gallery_backend(tmp_path, capsys):
     x, _ = sf.read(data / "ben" / "song0.wav", dtype="float32")
     r = clf.predict(x[None], scoring="gallery")
     assert abs(r["probabilities"].sum() - 1) < 1e-6 and r["scoring"] == "gallery"
+    # the default scoring is the one with the better validation clip accuracy
+    b = clf.backend.info
+    assert clf.default_scoring == ("gallery" if b["validation_gallery_clip_acc"]
+                                   > b["validation_head_clip_acc"] else "head")
+    clf.default_scoring = "gallery"
+    clf.save(tmp_path / "g")
+    clf = SingerClassifier.load(tmp_path / "g")
+    assert clf.scoring == "gallery" and clf.predict(x[None])["scoring"] == "gallery"
+    clf.remove_from_gallery("ben")  # the gallery no longer covers the head: the head scores
+    assert clf.scoring == "head"
     assert main(["classify", "backend", str(tmp_path / "b"), str(data), "--remove"]) == 0
     assert SingerClassifier.load(tmp_path / "b").backend is None
+    assert SingerClassifier.load(tmp_path / "b").default_scoring == "head"
     assert not (tmp_path / "b" / "gallery_backend.safetensors").exists()

@@ -10,14 +10,20 @@ A classifier folder is an AST checkpoint folder (:mod:`discovervoice.classify.mo
                          the gallery's scoring backend (:mod:`discovervoice.classify.backend`)
     catalogue.csv        optional: ``singer,title,file_or_link`` songs to recommend
 
-Scoring (``scoring="auto"``): while every gallery singer is one of the head's labels the
-AST head scores the clip: window logits are averaged and divided by the temperature
-fitted on validation clips (temperature scaling, Guo et al. 2017). Once singers were added
-to the gallery without retraining, all gallery singers are scored by cosine similarity
-between the clip's mean embedding and each singer's centroid, times a fitted scale
-(nearest-centroid / prototypical scoring, Snell et al. 2017), soft-maxed. When the folder
-has a gallery backend, both are first mapped by it (NAP of the singing/speaking
-difference + WCCN), so singers enrolled from sung clips are also found from speech.
+Two scorings:
+
+* **head**: window logits of the AST head are averaged and divided by the temperature
+  fitted on validation clips (temperature scaling, Guo et al. 2017);
+* **gallery**: cosine similarity between the clip's mean embedding and each gallery
+  singer's centroid, times a fitted scale (nearest-centroid / prototypical scoring, Snell
+  et al. 2017), soft-maxed. When the folder has a gallery backend, both are first mapped by
+  it (NAP of the singing/speaking shift + WCCN), so that singers enrolled from sung clips
+  are also found from speech.
+
+``scoring="auto"`` uses the gallery once singers outside the head were added (the head
+cannot name them); otherwise the folder's ``default_scoring``, which training (and
+``classify backend``) sets to whichever of the two had the higher clip accuracy on the
+validation songs (``"head"`` for folders that do not say).
 
 JSON of :meth:`SingerClassifier.which_singer` (stable; extra keys may be added, none
 removed)::
@@ -81,6 +87,8 @@ class SingerClassifier:
         catalogue: songs to recommend.
         info: free-form training summary kept in ``discovervoice.json``.
         backend: optional linear scoring backend of gallery mode.
+        default_scoring: ``"head"`` or ``"gallery"``: what ``scoring="auto"`` uses while
+            every gallery singer is a head label (see the module docstring).
 
     Attributes:
         sample_rate: 16000 Hz; callers resample (DESIGN.md).
@@ -92,7 +100,8 @@ class SingerClassifier:
                  temperature: float = 1.0, gallery: dict[str, np.ndarray] | None = None,
                  gallery_counts: dict[str, int] | None = None, gallery_scale: float = 10.0,
                  catalogue: Sequence[CatalogueEntry] = (), info: dict[str, Any] | None = None,
-                 name: str = "", backend: GalleryBackend | None = None):
+                 name: str = "", backend: GalleryBackend | None = None,
+                 default_scoring: str = "head"):
         self.checkpoint = checkpoint
         self.model = checkpoint.model.eval()
         frames = int(checkpoint.model.config.max_length)
@@ -112,6 +121,9 @@ class SingerClassifier:
             raise WeightsError(f"gallery backend of size {backend.mean.shape[0]} does not fit "
                                f"the model's {self.embedding_size}-d embedding")
         self.backend = backend
+        if default_scoring not in ("head", "gallery"):
+            raise WeightsError(f"default scoring must be head or gallery, got {default_scoring!r}")
+        self.default_scoring = default_scoring
 
     # ------------------------------------------------------------------ properties
     @property
@@ -126,8 +138,14 @@ class SingerClassifier:
 
     @property
     def scoring(self) -> str:
-        """``"gallery"`` once singers outside the head were added, else ``"head"``."""
-        return "gallery" if any(k not in self.labels for k in self.gallery) else "head"
+        """What ``scoring="auto"`` uses: ``"gallery"`` once singers outside the head were
+        added, else :attr:`default_scoring` (``"gallery"`` only while every head singer has
+        a centroid)."""
+        if any(k not in self.labels for k in self.gallery):
+            return "gallery"
+        if self.default_scoring == "gallery" and all(k in self.gallery for k in self.labels):
+            return "gallery"
+        return "head"
 
     @property
     def embedding_size(self) -> int:
@@ -200,7 +218,8 @@ class SingerClassifier:
                    temperature=float(meta.get("temperature", 1.0)), gallery=gallery,
                    gallery_counts=meta.get("gallery", {}).get("counts"),
                    gallery_scale=float(meta.get("gallery", {}).get("scale", 10.0)),
-                   catalogue=cat, info=meta.get("info", {}), name=str(key), backend=backend)
+                   catalogue=cat, info=meta.get("info", {}), name=str(key), backend=backend,
+                   default_scoring=str(meta.get("default_scoring", "head")))
 
     def save(self, path: str | os.PathLike, *, fp16: bool | None = None) -> Path:
         """Write the classifier folder (see the module docstring); returns it.
@@ -214,7 +233,7 @@ class SingerClassifier:
                       str(p / "gallery.safetensors"))
             normal_file_mode(p / "gallery.safetensors")
         meta = {"format": FORMAT, "labels": self.labels, "window": self.window.to_dict(),
-                "temperature": self.temperature,
+                "temperature": self.temperature, "default_scoring": self.default_scoring,
                 "gallery": {"names": names, "counts": {n: int(self.gallery_counts.get(n, 1))
                                                        for n in names},
                             "scale": self.gallery_scale,

@@ -337,6 +337,7 @@ def _backend(args: argparse.Namespace) -> int:
     if args.remove:
         clf = SingerClassifier.load(args.model)
         clf.backend = None
+        clf.default_scoring = "head"
         clf.info.pop("gallery_backend", None)
         clf.save(target)
         print(f"removed the gallery backend -> {target}")
@@ -347,7 +348,7 @@ def _backend(args: argparse.Namespace) -> int:
     b = clf.backend.info
     print(f"gallery backend {b['method']} (NAP {b['nap_dims']} dims, WCCN {b['wccn_reg']}) "
           f"from {b['windows']} windows of {b['singers']} singers; scale "
-          f"{clf.gallery_scale:.2f} -> {target}")
+          f"{clf.gallery_scale:.2f}; default scoring {clf.default_scoring} -> {target}")
     return 0
 
 

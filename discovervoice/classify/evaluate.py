@@ -6,9 +6,11 @@ PNGs, with every number separately for **sung** and **spoken** queries:
 
 * **seen** — singers of the model's head. Queries: clips of songs the model never used
   (neither in its training nor in its validation songs; e.g. the run's ``test_songs`` or
-  another split of the corpus). AST: calibrated head probabilities aggregated over windows. Baseline: GE2E
-  (resemblyzer) embeddings, nearest centroid of the singer's *training* clips (read from
-  the model's training folder when it exists, so both systems learn from the same audio).
+  another split of the corpus). AST: the model's own default scoring
+  (``SingerClassifier.scoring``: the calibrated head, or the gallery through its
+  backend), aggregated over windows. Baseline: GE2E (resemblyzer) embeddings, nearest
+  centroid of the singer's *training* clips (read from the model's training folder when
+  it exists, so both systems learn from the same audio).
 * **unseen** (gallery) — singers in ``DATA_DIR`` that the model was not trained on. Each
   is enrolled from ``gallery_clips`` sung clips of different songs, ``gallery_seconds``
   each (three 6-second clips by default); queries are their clips of the other songs,
@@ -205,7 +207,7 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
     if seen_q and "seen" in protocols:
         p(0.05, f"seen singers: {len(seen_q)} queries")
         res = _score_queries(clf, seen_q, labels, query_seconds, base, skipped,
-                             lambda f, m: p(0.05 + 0.45 * f, m), mode="head")
+                             lambda f, m: p(0.05 + 0.45 * f, m), mode=clf.scoring)
         if base is not None:
             embs: dict[str, list[np.ndarray]] = {n: [] for n in labels}
             for c in seen_train:
@@ -222,6 +224,7 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
                                           for k, v in res.pop("baseline_embs").items() if v}
         result["seen"] = _summarise(res, labels, out, "seen", plot_confusion_matrix)
         result["seen"]["train_clips_baseline"] = len(seen_train)
+        result["seen"]["scoring"] = clf.scoring
 
     # ---------------------------------------------------------------- unseen singers
     if unseen_names and "unseen" in protocols:

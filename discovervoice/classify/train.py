@@ -709,9 +709,14 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         "gallery_backend": backend.info if backend is not None else None,
         "data_dir": str(Path(data_dir).resolve()),
     }
+    # the default scoring: the gallery (through its backend) where it beat the head on the
+    # validation songs
+    default_scoring = "gallery" if backend is not None and val_metrics and \
+        val_metrics["gallery_clip_acc"] > val_metrics["clip_acc"] else "head"
+    summary["default_scoring"] = default_scoring
     clf = SingerClassifier(ck, window=window, temperature=temperature, gallery=gallery,
                            gallery_counts=counts, gallery_scale=scale, catalogue=cat,
-                           info=summary, backend=backend)
+                           info=summary, backend=backend, default_scoring=default_scoring)
     clf.save(out, fp16=cfg.fp16)
     p(1.0, f"saved {out}")
     return TrainResult(out, summary)
@@ -752,7 +757,8 @@ def fit_gallery_backend(model: str | os.PathLike, data_dir: str | os.PathLike,
     """Fit (or refit) the gallery backend of a trained classifier, without training.
 
     The backend is fitted on windows of the model's *training songs* in ``data_dir`` (the
-    folder it was trained on), and the gallery scale is refitted on its validation songs.
+    folder it was trained on); on its validation songs the gallery scale is refitted and
+    the default scoring becomes whichever of head and gallery has the higher clip accuracy.
 
     Args:
         model: classifier folder (or registry name, then ``out_dir`` is required).
@@ -789,16 +795,20 @@ def fit_gallery_backend(model: str | os.PathLike, data_dir: str | os.PathLike,
     prep_va, _ = prepare_clips(va, clf.window, cache_dir=cache)
     if prep_va:
         vw, vy, vclip = _val_windows(prep_va, labels, clf.window, 4)
-        _, ve = clf.forward_windows(vw)
+        vl, ve = clf.forward_windows(vw)
         ve = ve / np.maximum(np.linalg.norm(ve, axis=1, keepdims=True), 1e-8)
         ids = np.unique(vclip)
         clip_e = np.stack([ve[vclip == i].mean(0) for i in ids])
         clip_y = np.array([vy[vclip == i][0] for i in ids])
+        head_acc = float(np.mean(np.stack([vl[vclip == i].mean(0) for i in ids]).argmax(1)
+                                 == clip_y))
         heads = [n for n in labels if n in clf.gallery]
         if heads == labels:
             clf.gallery_scale, acc = _fit_gallery_scale(clf.gallery, labels, clip_e, clip_y,
                                                         backend)
             backend.info["validation_gallery_clip_acc"] = acc
+            backend.info["validation_head_clip_acc"] = head_acc
+            clf.default_scoring = "gallery" if acc > head_acc else "head"
     backend.info["gallery_scale"] = clf.gallery_scale
     clf.info["gallery_backend"] = backend.info
     clf.save(out_dir or model)
