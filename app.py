@@ -171,7 +171,8 @@ def build_app(args: argparse.Namespace) -> Any:
                                                 progress=_progress(progress))
                 except Exception as exc:
                     raise _friendly(exc) from None
-                rows = [[r.get("singer", ""), r.get("title", ""), r.get("file_or_link", "")]
+                rows = [[r.get("singer", ""), r.get("title", ""),
+                         r.get("file_or_link", "") if r.get("available", True) else "(file unavailable)"]
                         for r in res.recommendations]
                 return {n: q for n, q in res.singers}, rows, ws
 
