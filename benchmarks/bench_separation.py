@@ -15,6 +15,10 @@ that numbers from machines of other speeds compare:
    overlap, no shifts, runs interleaved, best of ``--repeats`` [ratio <= 1.05]. Uses the
    model given by ``--overhead-model`` (default: the embedded small HTDemucs, or a random
    small HTDemucs when no embedded model is shipped).
+4. **Pruning speed-up** (``--pruned CHILD --parent PARENT``) [>= 1.8x]: the pruned model and
+   its unpruned parent through the same :class:`~discovervoice.separation.Separator` on the
+   same song, runs interleaved (parent, child, parent, ...), best of ``--repeats`` each;
+   the parent is the anchor and ``speedup = parent time / child time``.
 
 The song is built from the corpus' songs when ``--song-dir`` is given (concatenated to the
 length), else it is a synthetic harmonic mixture.
@@ -136,6 +140,23 @@ def bench_overhead(model: str | None, seconds: float, repeats: int, song_dir: st
             "max_abs_diff": float((a - b).abs().max())}
 
 
+def bench_pruned(child: str, parent: str, seconds: float, repeats: int, song_dir: str | None) -> dict:
+    from discovervoice.separation.api import Separator
+
+    seps = {"parent": Separator(parent), "pruned": Separator(child)}
+    song = make_song(seconds, song_dir)
+    times: dict[str, list[float]] = {"parent": [], "pruned": []}
+    for _ in range(repeats):  # interleaved, so load changes hit both
+        for k, sep in seps.items():
+            t0 = time.perf_counter()
+            sep.separate(song)
+            times[k].append(time.perf_counter() - t0)
+    tp, tc = min(times["parent"]), min(times["pruned"])
+    return {"parent": parent, "pruned": child, "seconds": seconds, "repeats": repeats,
+            "parent_rtf": tp / seconds, "pruned_rtf": tc / seconds, "speedup": tp / tc,
+            "parent_times_s": times["parent"], "pruned_times_s": times["pruned"]}
+
+
 def _memory_child(model: str, seconds: float, song_dir: str | None) -> None:
     from discovervoice.separation.api import Separator
 
@@ -173,6 +194,9 @@ def main(argv=None) -> int:
     ap.add_argument("--overhead-seconds", type=float, default=30.0)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--song-dir", default=None, help="folder with <song>/mixture.wav files")
+    ap.add_argument("--pruned", default=None, help="pruned model (name or .safetensors) to time against --parent")
+    ap.add_argument("--parent", default=None, help="unpruned parent of --pruned")
+    ap.add_argument("--pruned-seconds", type=float, default=60.0)
     ap.add_argument("--skip", default="", help="comma list of rtf,memory,overhead to skip")
     ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -185,6 +209,11 @@ def main(argv=None) -> int:
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     result = {"threads": args.threads, "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg()}
+    if args.pruned:
+        if not args.parent:
+            raise SystemExit("--pruned needs --parent")
+        result["pruned"] = bench_pruned(args.pruned, args.parent, args.pruned_seconds,
+                                        args.repeats, args.song_dir)
     if "overhead" not in skip:
         result["overhead"] = bench_overhead(args.overhead_model, args.overhead_seconds,
                                             args.repeats, args.song_dir)
