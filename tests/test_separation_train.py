@@ -145,6 +145,23 @@ def test_prune_cli_table(musdb, tmp_path, capsys):
     assert "| channel sparsity |" in capsys.readouterr().out
 
 
+def test_prune_repeated_sparsity_fine_tunes_without_pruning(musdb, tmp_path):
+    from discovervoice.separation.prune import PruningError, prune_iteratively
+
+    torch.manual_seed(0)
+    net = M.build_model("mdx23c", dict(M.TINY_MDX23C, num_channels=8, growth=8)).eval()
+    src = M.save_embedded(net, tmp_path / "base.safetensors", half=False)
+    table = prune_iteratively(src, musdb, tmp_path / "p", sparsities=[0.5, 0.5], finetune_steps=2,
+                              batch_size=1, valid_seconds=1, rtf_seconds=1, lr=1e-2)
+    rows = table.rows
+    assert [r.sparsity for r in rows] == [0.0, 0.5, 0.5]
+    assert rows[1].params == rows[2].params < rows[0].params   # the second 0.5 removed nothing
+    a = M.load_embedded(rows[2].path)
+    assert a is not None
+    with pytest.raises(PruningError, match="must not decrease"):
+        prune_iteratively(src, musdb, tmp_path / "q", sparsities=[0.5, 0.25], finetune_steps=1)
+
+
 def test_evaluation_table_with_baselines(musdb):
     from torch import nn
 

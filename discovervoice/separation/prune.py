@@ -22,7 +22,9 @@ previous sparsity to ``s``, fine-tune it ``finetune_steps`` steps on the trainin
 (same remix sampler and L1 loss as training), then measure parameters, file size (fp16
 safetensors), multiply-accumulates per second of audio, CPU real-time factor and
 validation uSDR. Each step is saved as ``OUT/<name>-s<percent>.safetensors``; the table
-goes to ``OUT/prune_table.{md,json}``.
+goes to ``OUT/prune_table.{md,json}``. A sparsity equal to the previous one (or ``0`` as the
+first) prunes nothing and fine-tunes ``finetune_steps`` more steps: a pruned model can be
+given more recovery training with the same command.
 """
 
 from __future__ import annotations
@@ -182,7 +184,8 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
         model: embedded model name (``dv-mdx23c-small``) or ``.safetensors`` path.
         data: MUSDB-layout dataset root (``train/`` and optionally ``valid/``).
         out: output folder.
-        sparsities: increasing cumulative channel sparsities in ``(0, 1)``.
+        sparsities: non-decreasing cumulative channel sparsities in ``[0, 1)`` (a repeated
+            value fine-tunes again without pruning).
 
     Returns:
         The :class:`PruneTable` (also written to ``out``).
@@ -200,8 +203,8 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
     if threads:
         torch.set_num_threads(threads)
     sp = [float(s) for s in sparsities]
-    if not sp or any(not 0.0 < s < 1.0 for s in sp) or sp != sorted(sp):
-        raise PruningError(f"sparsities must increase within (0, 1), got {sparsities}")
+    if not sp or any(not 0.0 <= s < 1.0 for s in sp) or sp != sorted(sp):
+        raise PruningError(f"sparsities must not decrease and must lie in [0, 1), got {sparsities}")
     net, name = _load_network(model, None)
     net = net.float().cpu()
     sources = list(net.sources)
