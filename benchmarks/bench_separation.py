@@ -18,7 +18,8 @@ that numbers from machines of other speeds compare:
 4. **Pruning speed-up** (``--pruned CHILD --parent PARENT``) [>= 1.8x]: the pruned model and
    its unpruned parent through the same :class:`~discovervoice.separation.Separator` on the
    same song, runs interleaved (parent, child, parent, ...), best of ``--repeats`` each;
-   the parent is the anchor and ``speedup = parent time / child time``.
+   the parent is the anchor; ``speedup`` = best parent time / best child time, and
+   ``speedup_median_of_pairs`` = the median over the interleaved pairs of their ratio.
 
 The song is built from the corpus' songs when ``--song-dir`` is given (concatenated to the
 length), else it is a synthetic harmonic mixture.
@@ -152,8 +153,10 @@ def bench_pruned(child: str, parent: str, seconds: float, repeats: int, song_dir
             sep.separate(song)
             times[k].append(time.perf_counter() - t0)
     tp, tc = min(times["parent"]), min(times["pruned"])
+    paired = [a / b for a, b in zip(times["parent"], times["pruned"])]
     return {"parent": parent, "pruned": child, "seconds": seconds, "repeats": repeats,
             "parent_rtf": tp / seconds, "pruned_rtf": tc / seconds, "speedup": tp / tc,
+            "speedup_median_of_pairs": float(np.median(paired)),
             "parent_times_s": times["parent"], "pruned_times_s": times["pruned"]}
 
 
