@@ -318,3 +318,14 @@ def test_cross_modal_loss_is_low_when_singing_and_speech_agree():
     assert float(_cross_modal_loss(agree, ys, ["sung"] * 8, 10.0)) == 0.0  # no speech
     v = _cross_modal_val_loss(agree.numpy(), np.array(ys), np.array(kinds), 10.0)
     assert abs(v - float(lo)) < 1e-4
+
+
+def test_backend_of_a_registry_model_needs_an_output_folder(tmp_path, monkeypatch):
+    """Refitting the shipped model's backend must not write a folder named after it into
+    the working directory."""
+    from discovervoice.classify.train import fit_gallery_backend
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="not a classifier folder"):
+        fit_gallery_backend("dv-singer-ast", tmp_path)
+    assert not (tmp_path / "dv-singer-ast").exists()

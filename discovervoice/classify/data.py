@@ -26,7 +26,7 @@ import json
 import random
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -216,7 +216,7 @@ CATALOGUE_COLUMNS = ("singer", "title", "file_or_link")
 @dataclass(frozen=True)
 class CatalogueEntry:
     """A song by a singer: ``location`` is a file path (absolute, or relative to the
-    catalogue) or a URL; ``stored`` is the text of the catalogue row it was read from.
+    catalogue) or a URL.
 
     A catalogue travels with its model, but the song files it names may not exist on every
     machine (the embedded model's catalogue points into a corpus build): such songs are
@@ -226,7 +226,6 @@ class CatalogueEntry:
     singer: str
     title: str
     location: str
-    stored: str = field(default="", compare=False)
 
     @property
     def is_link(self) -> bool:
@@ -263,10 +262,10 @@ def read_catalogue(path: str | Path) -> list[CatalogueEntry]:
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
             if not row["singer"] or not row["title"]:
                 raise DataError(f"{p}:{n}: empty singer or title")
-            stored = loc = row[loc_col]
+            loc = row[loc_col]
             if loc and "://" not in loc and not Path(loc).is_absolute():
                 loc = str((p.parent / loc).resolve())
-            out.append(CatalogueEntry(row["singer"], row["title"], loc, stored))
+            out.append(CatalogueEntry(row["singer"], row["title"], loc))
     return out
 
 

@@ -769,12 +769,15 @@ def fit_gallery_backend(model: str | os.PathLike, data_dir: str | os.PathLike,
         the updated :class:`~discovervoice.classify.classifier.SingerClassifier`.
 
     Raises:
-        DataError: no training clips of the model's singers in ``data_dir``, or too few
-            singers for the backend.
+        DataError: ``model`` is not a folder and no ``out_dir`` is given, no training clips
+            of the model's singers in ``data_dir``, or too few singers for the backend.
     """
     from discovervoice.classify.backend import fit_backend
     from discovervoice.classify.classifier import SingerClassifier
 
+    if out_dir is None and not Path(model).is_dir():
+        raise DataError(f"{model!r} is not a classifier folder; give out_dir to write the "
+                        "classifier with its backend to a new folder")
     clf = SingerClassifier.load(model)
     labels = clf.labels
     info = clf.info
