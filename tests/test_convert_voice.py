@@ -214,3 +214,27 @@ def test_cli_convert(trained, tmp_path):
     y, sr = sf.read(tmp_path / "o.wav")
     assert sr == 16000 and abs(len(y) - 2 * SR) < 10
     assert main(["convert", str(inp), "--voice", str(tmp_path / "nope"), "-o", str(tmp_path / "p.wav")]) == 1
+
+
+def test_changed_content_encoder_recomputes_cached_features(tmp_path):
+    """The feature cache is keyed by the content encoder's weights, not only its name."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in range(3):
+        sf.write(data / f"take{k}.wav", _sing(15, seed=10 + k, base=220), SR)
+    ppg = tmp_path / "ppg.safetensors"
+    kw = dict(content=str(ppg), f0_method="dio", steps=20, eval_every=10, batch=4, channels=16, n_layers=1)
+    torch.manual_seed(1)
+    C.PPGEncoder(C.build_ppg_net(channels=16, n_layers=2, n_phones=6), list("_aeiu") + ["<other>"]).save(ppg)
+    train_voice(data, tmp_path / "v", **kw)
+    first = np.load(tmp_path / "v" / "train" / "features.npz")["content"]
+    torch.manual_seed(2)  # same file name, different weights
+    C.PPGEncoder(C.build_ppg_net(channels=16, n_layers=2, n_phones=6), list("_aeiu") + ["<other>"]).save(ppg)
+    C._CONTENT_CACHE.clear()
+    train_voice(data, tmp_path / "v", **kw)
+    log = (tmp_path / "v" / "train" / "train.log").read_text()
+    assert "resumed features" not in log
+    second = np.load(tmp_path / "v" / "train" / "features.npz")["content"]
+    assert first.shape == second.shape and not np.allclose(first, second)
+    train_voice(data, tmp_path / "v", **kw)  # unchanged weights: the cache is used
+    assert "resumed features" in (tmp_path / "v" / "train" / "train.log").read_text()

@@ -301,6 +301,29 @@ def prepare_slices(folder: str | Path, sample_rate: int, *, denoise: bool = Fals
 
 # =========================================================================== training
 
+def content_fingerprint(content: str | Path) -> str:
+    """A short sha256 of the content encoder's weights (of file names and sizes for a
+    folder), so cached features are recomputed when the encoder behind a name changes.
+
+    Raises:
+        WeightsError / WeightsUnavailableError: see :func:`discovervoice.weights.resolve`.
+    """
+    import hashlib
+
+    from discovervoice import weights
+
+    p = weights.resolve(str(content))
+    h = hashlib.sha256()
+    if p.is_file():
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    else:
+        for q in sorted(x for x in p.rglob("*") if x.is_file()):
+            h.update(f"{q.relative_to(p)}:{q.stat().st_size};".encode())
+    return h.hexdigest()[:16]
+
+
 def _native_rate(files: list[Path]) -> int:
     from discovervoice import audio as dva
 
@@ -362,7 +385,8 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
         raise VoiceDataError(f"{data_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
     sr = int(sample_rate or (16000 if _native_rate(files) <= 16000 else 24000))
     feats_path = train_dir / "features.npz"
-    cfg_key = json.dumps([str(Path(data_dir).resolve()), content, f0_method, sr, order, denoise])
+    cfg_key = json.dumps([str(Path(data_dir).resolve()), content, content_fingerprint(content), f0_method, sr,
+                          order, denoise])
     if resume and feats_path.exists() and str(np.load(feats_path, allow_pickle=False)["key"]) == cfg_key:
         z = np.load(feats_path, allow_pickle=False)
         lengths = z["lengths"].tolist()
