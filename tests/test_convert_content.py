@@ -122,9 +122,15 @@ def test_ppg_save_load_round_trip(tmp_path):
     x = _audio(0.7)
     a, b = enc(x), back(x)
     assert a.shape == (len(x) // 160 + 1, 5)
-    np.testing.assert_allclose(np.exp(a).sum(1), 1.0, atol=1e-3)  # log-posteriors
+    full = enc.with_floor(-50.0)(x)
+    np.testing.assert_allclose(np.exp(full).sum(1), 1.0, atol=1e-3)  # log-posteriors
     np.testing.assert_allclose(a, b, atol=2e-2)  # fp16 storage
-    assert back.phones == enc.phones
+    assert back.phones == enc.phones and back.floor == enc.floor == C.PPG_FLOOR
+    # the floor bounds the features from below and is stored with the weights
+    np.testing.assert_allclose(a, np.maximum(full, C.PPG_FLOOR), atol=1e-5)
+    low = C.PPGEncoder(net, enc.phones, floor=-2.0)
+    assert low(x).min() >= -2.0 - 1e-6 and (low(x) == -2.0).any()
+    assert C.load_ppg_encoder(low.save(tmp_path / "low.safetensors")).floor == -2.0
 
 
 def test_log_mel_is_mean_normalised_and_gain_invariant():

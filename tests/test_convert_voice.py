@@ -89,6 +89,17 @@ def test_training_writes_a_voice_and_resumes(trained, ppg_path):
     assert 200 < meta["f0"]["median_hz"] < 340
     assert msgs[-1][0] == 1.0 and all(0 <= f <= 1 for f, _ in msgs)
     assert voice.index is not None and voice.index.dim == 6
+    # the voice records the content floor it was trained with; older voice.json files
+    # (no key) were trained on log-posteriors floored at -12
+    assert meta["content_floor"] == C.PPG_FLOOR == voice.content_encoder().floor
+    legacy = json.loads((out / "voice.json").read_text())
+    del legacy["content_floor"]
+    old = out.parent / "old-voice"
+    old.mkdir(exist_ok=True)
+    for f in ("model.safetensors", "added.index"):
+        (old / f).write_bytes((out / f).read_bytes())
+    (old / "voice.json").write_text(json.dumps(legacy))
+    assert VoiceModel.load(old).content_encoder().floor == -12.0
     hist = meta["train"]["history"]
     assert hist[-1][1] < hist[0][1] * 1.5  # training loss does not blow up
     # resume: more steps continue from the checkpoint, features are not recomputed

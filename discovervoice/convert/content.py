@@ -359,6 +359,10 @@ def _mel_fb(n_mels: int) -> np.ndarray:
     return _FB[n_mels]
 
 
+#: Default floor of the PPG log-posteriors (see :class:`PPGEncoder`).
+PPG_FLOOR = -4.0
+
+
 def build_ppg_net(n_mels: int = 80, channels: int = 192, n_layers: int = 6, n_phones: int = 64,
                   kernel_size: int = 5):
     """The PPG network: ``Tensor[B, n_mels, T] -> logits Tensor[B, n_phones, T]``.
@@ -398,22 +402,36 @@ class PPGEncoder:
     """Phonetic-posteriorgram content encoder (the offline default).
 
     ``__call__(audio: ndarray[T] at 16 kHz) -> ndarray[float32, T // 160 + 1, n_phones]``:
-    log-posteriors of the phone classes (clipped at -12), one row per 10 ms frame.
+    log-posteriors of the phone classes, floored at ``floor`` (natural log), one row per
+    10 ms frame.
+
+    The floor is part of the feature definition. The unlikely phones' log-posteriors
+    (below about -4, i.e. p < 2 %) vary with the voice far more than with the content: on
+    development voices (``corpus/parallel/valid``, see the model card of ``dv-voice-jp1``)
+    flooring at -4 instead of -12 cut the converted audio's MCD against the parallel truth
+    by 0.8 dB with nothing else changed.
 
     Attributes:
         phones: the phone labels, index-aligned with the feature dimensions.
+        floor: lower bound of the log-posteriors (default :data:`PPG_FLOOR`).
     """
 
     sample_rate = SAMPLE_RATE
     frame_rate = 100
 
-    def __init__(self, net: Any, phones: Sequence[str]):
+    def __init__(self, net: Any, phones: Sequence[str], floor: float | None = None):
         self.net = net.eval()
         self.phones = list(phones)
+        self.floor = float(PPG_FLOOR if floor is None else floor)
 
     @property
     def dim(self) -> int:
         return len(self.phones)
+
+    def with_floor(self, floor: float) -> "PPGEncoder":
+        """The same network with another log-posterior floor (voices store the floor they
+        were trained with; those trained before the floor was lowered used -12)."""
+        return self if float(floor) == self.floor else PPGEncoder(self.net, self.phones, floor)
 
     def logits(self, audio: np.ndarray):
         import torch
@@ -425,7 +443,7 @@ class PPGEncoder:
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         import torch
 
-        lp = torch.log_softmax(self.logits(audio), dim=-1).clamp(min=-12.0)
+        lp = torch.log_softmax(self.logits(audio), dim=-1).clamp(min=self.floor)
         return lp.numpy().astype(np.float32)
 
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
@@ -435,7 +453,7 @@ class PPGEncoder:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         meta = {"architecture": "PPGNet", "config": json.dumps(self.net.config),
-                "phones": json.dumps(self.phones), **(metadata or {})}
+                "phones": json.dumps(self.phones), "floor": json.dumps(self.floor), **(metadata or {})}
         state = {k: v.detach().half().contiguous() for k, v in self.net.state_dict().items()}
         tmp = p.with_suffix(p.suffix + ".tmp")
         save_file(state, str(tmp), metadata=meta)
@@ -462,7 +480,7 @@ def load_ppg_encoder(path: str | Path, spec: Any = None, **_: Any) -> PPGEncoder
         raise WeightsError(f"{p}: not a PPG content encoder (architecture {meta.get('architecture')!r})")
     net = build_ppg_net(**json.loads(meta["config"]))
     net.load_state_dict(state)
-    return PPGEncoder(net, json.loads(meta["phones"]))
+    return PPGEncoder(net, json.loads(meta["phones"]), json.loads(meta["floor"]) if "floor" in meta else None)
 
 
 _CONTENT_CACHE: dict[str, Any] = {}
@@ -712,7 +730,7 @@ def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: I
             total += len(y)
             speech = y != 0
             if speech.sum() > 20:
-                ppg_feats.append(torch.log_softmax(logits, 0).clamp(min=-12).T.numpy()[speech])
+                ppg_feats.append(torch.log_softmax(logits, 0).clamp(min=enc.floor).T.numpy()[speech])
                 mel_feats.append(m[speech])  # the encoder's input: utterance-mean-normalised log-mel
                 spk.append(s)
     summary = {"clips": len(clips), "voices": sorted(set(speakers)), "minutes": round(len(mel_all) / 6000, 1),

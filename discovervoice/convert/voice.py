@@ -51,6 +51,8 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus", ".ai
 #: Minimum voiced audio a voice folder must hold (seconds).
 MIN_VOICED_SECONDS = 30.0
 FORMAT = "discovervoice-voice"
+#: PPG log-posterior floor of voices whose ``voice.json`` predates ``content_floor``.
+LEGACY_PPG_FLOOR = -12.0
 
 
 class VoiceDataError(DataError):
@@ -88,6 +90,7 @@ class VoiceModel:
     path: Path | None = None
     content_layer: int | None = None
     content_final_proj: bool = False
+    content_floor: float | None = None
 
     @classmethod
     def load(cls, path: str | Path, index: str | Path | None = None, content: str | None = None) -> "VoiceModel":
@@ -156,7 +159,8 @@ class VoiceModel:
         synth = WorldVoice(net, meta["sample_rate"], meta["order"], meta["stats"])
         idx = FeatureIndex.load(folder / "added.index") if (folder / "added.index").exists() else None
         return cls("world", synth, int(meta["sample_rate"]), meta["content"], idx,
-                   meta.get("f0", {}).get("median_hz"), meta, folder)
+                   meta.get("f0", {}).get("median_hz"), meta, folder,
+                   content_floor=meta.get("content_floor", LEGACY_PPG_FLOOR))
 
     def content_encoder(self) -> Any:
         """The content encoder this voice was trained with (loaded once, cached)."""
@@ -165,6 +169,8 @@ class VoiceModel:
         enc = load_content_encoder(self.content)
         if self.kind == "rvc" and hasattr(enc, "with_layer"):
             enc = enc.with_layer(self.content_layer or 12, self.content_final_proj)
+        if self.content_floor is not None and hasattr(enc, "with_floor"):
+            enc = enc.with_floor(self.content_floor)
         return enc
 
 
@@ -385,8 +391,10 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
         raise VoiceDataError(f"{data_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
     sr = int(sample_rate or (16000 if _native_rate(files) <= 16000 else 24000))
     feats_path = train_dir / "features.npz"
-    cfg_key = json.dumps([str(Path(data_dir).resolve()), content, content_fingerprint(content), f0_method, sr,
-                          order, denoise])
+    enc = load_content_encoder(content)
+    content_floor = getattr(enc, "floor", None)
+    cfg_key = json.dumps([str(Path(data_dir).resolve()), content, content_fingerprint(content), content_floor,
+                          f0_method, sr, order, denoise])
     if resume and feats_path.exists() and str(np.load(feats_path, allow_pickle=False)["key"]) == cfg_key:
         z = np.load(feats_path, allow_pickle=False)
         lengths = z["lengths"].tolist()
@@ -395,7 +403,6 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
     else:
         slices = prepare_slices(data_dir, sr, denoise=denoise,
                                 progress=lambda f, m: say(0.05 * f, m))
-        enc = load_content_encoder(content)
         Cs, Fs, Ys, lengths = [], [], [], []
         voiced = 0
         for i, s in enumerate(slices):
@@ -501,6 +508,7 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
                                                                "config": json.dumps(net_cfg)})
     meta = {
         "format": FORMAT, "kind": "world", "sample_rate": sr, "order": order, "content": content,
+        "content_floor": content_floor,
         "f0_method": f0_method, "net": net_cfg, "stats": stats,
         "f0": {"median_hz": float(np.exp(np.median(lf0))), "p5_hz": float(np.exp(np.percentile(lf0, 5))),
                "p95_hz": float(np.exp(np.percentile(lf0, 95)))},
