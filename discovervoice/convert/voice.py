@@ -27,8 +27,13 @@ A **voice** is what ``discovervoice convert --voice`` takes:
 5. the faiss index of the training content features.
 
 A GPU path: ``device="cuda"`` trains the same recipe on a GPU (longer runs: ``steps``).
-Fine-tuning RVC's NSF-HiFiGAN from the pretrained base is not part of this recipe; RVC
-models trained elsewhere run unchanged through :class:`VoiceModel`.
+Fine-tuning RVC's NSF-HiFiGAN from the pretrained base is a separate recipe
+(``discovervoice voice train --arch rvc``, :mod:`discovervoice.convert.rvc_train`); RVC
+models trained there or elsewhere run unchanged through :class:`VoiceModel`.
+
+The content features of the default encoder are phone log-posteriors floored at
+``content.PPG_FLOOR`` (-2); ``voice.json`` records the floor (``content_floor``) and
+conversion applies the same one (voices written before the key existed used -12).
 """
 
 from __future__ import annotations
