@@ -249,3 +249,15 @@ def test_changed_content_encoder_recomputes_cached_features(tmp_path):
     assert first.shape == second.shape and not np.allclose(first, second)
     train_voice(data, tmp_path / "v", **kw)  # unchanged weights: the cache is used
     assert "resumed features" in (tmp_path / "v" / "train" / "train.log").read_text()
+
+
+def test_convert_scales_an_overshooting_output_below_full_scale(trained):
+    """As RVC-WebUI: a converted peak above 0.99 scales the whole output down (no clipping)."""
+    voice, *_ = trained
+    src = 2.0 * _sing(3, seed=4, scale=0.9, base=180)  # loud input, its loudness imposed below
+    kw = dict(f0_method="dio", rms_mix_rate=0.0, index_rate=0.5)
+    raw = api.convert_segment(src, voice, **kw)
+    assert np.abs(raw).max() > 1.0  # the synthesis does overshoot here
+    out = api.convert(src, SR, voice, **kw)[0]
+    assert np.abs(out).max() == pytest.approx(0.99, abs=1e-6)
+    np.testing.assert_allclose(out, raw * (0.99 / np.abs(raw).max()), atol=1e-5)

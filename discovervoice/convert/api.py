@@ -146,7 +146,8 @@ def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 
         chunk_seconds: inputs longer than this are converted in chunks cut at quiet points.
 
     Returns:
-        ``ndarray[float32, 1, T']`` at ``voice.sample_rate`` (``T' = T * voice_rate / sample_rate``).
+        ``ndarray[float32, 1, T']`` at ``voice.sample_rate`` (``T' = T * voice_rate / sample_rate``),
+        peak at most 0.99 (scaled down as a whole when the synthesis overshoots, as RVC-WebUI).
 
     Raises:
         AudioError: empty, non-finite or wrongly shaped audio; F0Error: unknown method;
@@ -195,6 +196,11 @@ def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 
             progress((i + 1) / (len(bounds) - 1), f"converted chunk {i + 1}/{len(bounds) - 1}")
     total = int(round(len(x16) * ratio))
     out = join_chunks(pieces, starts, total, fade if len(pieces) > 1 else 0)
+    # as RVC-WebUI's vc_single: a peak above 0.99 scales the whole output down to 0.99
+    # (WORLD / NSF synthesis can overshoot full scale at onsets; clipping on save would click)
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    if peak > 0.99:
+        out = (out * (0.99 / peak)).astype(np.float32)
     return out[None]
 
 
