@@ -128,9 +128,10 @@ def test_ppg_save_load_round_trip(tmp_path):
     assert back.phones == enc.phones and back.floor == enc.floor == C.PPG_FLOOR
     # the floor bounds the features from below and is stored with the weights
     np.testing.assert_allclose(a, np.maximum(full, C.PPG_FLOOR), atol=1e-5)
-    low = C.PPGEncoder(net, enc.phones, floor=-2.0)
-    assert low(x).min() >= -2.0 - 1e-6 and (low(x) == -2.0).any()
-    assert C.load_ppg_encoder(low.save(tmp_path / "low.safetensors")).floor == -2.0
+    other = C.PPG_FLOOR - 1.0  # not the default, so loading must read it from the file
+    low = C.PPGEncoder(net, enc.phones, floor=other)
+    assert low(x).min() >= other - 1e-6 and (low(x) == other).any()
+    assert C.load_ppg_encoder(low.save(tmp_path / "low.safetensors")).floor == other
 
 
 def test_log_mel_is_mean_normalised_and_gain_invariant():

@@ -324,15 +324,10 @@ def content_fingerprint(content: str | Path) -> str:
     from discovervoice import weights
 
     p = weights.resolve(str(content))
-    h = hashlib.sha256()
     if p.is_file():
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    else:
-        for q in sorted(x for x in p.rglob("*") if x.is_file()):
-            h.update(f"{q.relative_to(p)}:{q.stat().st_size};".encode())
-    return h.hexdigest()[:16]
+        return weights.sha256_of(p)[:16]
+    listing = ";".join(f"{q.relative_to(p)}:{q.stat().st_size}" for q in sorted(p.rglob("*")) if q.is_file())
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
 
 
 def _native_rate(files: list[Path]) -> int:
