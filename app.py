@@ -1,10 +1,16 @@
 """DiscoverVoice web app (Gradio). Widgets only: every action calls discovervoice.pipeline.
 
-Run ``python app.py`` (http://127.0.0.1:7860). Options: ``--host``, ``--port``, ``--share``
-(off by default), ``--separation-model``, ``--classifier``, ``--max-upload-mb``.
+Run ``python app.py`` (http://127.0.0.1:7860; the port also follows ``GRADIO_SERVER_PORT``).
+Options: ``--host``, ``--port``, ``--share`` (off by default), ``--separation-model``,
+``--classifier``, ``--max-upload-mb``, ``--workspace-root``, ``--max-workspace-mb``.
 
 Privacy: each browser session works in its own :class:`discovervoice.workspace.Workspace`
-(random token, deleted when the session ends); uploads are copied in under fresh names,
+(random token, under the system temp dir by default so that Gradio may serve its outputs;
+deleted when the tab closes — ``demo.unload`` — and, as a fallback, when Gradio drops the
+session state or the folder has been idle for hours). Gradio's own copies of served files
+are aged out by ``delete_cache``, and all workspaces together are kept under
+``--max-workspace-mb`` (the least recently used idle ones go first). Errors shown to users
+name files by their base name only, never by a server path. Uploads are copied in under fresh names,
 voice models are listed and chosen by name within the session only, and no path is built
 from user text. Heavy jobs go through Gradio's queue, one at a time by default.
 """
@@ -13,13 +19,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
+import re
 from pathlib import Path
 from typing import Any
 
+import gradio as gr  # the app's toolkit; module-level so handlers can be annotated gr.Request
+
 from discovervoice import pipeline
 from discovervoice.errors import DiscoverVoiceError
-from discovervoice.workspace import Workspace, safe_name
+from discovervoice.workspace import Workspace, default_root, safe_name, served_by_default, sweep
 
 log = logging.getLogger("discovervoice.app")
 
@@ -29,8 +37,35 @@ CONSENT = ("**Consent:** only record, upload and convert voices that you have th
 F0_METHODS = ["harvest", "dio", "pm", "crepe-tiny", "crepe", "rmvpe"]
 
 
-def _ws(ws: Workspace | None, root: Path | None) -> Workspace:
-    return ws if ws is not None and ws.path.exists() else Workspace.create(root)
+#: An absolute server path inside a message (not the ``//host/...`` part of a URL).
+_SERVER_PATH = re.compile(r"(?<![\w:/.~])(?:~|/)[^\s:'\"(),;]*(?:/[^\s:'\"(),;]+)+/?")
+
+
+def public_message(text: str) -> str:
+    """``text`` with every absolute path replaced by its last part (``/srv/x/a.wav`` -> ``a.wav``)."""
+    return _SERVER_PATH.sub(lambda m: Path(m.group(0).rstrip("/")).name or "file", str(text))
+
+
+class _Sessions:
+    """The workspaces of each live browser session (by Gradio's session hash), so that
+    ``demo.unload`` can delete them when the tab closes."""
+
+    def __init__(self, root: Path | None, max_bytes: int | None):
+        self.root, self.max_bytes = root, max_bytes
+        self.live: dict[str, set[str]] = {}
+
+    def get(self, ws: Workspace | None, request: Any = None) -> Workspace:
+        if ws is None or not ws.path.exists():
+            sweep(self.root, max_idle_seconds=6 * 3600, max_bytes=self.max_bytes)
+            ws = Workspace.create(self.root)
+        key = getattr(request, "session_hash", None)
+        if key:
+            self.live.setdefault(key, set()).add(ws.token)
+        return ws
+
+    def close(self, request: Any = None) -> None:
+        for token in self.live.pop(getattr(request, "session_hash", None) or "", set()):
+            Workspace(self.root or default_root(), token).close()
 
 
 def _close(ws: Workspace | None) -> None:
@@ -39,13 +74,14 @@ def _close(ws: Workspace | None) -> None:
 
 
 def _friendly(exc: BaseException) -> Exception:
-    """A readable error for the UI; unexpected ones are logged with their traceback."""
+    """A readable error for the UI, without server paths; unexpected ones are logged with
+    their traceback and shown as one sentence."""
     import gradio as gr
 
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, (DiscoverVoiceError, FileNotFoundError, ValueError)):
-        return gr.Error(str(exc), print_exception=False)
+        return gr.Error(public_message(str(exc)), print_exception=False)
     log.exception("unexpected error in the app")
     return gr.Error(f"Something went wrong ({type(exc).__name__}). The job was stopped; "
                     "your other files are untouched.", print_exception=False)
@@ -81,12 +117,15 @@ def build_app(args: argparse.Namespace) -> Any:
     from discovervoice.feedback import FeedbackStore
 
     limits = pipeline.Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
-    root = Path(args.workspace_root) if args.workspace_root else None
+    root = Path(args.workspace_root).expanduser() if args.workspace_root else default_root()
+    sessions = _Sessions(root, int(args.max_workspace_mb * 1024 * 1024) if args.max_workspace_mb else None)
     feedback = FeedbackStore(args.feedback_db) if args.feedback_db else FeedbackStore()
     examples = _examples(args)
 
-    with gr.Blocks(title="DiscoverVoice") as demo:
+    # Gradio's copies of served files: checked every 30 min, removed 2 h after they were made
+    with gr.Blocks(title="DiscoverVoice", delete_cache=(1800, 7200)) as demo:
         ws_state = gr.State(None, delete_callback=_close)
+        demo.unload(sessions.close)
         gr.Markdown("# DiscoverVoice\nSeparate songs, find which singers you sound like, "
                     "learn your voice and sing any song in it.")
 
@@ -114,10 +153,10 @@ def build_app(args: argparse.Namespace) -> Any:
                 fb_btn = gr.Button("Send feedback")
             fb_msg = gr.Markdown()
 
-            def on_separate(path, model, stems, ws, progress=gr.Progress()):
+            def on_separate(path, model, stems, ws, request: gr.Request, progress=gr.Progress()):
                 if not path:
                     raise gr.Error("Upload a song first.")
-                ws = _ws(ws, root)
+                ws = sessions.get(ws, request)
                 try:
                     up = ws.import_upload(path, limits.max_upload_bytes)
                     res = pipeline.separate(up, ws.new_job("separate"), model=model, two_stems=(stems == "two"),
@@ -133,8 +172,8 @@ def build_app(args: argparse.Namespace) -> Any:
                           [*sep_audio.values(), sep_gallery, sep_files, ws_state], concurrency_id="heavy",
                           api_name="separate")
 
-            def on_feedback(good, comment, model, ws):
-                ws = _ws(ws, root)
+            def on_feedback(good, comment, model, ws, request: gr.Request):
+                ws = sessions.get(ws, request)
                 try:
                     feedback.add("separation", model, ws.token, good, comment)
                 except Exception as exc:
@@ -161,10 +200,10 @@ def build_app(args: argparse.Namespace) -> Any:
             singer_recs = gr.Dataframe(headers=["singer", "title", "link"], label="Recommended songs",
                                        interactive=False)
 
-            def on_singer(path, k, ws, progress=gr.Progress()):
+            def on_singer(path, k, ws, request: gr.Request, progress=gr.Progress()):
                 if not path:
                     raise gr.Error("Record or upload your voice first.")
-                ws = _ws(ws, root)
+                ws = sessions.get(ws, request)
                 try:
                     up = ws.import_upload(path, limits.max_upload_bytes)
                     res = pipeline.which_singer(up, model=args.classifier, top_k=int(k), limits=limits,
@@ -199,13 +238,13 @@ def build_app(args: argparse.Namespace) -> Any:
             voice_msg = gr.Markdown(elem_id="voice-msg")
             voice_list = gr.Dropdown([], label="Your voice models", interactive=True)
 
-            def on_train(files, mic, name, steps, ws, progress=gr.Progress()):
+            def on_train(files, mic, name, steps, ws, request: gr.Request, progress=gr.Progress()):
                 paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
                 if mic:
                     paths.append(mic)
                 if not paths:
                     raise gr.Error("Add recordings of your voice first.")
-                ws = _ws(ws, root)
+                ws = sessions.get(ws, request)
                 try:
                     ups = [ws.import_upload(p, limits.max_upload_bytes) for p in paths]
                     model = pipeline.train_voice(ups, ws.subdir("voices"), name=safe_name(name, "my-voice"),
@@ -248,10 +287,10 @@ def build_app(args: argparse.Namespace) -> Any:
 
             refresh.click(on_refresh, [ws_state], [cover_voice], api_name="list_voices")
 
-            def on_cover(path, voice, tr, ir, pr, f0, ws, progress=gr.Progress()):
+            def on_cover(path, voice, tr, ir, pr, f0, ws, request: gr.Request, progress=gr.Progress()):
                 if not path:
                     raise gr.Error("Upload a song first.")
-                ws = _ws(ws, root)
+                ws = sessions.get(ws, request)
                 if not voice or voice not in _voice_names(ws):
                     raise gr.Error("Choose one of your voice models (train one in “My voice”).")
                 try:
@@ -283,10 +322,10 @@ def build_app(args: argparse.Namespace) -> Any:
             transcript = gr.Textbox(label="Transcript", interactive=False, elem_id="clean-text")
             scores = gr.Markdown()
 
-            def on_clean(path, dn, be, ref, ws, progress=gr.Progress()):
+            def on_clean(path, dn, be, ref, ws, request: gr.Request, progress=gr.Progress()):
                 if not path:
                     raise gr.Error("Record or upload a recording first.")
-                ws = _ws(ws, root)
+                ws = sessions.get(ws, request)
                 try:
                     up = ws.import_upload(path, limits.max_upload_bytes)
                     res = pipeline.clean_and_transcribe(up, ws.new_job("clean"), denoise=bool(dn), backend=be,
@@ -376,13 +415,18 @@ def _listening_test_tab(gr: Any, args: argparse.Namespace, root: Path | None) ->
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="DiscoverVoice web app")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, default=None,
+                   help="port (default: $GRADIO_SERVER_PORT, else 7860)")
     p.add_argument("--share", action="store_true", help="create a public Gradio share link (off by default)")
     p.add_argument("--separation-model", default="default", help="registry name or checkpoint path")
     p.add_argument("--classifier", default="default", help="singer classifier: registry name or folder")
     p.add_argument("--max-upload-mb", type=float, default=200.0)
     p.add_argument("--concurrency", type=int, default=1, help="heavy jobs at once")
-    p.add_argument("--workspace-root", default=None, help="where session folders live")
+    p.add_argument("--workspace-root", default=None,
+                   help="where session folders live (default: the system temp dir; a folder elsewhere "
+                        "is added to Gradio's allowed_paths)")
+    p.add_argument("--max-workspace-mb", type=float, default=4096.0,
+                   help="all session folders together; above it the least recently used idle ones go")
     p.add_argument("--feedback-db", default=None, help="SQLite file for separation feedback")
     p.add_argument("--mos-db", default=None, help="SQLite file for the listening tests")
     p.add_argument("--no-examples", action="store_true", help="do not make the example song and voice")
@@ -395,13 +439,14 @@ def main(argv: list[str] | None = None) -> None:
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from an offline app
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from discovervoice.workspace import sweep
-
-    sweep(Path(args.workspace_root) if args.workspace_root else None)
+    root = Path(args.workspace_root).expanduser() if args.workspace_root else default_root()
+    sweep(root)
     demo = build_app(args)
     demo.queue(default_concurrency_limit=args.concurrency)
+    # outputs are returned from session folders; Gradio serves the temp dir and cwd by itself
+    allowed = [] if served_by_default(root) else [str(root)]
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                max_file_size=f"{int(args.max_upload_mb)}mb")
+                max_file_size=f"{int(args.max_upload_mb)}mb", allowed_paths=allowed)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Private per-session workspaces for the app and batch jobs.
 
 Every browser session (or API client) gets its own folder under a root
-(``$DISCOVERVOICE_HOME/sessions``, default ``~/.local/share/discovervoice/sessions``), named
-by a random token that the server creates (``secrets.token_hex``) — never by user text.
+(``$DISCOVERVOICE_HOME/sessions`` when that variable is set, else
+``<system temp dir>/discovervoice-sessions``: Gradio serves files returned from the temp dir
+and the working directory only, so a root elsewhere must be passed to its ``allowed_paths``,
+see :func:`served_by_default`), named by a random token that the server creates
+(``secrets.token_hex``) — never by user text.
 Uploaded files are copied in under fresh names, outputs are written inside it, and it is
 removed when the session ends (:meth:`Workspace.close`) or when it has been idle longer
 than a limit (:func:`sweep`). Paths handed back to a session are checked to lie inside
@@ -15,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,10 +33,19 @@ class WorkspaceError(DiscoverVoiceError):
 
 
 def default_root() -> Path:
-    """``$DISCOVERVOICE_HOME/sessions`` or ``~/.local/share/discovervoice/sessions``."""
+    """``$DISCOVERVOICE_HOME/sessions``, or ``<system temp dir>/discovervoice-sessions``."""
     home = os.environ.get("DISCOVERVOICE_HOME")
-    base = Path(home).expanduser() if home else Path.home() / ".local" / "share" / "discovervoice"
-    return base / "sessions"
+    if home:
+        return Path(home).expanduser() / "sessions"
+    return Path(tempfile.gettempdir()) / "discovervoice-sessions"
+
+
+def served_by_default(root: Path) -> bool:
+    """True when files under ``root`` may be returned to Gradio without ``allowed_paths``
+    (it accepts the system temp dir and the working directory, see Gradio's
+    ``processing_utils._check_allowed``)."""
+    r = Path(root).expanduser().resolve()
+    return any(r == b or b in r.parents for b in (Path(tempfile.gettempdir()).resolve(), Path.cwd().resolve()))
 
 
 def safe_name(name: str, default: str = "file") -> str:
@@ -103,14 +116,32 @@ class Workspace:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def sweep(root: Path | None = None, max_idle_seconds: float = 24 * 3600) -> int:
-    """Remove workspaces idle for longer than ``max_idle_seconds``; returns how many."""
+def sweep(root: Path | None = None, max_idle_seconds: float = 24 * 3600, max_bytes: int | None = None,
+          keep_recent_seconds: float = 600.0) -> int:
+    """Remove workspaces idle for longer than ``max_idle_seconds``; then, while all of them
+    together use more than ``max_bytes``, the least recently used one that has been idle for
+    at least ``keep_recent_seconds`` (so a running job keeps its folder). Returns how many."""
     root = root or default_root()
     if not root.is_dir():
         return 0
     now, removed = time.time(), 0
+    alive = []
     for d in root.iterdir():
-        if d.is_dir() and _TOKEN.match(d.name) and now - d.stat().st_mtime > max_idle_seconds:
+        if not (d.is_dir() and _TOKEN.match(d.name)):
+            continue
+        if now - d.stat().st_mtime > max_idle_seconds:
             shutil.rmtree(d, ignore_errors=True)
             removed += 1
+        else:
+            alive.append(d)
+    if max_bytes is not None:
+        sizes = {d: sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) for d in alive}
+        total = sum(sizes.values())
+        for d in sorted(alive, key=lambda q: q.stat().st_mtime):
+            if total <= max_bytes:
+                break
+            if now - d.stat().st_mtime >= keep_recent_seconds:
+                shutil.rmtree(d, ignore_errors=True)
+                total -= sizes[d]
+                removed += 1
     return removed

@@ -23,22 +23,24 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
-    """Start ``python app.py`` on 127.0.0.1 with private state folders; yields its URL."""
-    state = tmp_path_factory.mktemp("app-state")
+    """Start the app exactly as the README does — ``python3 app.py`` from the repository,
+    no flags — on a free loopback port given by ``GRADIO_SERVER_PORT`` (the README's command
+    stays valid: the port is the only difference). Yields its URL, the session root the app
+    uses by default and the log; session folders live where a newcomer's would.
+    """
+    from discovervoice.workspace import default_root
+
+    logs = tmp_path_factory.mktemp("app-log")
     port = _free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
-               DISCOVERVOICE_HOME=str(state), DISCOVERVOICE_CACHE=str(state / "cache"))
-    log = open(state / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port),
-                             "--workspace-root", str(state / "sessions"),
-                             "--feedback-db", str(state / "feedback.sqlite"),
-                             "--mos-db", str(state / "mos.sqlite")],
-                            cwd=str(state), env=env, stdout=log, stderr=subprocess.STDOUT)
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port))
+    log = open(logs / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=str(REPO), env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 300
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"app exited: {(state / 'app.log').read_text()[-3000:]}")
+            raise RuntimeError(f"app exited: {(logs / 'app.log').read_text()[-3000:]}")
         try:
             urllib.request.urlopen(url, timeout=2)
             break
@@ -47,7 +49,7 @@ def app_server(tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError("app did not start within 300 s")
-    yield {"url": url, "state": state, "proc": proc}
+    yield {"url": url, "sessions": default_root(), "log": logs / "app.log", "proc": proc}
     proc.terminate()
     try:
         proc.wait(timeout=20)

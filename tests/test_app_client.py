@@ -37,7 +37,7 @@ def _client(app_server):
 
 
 def _sessions(app_server) -> set[str]:
-    root = app_server["state"] / "sessions"
+    root = app_server["sessions"]
     return {d.name for d in root.iterdir()} if root.exists() else set()
 
 
@@ -67,10 +67,10 @@ def test_two_sessions_never_see_each_others_files(app_server, song):
     before = _sessions(app_server)
     a.predict(gradio_client.handle_file(str(song)), "default", "two", api_name="/separate")
     after_a = _sessions(app_server) - before
-    b.predict(True, "fine", "default", api_name="/feedback")
+    b.predict(gradio_client.handle_file(str(song)), "default", "two", api_name="/separate")
     after_b = _sessions(app_server) - before - after_a
     assert len(after_a) == 1 and len(after_b) == 1, "each session gets its own workspace"
-    ws_a = app_server["state"] / "sessions" / after_a.pop()
+    ws_a = app_server["sessions"] / after_a.pop()
     a_files = [p for p in ws_a.rglob("*.wav")]
     assert a_files, "session A wrote its stems into its workspace"
     # B's voice list is its own (empty), and the server will not serve A's workspace files
