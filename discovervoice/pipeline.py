@@ -156,8 +156,9 @@ def which_singer(voice: str | os.PathLike, *, model: str = "default", top_k: int
     p(0.2, "loading the classifier")
     clf = cls_mod.SingerClassifier.load(model)
     p(0.4, "listening")
-    ranking = clf.rank(x, top_k=top_k)
-    recs = clf.recommend(ranking)
+    res = clf.which_singer(x, top_k=top_k)   # songs ranked by their own vocals when known
+    ranking = [(s["name"], s["probability"]) for s in res["singers"]]
+    recs = res["recommendations"]
     p(1.0, "done")
     return SingerResult([(str(n), float(q)) for n, q in ranking], list(recs))
 

@@ -9,6 +9,11 @@ A classifier folder is an AST checkpoint folder (:mod:`discovervoice.classify.mo
     gallery_backend.safetensors  optional: ``mean`` ``[H]`` and ``projection`` ``[H, D]`` of
                          the gallery's scoring backend (:mod:`discovervoice.classify.backend`)
     catalogue.csv        optional: ``singer,title,file_or_link`` songs to recommend
+    catalogue_embeddings.safetensors  optional: ``embeddings`` ``[S, H]``, one L2-normalised
+                         mean embedding of each catalogue song's own vocals, in catalogue
+                         order (written by ``discovervoice library index``); with it each
+                         singer's songs are recommended in order of their similarity to the
+                         query voice
 
 Two scorings:
 
@@ -34,7 +39,9 @@ removed)::
      "scoring": "head" | "gallery", "windows": int, "voiced_seconds": float,
      "model": str}
 
-A recommendation's ``probability`` is its singer's. ``file_or_link`` is a URL, or the song
+A recommendation's ``probability`` is its singer's; with song embeddings it also carries
+``similarity`` (cosine of the song's vocals to the query, in the gallery backend's space
+when there is one) and each singer's songs come best first. ``file_or_link`` is a URL, or the song
 file's absolute path on this machine; when the catalogue names a file that is not here
 (the embedded model's catalogue points into a corpus build that a user may not have), the
 song is still recommended by singer and title, with ``"available": false`` and
@@ -71,6 +78,8 @@ from discovervoice.errors import AudioError, DataError, WeightsError
 FORMAT = "discovervoice-singer-ast/1"
 #: Registry name of the embedded default classifier.
 DEFAULT_MODEL = "dv-singer-ast"
+#: File of a classifier folder with one embedding per catalogue song (module docstring).
+SONG_EMBEDDINGS = "catalogue_embeddings.safetensors"
 Progress = Callable[[float, str], None]
 
 
@@ -89,6 +98,8 @@ class SingerClassifier:
         backend: optional linear scoring backend of gallery mode.
         default_scoring: ``"head"`` or ``"gallery"``: what ``scoring="auto"`` uses while
             every gallery singer is a head label (see the module docstring).
+        song_embeddings: optional ``ndarray[S, H]``, one embedding per catalogue entry
+            (same order) of that song's own vocals; ranks songs within a singer.
 
     Attributes:
         sample_rate: 16000 Hz; callers resample (DESIGN.md).
@@ -101,7 +112,7 @@ class SingerClassifier:
                  gallery_counts: dict[str, int] | None = None, gallery_scale: float = 10.0,
                  catalogue: Sequence[CatalogueEntry] = (), info: dict[str, Any] | None = None,
                  name: str = "", backend: GalleryBackend | None = None,
-                 default_scoring: str = "head"):
+                 default_scoring: str = "head", song_embeddings: np.ndarray | None = None):
         self.checkpoint = checkpoint
         self.model = checkpoint.model.eval()
         frames = int(checkpoint.model.config.max_length)
@@ -124,6 +135,12 @@ class SingerClassifier:
         if default_scoring not in ("head", "gallery"):
             raise WeightsError(f"default scoring must be head or gallery, got {default_scoring!r}")
         self.default_scoring = default_scoring
+        self.song_embeddings = None if song_embeddings is None else np.asarray(song_embeddings,
+                                                                               np.float32)
+        if self.song_embeddings is not None and self.song_embeddings.shape != (
+                len(self.catalogue), self.embedding_size):
+            raise WeightsError(f"song embeddings of shape {self.song_embeddings.shape} do not fit "
+                               f"{len(self.catalogue)} catalogue songs x {self.embedding_size}")
 
     # ------------------------------------------------------------------ properties
     @property
@@ -200,6 +217,14 @@ class SingerClassifier:
                                    f"{len(names)} singers x {ck.model.config.hidden_size}")
             gallery = {n: g[i] for i, n in enumerate(names)}
         cat = read_catalogue(p / "catalogue.csv") if (p / "catalogue.csv").is_file() else []
+        song_emb = None
+        if cat and (p / SONG_EMBEDDINGS).is_file():
+            from safetensors.numpy import load_file
+
+            try:
+                song_emb = load_file(str(p / SONG_EMBEDDINGS))["embeddings"].astype(np.float32)
+            except (KeyError, OSError) as exc:
+                raise WeightsError(f"{p / SONG_EMBEDDINGS}: not song embeddings ({exc})") from exc
         backend = None
         binfo = meta.get("gallery", {}).get("backend")
         if binfo:
@@ -219,7 +244,8 @@ class SingerClassifier:
                    gallery_counts=meta.get("gallery", {}).get("counts"),
                    gallery_scale=float(meta.get("gallery", {}).get("scale", 10.0)),
                    catalogue=cat, info=meta.get("info", {}), name=str(key), backend=backend,
-                   default_scoring=str(meta.get("default_scoring", "head")))
+                   default_scoring=str(meta.get("default_scoring", "head")),
+                   song_embeddings=song_emb)
 
     def save(self, path: str | os.PathLike, *, fp16: bool | None = None) -> Path:
         """Write the classifier folder (see the module docstring); returns it.
@@ -255,6 +281,13 @@ class SingerClassifier:
                 e if "://" in e.location or not os.path.isabs(e.location)
                 else CatalogueEntry(e.singer, e.title, os.path.relpath(e.location, p.resolve()))
                 for e in self.catalogue])
+        if self.song_embeddings is not None and len(self.song_embeddings) == len(self.catalogue) > 0:
+            tmp_e = p / f".{SONG_EMBEDDINGS}.tmp"
+            save_file({"embeddings": self.song_embeddings}, str(tmp_e))
+            tmp_e.replace(p / SONG_EMBEDDINGS)
+            normal_file_mode(p / SONG_EMBEDDINGS)
+        elif (p / SONG_EMBEDDINGS).is_file():
+            (p / SONG_EMBEDDINGS).unlink()
         return p
 
     # ------------------------------------------------------------------ inference
@@ -364,7 +397,8 @@ class SingerClassifier:
         return _top(r["names"], r["probabilities"], top_k)
 
     def recommend(self, ranking: Sequence[tuple[str, float] | str], *, singers: int = 3,
-                  per_singer: int = 3) -> list[dict[str, Any]]:
+                  per_singer: int = 3, embedding: np.ndarray | None = None
+                  ) -> list[dict[str, Any]]:
         """Songs from the catalogue by the best-ranked singers.
 
         Args:
@@ -372,6 +406,9 @@ class SingerClassifier:
                 plain singer names (then ``probability`` is ``None`` in the result).
             singers: how many of the top singers to recommend songs by.
             per_singer: at most this many songs each.
+            embedding: the query's mean embedding ``ndarray[H]`` (``predict()["embedding"]``);
+                with it and :attr:`song_embeddings`, each singer's songs are ordered by the
+                similarity of their own vocals to it, and carry ``similarity``.
 
         Returns:
             ``[{"singer", "title", "file_or_link", "available", "probability"}]`` in
@@ -379,14 +416,24 @@ class SingerClassifier:
             catalogue file missing on this machine); empty when the model has no catalogue.
         """
         out: list[dict[str, Any]] = []
+        sims = None
+        if embedding is not None and self.song_embeddings is not None:
+            f = self.backend if self.backend is not None else _normalize
+            sims = (f(self.song_embeddings) @ f(np.asarray(embedding, np.float32)[None]).T)[:, 0]
         for item in list(ranking)[:singers]:
             name, prob = (item, None) if isinstance(item, str) else item
-            songs = [e for e in self.catalogue if e.singer == name][:per_singer]
-            out += [{"singer": e.singer, "title": e.title,
-                     "file_or_link": e.location if e.available else "",
-                     "available": e.available,
-                     "probability": None if prob is None else round(float(prob), 6)}
-                    for e in songs]
+            idx = [i for i, e in enumerate(self.catalogue) if e.singer == name]
+            if sims is not None:
+                idx.sort(key=lambda i: -float(sims[i]))
+            for i in idx[:per_singer]:
+                e = self.catalogue[i]
+                rec = {"singer": e.singer, "title": e.title,
+                       "file_or_link": e.location if e.available else "",
+                       "available": e.available,
+                       "probability": None if prob is None else round(float(prob), 6)}
+                if sims is not None:
+                    rec["similarity"] = round(float(sims[i]), 6)
+                out.append(rec)
         return out
 
     def which_singer(self, audio: np.ndarray, top_k: int = 5, sample_rate: int = SAMPLE_RATE,
@@ -397,7 +444,8 @@ class SingerClassifier:
         ranking = _top(r["names"], r["probabilities"], top_k)
         return {"singers": [{"name": n, "probability": round(p, 6)} for n, p in ranking],
                 "recommendations": self.recommend(ranking, singers=recommend_singers,
-                                                  per_singer=per_singer),
+                                                  per_singer=per_singer,
+                                                  embedding=r["embedding"]),
                 "scoring": r["scoring"], "windows": r["windows"],
                 "voiced_seconds": round(r["voiced_seconds"], 3), "model": self.name}
 
