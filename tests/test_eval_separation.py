@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -311,3 +312,87 @@ def test_parallel_jobs_give_the_same_report(tmp_path):
     assert serial["tracks"] == parallel["tracks"]
     assert list(parallel["tracks"]) == ["a", "b", "c"]
     assert sorted(seen) == [(1, 3), (2, 3), (3, 3)]
+
+
+# --------------------------------------------------------------------------- leakage (issue 15)
+
+MUSIC = Path("/usr/share/games/fillets-ng/music/menu.ogg")      # fillets-ng-data: real game music
+SPEECH = Path("/usr/share/sounds/alsa/Front_Center.wav")       # alsa-utils: a recorded voice
+
+
+def _real_pair(seconds=4.0):
+    """Real recorded music (accompaniment) and a recorded voice, 44.1 kHz stereo."""
+    from discovervoice import audio as dva
+
+    if not MUSIC.is_file() or not SPEECH.is_file():
+        pytest.skip("fillets-ng-data / alsa-utils not installed (scripts/install-system-deps.sh)")
+    n = int(seconds * 44100)
+    acc = dva.load(MUSIC, 44100, channels=2)[:, 44100:44100 + n]
+    voc = dva.load(SPEECH, 44100, channels=2)[:, :n]
+    voc = np.pad(voc, ((0, 0), (0, n - voc.shape[1])))
+    return acc.astype(np.float64), voc.astype(np.float64)
+
+
+def test_leakage_on_a_silent_vocals_reference_is_the_known_level():
+    from discovervoice.eval.separation import leakage_db, score_track, TrackReference
+
+    acc, _ = _real_pair()
+    silent = np.zeros_like(acc)
+    for level in (-10.0, -25.0):
+        est = acc * 10 ** (level / 20)           # the instruments leak at a known level
+        assert leakage_db(silent, est, acc, 44100) == pytest.approx(level, abs=0.01)
+    assert leakage_db(silent, acc, acc, 44100) == pytest.approx(0.0, abs=1e-6)   # the mixture
+    assert leakage_db(silent, silent, acc, 44100) < -90                        # perfect: ~-100
+    # in a track report: leakage next to uSDR / SI-SDR, which are undefined (NaN) here
+    ref = TrackReference("t", 44100, {"vocals": silent, "accompaniment": acc}, acc)
+    sc = score_track(ref, {"vocals": acc * 0.1, "accompaniment": acc * 0.9}, bss="none")
+    assert sc["vocals"]["leakage"] == pytest.approx(-20.0, abs=0.01)
+    assert np.isnan(sc["vocals"]["usdr"]) and np.isnan(sc["vocals"]["si_sdr"])
+    assert "leakage" not in sc["accompaniment"] and np.isfinite(sc["accompaniment"]["usdr"])
+
+
+def test_leakage_counts_only_the_silent_passages_of_a_sung_track():
+    from discovervoice.eval.separation import leakage_db
+
+    acc, voc = _real_pair(4.0)
+    voc[:, 2 * 44100:] = 0.0                     # the voice stops after 2 s (1-s windows)
+    assert np.abs(voc[:, :2 * 44100]).max() > 1e-3
+    mix = acc + voc
+    est = voc + 0.1 * acc                        # -20 dB of the mixture where no one sings
+    assert leakage_db(voc, est, mix, 44100) == pytest.approx(-20.0, abs=0.01)
+    assert np.isnan(leakage_db(acc, est, mix, 44100))    # a reference with no silent window
+
+
+def test_separation_evaluate_reports_leakage_of_vocal_free_songs(tmp_path):
+    import soundfile as sf
+
+    from discovervoice.separation.api import Separator
+    from discovervoice.separation.evaluate import evaluate_models
+    from torch import nn
+    import torch
+
+    acc, voc = _real_pair(3.0)
+    for name, v in (("sung", voc), ("instrumental", np.zeros_like(voc))):
+        d = tmp_path / name
+        d.mkdir()
+        for k, x in {"vocals": v, "accompaniment": acc, "mixture": v + acc}.items():
+            sf.write(d / f"{k}.wav", x.T.astype(np.float32), 44100, subtype="FLOAT")
+
+    class Tenth(nn.Module):   # vocals = a tenth of the mixture: -20 dB leakage
+        sources = ["vocals", "accompaniment"]
+        samplerate, audio_channels, segment = 44100, 2, 1.0
+
+        def valid_length(self, n):
+            return n
+
+        def forward(self, x):
+            return torch.stack([0.1 * x, 0.9 * x], 1)
+
+    table = evaluate_models(["mixture", "irm", Separator(Tenth(), normalize=False)], tmp_path)
+    assert table.silent_songs == ["instrumental"]
+    r = table.rows
+    assert r["Tenth"]["vocals_leakage"] == pytest.approx(-20.0, abs=0.05)
+    assert r["mixture"]["vocals_leakage"] == pytest.approx(0.0, abs=1e-4)
+    assert r["irm"]["vocals_leakage"] < -60
+    assert np.isfinite(r["Tenth"]["vocals_usdr"])   # from the sung song only
+    assert "vocals leakage, vocal-free songs" in table.markdown()

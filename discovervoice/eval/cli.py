@@ -171,7 +171,7 @@ def separation_figures(d: dict, out_dir: Path, name: str = "separation") -> list
     from discovervoice.eval.separation import MIXTURE
 
     figs = []
-    metrics = [m for m in ("usdr", "si_sdr", "sdr", "sir", "sar")
+    metrics = [m for m in ("usdr", "si_sdr", "leakage", "sdr", "sir", "sar")
                if any(m in s for t in d["tracks"].values() for s in t.values())]
     for m in metrics:
         figs.append(plots.plot_track_bars(d["tracks"], m, Path(out_dir) / f"{name}_{m}_tracks.png"))

@@ -18,7 +18,7 @@ import numpy as np
 
 METRIC_LABELS = {
     "usdr": "uSDR (dB)", "si_sdr": "SI-SDR (dB)", "sdr": "SDR v4 (dB)", "isr": "ISR (dB)",
-    "sir": "SIR (dB)", "sar": "SAR (dB)",
+    "sir": "SIR (dB)", "sar": "SAR (dB)", "leakage": "leakage (dB, silent ref.)",
     "mcd": "MCD (dB)", "f0_rmse_cents": "F0 RMSE (cents)",
     "raw_pitch_accuracy": "RPA", "raw_chroma_accuracy": "RCA", "overall_accuracy": "OA",
     "voicing_recall": "VR", "voicing_false_alarm": "VFA", "voicing_error": "V/UV err",

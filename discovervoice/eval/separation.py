@@ -18,6 +18,17 @@ Libraries and sources:
       channels are scaled copies of each other (panned mono sources). When only the SDR
       is wanted, :func:`sdr_v4_framewise` gives museval's v4 SDR exactly in closed form,
       hundreds of times faster (``--bss sdr``).
+    * **Leakage** (issue 15; the "vocals in instrumental passages" check that MUSDB18's
+      silent vocal sections make possible): where the reference stem is digital silence
+      (peak below :data:`discovervoice.audio.SILENCE_PEAK`, -100 dBFS), the estimated
+      stem's energy relative to the mixture's over the same samples,
+      ``10 log10((sum s_hat^2 + eps) / (sum x^2 + eps))`` in dB, lower is better (the
+      mixture as estimate scores 0 dB, a perfect separator ``-inf``, held at about
+      -100 dB by ``eps``). Computed over the 1-s windows (:data:`LEAKAGE_WINDOW_S`) where
+      the reference is silent and the mixture is not (so a partly sung track contributes
+      its instrumental passages); for a reference that is silent throughout, uSDR and
+      SI-SDR are undefined and reported as NaN, and leakage is the track's score. Plain
+      numpy.
     * **Oracle ideal ratio mask** (the IRM oracle of sigsep-mus-oracle, Stöter et al.):
       ``M_j = |S_j|^p / sum_k |S_k|^p`` on the STFT (librosa), applied to the mixture STFT
       and inverted. ``p = 2`` is "IRM2" (Wiener-like), ``p = 1`` "IRM1".
@@ -51,7 +62,9 @@ MUSDB_SOURCES = ("vocals", "drums", "bass", "other")
 ACCOMPANIMENT = "accompaniment"
 MIXTURE = "mixture"
 AUDIO_SUFFIXES = (".wav", ".flac")
-METRICS = ("usdr", "si_sdr", "sdr", "isr", "sir", "sar")
+METRICS = ("usdr", "si_sdr", "leakage", "sdr", "isr", "sir", "sar")
+#: Window of the leakage metric, seconds (see :func:`leakage_db`).
+LEAKAGE_WINDOW_S = 1.0
 #: Reference dither of BSSEval (dB below each channel's power), see :func:`bss_eval_v4`.
 BSS_DITHER_DB = -80.0
 _DITHER_SEED = 20180417  # fixed: the dither is the same on every run
@@ -141,6 +154,56 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray, *, zero_mean: bool = Tru
     noise = e - target
     ratio = (np.sum(target ** 2, axis=1) + eps) / (np.sum(noise ** 2, axis=1) + eps)
     return float(np.mean(10.0 * np.log10(ratio)))
+
+
+def reference_is_silent(reference: np.ndarray) -> bool:
+    """True when a reference stem is digital silence throughout (peak below
+    :data:`discovervoice.audio.SILENCE_PEAK`)."""
+    from discovervoice.audio import is_silent
+
+    return is_silent(np.asarray(reference))
+
+
+def leakage_db(reference: np.ndarray, estimate: np.ndarray, mixture: np.ndarray,
+               sample_rate: int, *, window_s: float = LEAKAGE_WINDOW_S,
+               eps: float = USDR_EPS) -> float:
+    """Energy of ``estimate`` relative to ``mixture`` where ``reference`` is silent, dB.
+
+    The track is cut into ``window_s`` windows; a window counts when the reference's peak
+    in it is below :data:`discovervoice.audio.SILENCE_PEAK` (digital silence) and the
+    mixture's is not. Leakage = ``10 log10((sum s_hat^2 + eps) / (sum x^2 + eps))`` over
+    the samples of those windows (all channels). Lower is better: 0 dB is the mixture
+    itself, -20 dB leaves a hundredth of the mixture's energy.
+
+    Args:
+        reference: ``ndarray[C, T]`` true stem (e.g. vocals).
+        estimate: ``ndarray[C, T]`` estimated stem.
+        mixture: ``ndarray[C, T]``.
+        sample_rate: Hz.
+
+    Returns:
+        dB, or NaN when no window is silent in the reference (and sounding in the mix).
+
+    Raises:
+        AudioError: shapes differ, empty or non-finite input.
+    """
+    from discovervoice.audio import SILENCE_PEAK
+
+    r, e = _pair(reference, estimate)
+    _, m = _pair(reference, mixture)
+    win = max(1, int(round(window_s * sample_rate)))
+    num = den = 0.0
+    counted = 0
+    for a in range(0, r.shape[1], win):
+        sl = slice(a, a + win)
+        if np.max(np.abs(r[:, sl])) >= SILENCE_PEAK or np.max(np.abs(m[:, sl])) < SILENCE_PEAK:
+            continue
+        num += float(np.sum(e[:, sl] ** 2))
+        den += float(np.sum(m[:, sl] ** 2))
+        counted += 1
+    if not counted:
+        return float("nan")
+    return 10.0 * math.log10((num + eps) / (den + eps))
 
 
 @dataclass
@@ -465,13 +528,20 @@ def score_track(ref: TrackReference, estimates: Mapping[str, np.ndarray], *,
             ``"none"`` / ``False``: uSDR and SI-SDR only.
 
     Returns:
-        ``{stem: {"usdr", "si_sdr"[, "sdr", "isr", "sir", "sar"]: dB}}``.
+        ``{stem: {"usdr", "si_sdr"[, "leakage"][, "sdr", "isr", "sir", "sar"]: dB}}``;
+        ``leakage`` (:func:`leakage_db`) is there when the reference stem has silent
+        windows; ``usdr`` and ``si_sdr`` are NaN when it is silent throughout.
     """
     length = ref.mixture.shape[1]
     est = {k: pad_or_trim(_as_2d(v, k), length) for k, v in estimates.items() if k in ref.stems}
     out: dict[str, dict[str, float]] = {}
     for k, e in est.items():
-        out[k] = {"usdr": usdr(ref.stems[k], e), "si_sdr": si_sdr(ref.stems[k], e)}
+        silent = reference_is_silent(ref.stems[k])
+        out[k] = {"usdr": float("nan") if silent else usdr(ref.stems[k], e),
+                  "si_sdr": float("nan") if silent else si_sdr(ref.stems[k], e)}
+        leak = leakage_db(ref.stems[k], e, ref.mixture, ref.sample_rate)
+        if leak == leak:   # only where the reference has silent windows
+            out[k]["leakage"] = leak
     mode = _bss_mode(bss)
     if mode and est:
         done: set[str] = set()
@@ -661,7 +731,10 @@ def evaluate_separation(reference_dir: str | Path, estimate_dir: str | Path, *,
     if not tracks:
         raise DataError(f"{est_root}: no estimated stem matches a reference stem")
     settings = {
-        "usdr": {"eps": USDR_EPS, "source": "MDX Challenge 2021 (demucs new_sdr)"},
+        "usdr": {"eps": USDR_EPS, "source": "MDX Challenge 2021 (demucs new_sdr)",
+                 "silent_reference": "NaN (left out of means)"},
+        "leakage": {"window_s": LEAKAGE_WINDOW_S, "silence": "reference peak < -100 dBFS",
+                    "value": "estimate energy / mixture energy over the silent windows, dB"},
         "si_sdr": {"zero_mean": True, "channels": "mean over channels",
                    "source": "Le Roux et al. 2019"},
     }

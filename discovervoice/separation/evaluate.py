@@ -7,9 +7,18 @@ frame the models: ``mixture`` (every stem estimated by the mixture: the floor) a
 reaches). Each value is the mean over songs; the table also reports how far each model
 goes from the mixture baseline to the oracle (``0 %`` = mixture, ``100 %`` = IRM).
 
+Leakage (:func:`discovervoice.eval.separation.leakage_db`): songs whose vocals stem is
+digital silence throughout (instrumentals) are left out of the vocals uSDR / SI-SDR means
+(undefined there) and scored by ``vocals_leakage`` instead: the estimated vocals' energy
+relative to the mixture, dB, mean over those songs (lower is better; the mixture scores
+0 dB). ``vocals_passage_leakage`` is the same over the silent 1-s windows of the songs
+that do have vocals (instrumental passages). NaN when a data set has no such song or
+passage.
+
 Songs: ``DATA/<song>/`` with ``vocals`` and ``drums``/``bass``/``other`` stems (the corpus'
-``songs/test``); the mixture is ``mixture.wav`` when present, else the sum of the stems;
-accompaniment = drums + bass + other.
+``songs/test``) or ``vocals`` + ``accompaniment`` (the corpus' ``real_songs``); the mixture
+is ``mixture.wav`` when present, else the sum of the stems; accompaniment = drums + bass +
+other unless given.
 """
 
 from __future__ import annotations
@@ -28,33 +37,48 @@ BASELINES = ("mixture", "irm")
 
 @dataclass
 class EvalTable:
-    """``rows[model] = {"vocals_usdr", "vocals_si_sdr", "accompaniment_usdr", ..., "rtf"}``."""
+    """``rows[model] = {"vocals_usdr", "vocals_si_sdr", "accompaniment_usdr", ...,
+    "vocals_leakage", "vocals_passage_leakage", "rtf"}``; ``silent_songs``: the songs whose
+    vocals are digital silence."""
 
     data: str
     songs: list[str]
     rows: dict[str, dict[str, float]] = field(default_factory=dict)
+    silent_songs: list[str] = field(default_factory=list)
 
     def progress_to_oracle(self, model: str, key: str = "vocals_usdr") -> float:
         lo, hi = self.rows["mixture"][key], self.rows["irm"][key]
+        if lo != lo or hi != hi:
+            return float("nan")
         return (self.rows[model][key] - lo) / (hi - lo) if hi != lo else float("nan")
 
     def markdown(self) -> str:
         have_base = all(b in self.rows for b in BASELINES)
         head = ("| estimate | vocals uSDR | vocals SI-SDR | accomp. uSDR | accomp. SI-SDR |"
-                + (" mixture→IRM (vocals uSDR) |" if have_base else "") + " CPU RTF |")
-        lines = [f"{len(self.songs)} songs of `{self.data}`; dB, mean over songs.", "", head,
-                 "|---" * (head.count("|") - 1) + "|"]
+                + (" mixture→IRM (vocals uSDR) |" if have_base else "")
+                + " vocals leakage, vocal-free songs | vocals leakage, silent passages |"
+                + " CPU RTF |")
+        n_voc = len(self.songs) - len(self.silent_songs)
+        lines = [f"{len(self.songs)} songs of `{self.data}` ({n_voc} with vocals, "
+                 f"{len(self.silent_songs)} vocal-free); dB, mean over songs (uSDR / SI-SDR of "
+                 "the vocals over the songs with vocals; leakage: estimated vocals' energy "
+                 "relative to the mixture where the true vocals are digital silence, lower is "
+                 "better).", "", head, "|---" * (head.count("|") - 1) + "|"]
+        f2 = lambda v: "–" if v is None or v != v else f"{v:.2f}"  # noqa: E731
         for name, r in self.rows.items():
-            cells = [f"{r['vocals_usdr']:.2f}", f"{r['vocals_si_sdr']:.2f}",
-                     f"{r['accompaniment_usdr']:.2f}", f"{r['accompaniment_si_sdr']:.2f}"]
+            cells = [f2(r.get('vocals_usdr')), f2(r.get('vocals_si_sdr')),
+                     f2(r.get('accompaniment_usdr')), f2(r.get('accompaniment_si_sdr'))]
             if have_base:
-                cells.append(f"{100 * self.progress_to_oracle(name):.0f} %")
+                p = self.progress_to_oracle(name)
+                cells.append("–" if p != p else f"{100 * p:.0f} %")
+            cells += [f2(r.get("vocals_leakage")), f2(r.get("vocals_passage_leakage"))]
             cells.append(f"{r['rtf']:.3f}" if r.get("rtf") == r.get("rtf") and "rtf" in r else "–")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"data": self.data, "songs": self.songs, "rows": self.rows}
+        return {"data": self.data, "songs": self.songs, "silent_songs": self.silent_songs,
+                "rows": self.rows}
 
 
 def _load_refs(folder: Path, max_seconds: float | None) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
@@ -89,7 +113,8 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
     Raises:
         DataError: no songs.
     """
-    from discovervoice.eval.separation import ideal_ratio_mask, list_tracks, si_sdr, usdr
+    from discovervoice.eval.separation import (ideal_ratio_mask, leakage_db, list_tracks,
+                                               reference_is_silent, si_sdr, usdr)
     from discovervoice.separation.api import Separator
 
     from discovervoice.separation.api import DEFAULT_ENSEMBLE
@@ -123,6 +148,8 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
                 est = {s: mix for s in STEMS}
             elif m == "irm":
                 parts = {k: refs[k] for k in ("vocals", "drums", "bass", "other") if k in refs}
+                if len(parts) == 1:   # a two-stem song (vocals + accompaniment)
+                    parts["accompaniment"] = refs["accompaniment"]
                 est = ideal_ratio_mask(parts, mix)
                 if "accompaniment" not in est:
                     est["accompaniment"] = sum(est[k] for k in parts if k != "vocals")
@@ -137,12 +164,23 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
                     cache[(m, t.name)] = (est, time.perf_counter() - t0)
             elapsed += time.perf_counter() - t0
             dur += mix.shape[1] / sr
+            silent = reference_is_silent(refs["vocals"])
+            if silent and mi == 0:
+                table.silent_songs.append(t.name)
             for s in STEMS:
+                if s == "vocals" and silent:
+                    continue
                 acc.setdefault(f"{s}_usdr", []).append(usdr(refs[s], est[s]))
                 acc.setdefault(f"{s}_si_sdr", []).append(si_sdr(refs[s], est[s]))
+            leak = leakage_db(refs["vocals"], est["vocals"], mix, sr)
+            acc.setdefault("vocals_leakage" if silent else "vocals_passage_leakage",
+                           []).append(leak)
             if progress is not None:
                 progress((mi + (ti + 1) / len(tracks)) / len(models), f"{label}: {t.name}")
-        row = {k: float(np.mean(v)) for k, v in acc.items()}
+        row = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+               for k, v in acc.items()}
+        for k in ("vocals_usdr", "vocals_si_sdr", "vocals_leakage", "vocals_passage_leakage"):
+            row.setdefault(k, float("nan"))
         row["rtf"] = elapsed / dur if m not in BASELINES else float("nan")
         table.rows[str(label)] = row
     return table
