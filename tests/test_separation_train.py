@@ -189,3 +189,89 @@ def test_evaluation_table_with_baselines(musdb):
     ref = load_reference_track(musdb / "test" / "t0")
     assert rows["Half"]["vocals_usdr"] == pytest.approx(usdr(ref.stems["vocals"], 0.5 * ref.mixture), abs=1e-3)
     assert "| Half |" in table.markdown() and rows["Half"]["rtf"] > 0
+
+
+# --------------------------------------------------------------------------- issue 15
+
+def _make_two_stem_song(folder, seed, seconds=1.5):
+    """A real-songs-style folder: vocals + accompaniment (+ mixture = their sum)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    folder.mkdir(parents=True)
+    v = 0.3 * np.sin(2 * np.pi * 220 * t)
+    a = 0.2 * rng.standard_normal(n)
+    for k, x in {"vocals": v, "accompaniment": a, "mixture": v + a}.items():
+        sf.write(folder / f"{k}.wav", np.stack([x, x], 1).astype(np.float32), SR)
+
+
+@pytest.fixture(scope="module")
+def real_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    for i in range(2):
+        _make_two_stem_song(root / "train" / f"r{i}", 30 + i)
+    _make_two_stem_song(root / "valid" / "dev0", 40)
+    return root
+
+
+def test_two_stem_songs_and_several_roots(musdb, real_root):
+    train_songs, valid = split_dataset(f"{musdb},{real_root}")
+    names = sorted(s.name for s in train_songs)
+    assert names == ["r0", "r1", "song0", "song1", "song2", "song3"]
+    assert [s.name for s in valid] == ["v0"]   # validation: the first root only
+    two = [s for s in train_songs if s.name.startswith("r")]
+    assert all(set(s.files) == {"vocals", "accompaniment"} for s in two)
+    s = RemixSampler(train_songs, ["vocals", "accompaniment"], 0.5, SR, seed=3)
+    for _ in range(8):
+        mix, tgt = s.example()
+        np.testing.assert_allclose(tgt.sum(0), mix, atol=1e-5)
+    with pytest.raises(DataError, match="two-stem"):
+        RemixSampler(train_songs, ["drums", "bass", "other", "vocals"], 0.5, SR)
+    with pytest.raises(DataError, match="test"):
+        split_dataset(f"{musdb},{musdb / 'test'}")
+
+
+def test_silent_vocals_share(musdb):
+    songs, _ = split_dataset(musdb)
+    s = RemixSampler(songs, ["vocals", "accompaniment"], 0.25, SR, silent_vocals=0.5, seed=0)
+    silent = 0
+    for _ in range(80):
+        mix, tgt = s.example()
+        if not np.any(tgt[0]):
+            silent += 1
+            np.testing.assert_array_equal(mix, tgt[1])   # mixture = accompaniment alone
+    assert 25 <= silent <= 55            # binomial(80, 0.5): mean 40, sd 4.5
+    with pytest.raises(DataError, match="probability"):
+        RemixSampler(songs, ["vocals", "accompaniment"], 0.25, SR, silent_vocals=1.5)
+
+
+def test_init_from_weights_and_lr_override_on_resume(musdb, tmp_path):
+    kw = dict(M.TINY_MDX23C)
+    base = dict(data=str(musdb), architecture="mdx23c", model_kwargs=kw,
+                segment=kw["chunk_size"] / SR, batch_size=1, epochs=1, epoch_steps=1,
+                valid_songs=1, valid_seconds=1.0, save_every=0)
+    train(TrainConfig(out=str(tmp_path / "a"), **base))
+    parent = M.load_embedded(tmp_path / "a" / "last.safetensors")
+    # a new run that starts from those weights: before any step it equals the parent
+    cfg = TrainConfig(out=str(tmp_path / "b"), init=str(tmp_path / "a" / "last.safetensors"),
+                      lr=0.0, snapshots=True, silent_vocals=0.3, **base)
+    train(cfg)
+    child = M.load_embedded(tmp_path / "b" / "last.safetensors")
+    for (k, a), b in zip(parent.state_dict().items(), child.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)       # lr 0: Adam moved nothing
+    assert (tmp_path / "b" / "snapshots" / "step000001.safetensors").is_file()
+    # resume with a new learning rate: the optimiser and the history use it
+    cfg.epochs = 2
+    train(cfg, overrides={"lr": 5e-4, "silent_vocals": 0.1})
+    ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert ck["config"]["lr"] == 5e-4 and ck["config"]["silent_vocals"] == 0.1
+    assert all(g["lr"] == 5e-4 for g in ck["optimizer"]["param_groups"])
+    assert [h["lr"] for h in ck["history"]] == [0.0, 5e-4]
+    with pytest.raises(DataError, match="override"):
+        train(cfg, overrides={"batch_size": 8})
+    # CLI: --lr on resume replaces the stored one
+    code = main(["separation", "train", "--data", str(musdb), "--out", str(tmp_path / "b"),
+                 "--arch", "mdx23c", "--epochs", "3", "--lr", "2e-4"])
+    assert code == 0
+    ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert ck["history"][-1]["lr"] == 2e-4 and ck["step"] == 3

@@ -58,7 +58,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--model-kwargs", default=None, help="JSON overriding constructor kwargs")
     t.add_argument("--segment", type=float, default=None, help="example length (s)")
     t.add_argument("--batch-size", type=int, default=4)
-    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 3e-4); on resume it replaces the stored one")
+    t.add_argument("--silent-vocals", type=float, default=None,
+                   help="probability that an example's vocals are digital silence (default 0; "
+                        "on resume it replaces the stored one)")
+    t.add_argument("--snapshots", action="store_true",
+                   help="keep every epoch's network in OUT/snapshots/ (fp16 safetensors)")
+    t.add_argument("--init", default=None,
+                   help="start a new run from this embedded model (name or .safetensors); "
+                        "its constructor kwargs are used unless --model-kwargs is given")
     t.add_argument("--epochs", type=int, default=100)
     t.add_argument("--epoch-steps", type=int, default=100)
     t.add_argument("--valid-songs", type=int, default=2)
@@ -164,6 +173,15 @@ def _train(args: argparse.Namespace) -> int:
     base = {("htdemucs", "small"): M.SMALL_HTDEMUCS, ("htdemucs", "tiny"): M.TINY_HTDEMUCS,
             ("mdx23c", "small"): M.SMALL_MDX23C, ("mdx23c", "tiny"): M.TINY_MDX23C}[(args.arch, args.size)]
     kw = dict(base)
+    if args.init and not args.model_kwargs:
+        from discovervoice.weights import resolve
+
+        p = Path(args.init) if Path(args.init).is_file() else resolve(args.init)
+        src = M.load_embedded(p)
+        kw = M.init_kwargs(src)
+        if M.architecture_of(src) != args.arch:
+            raise SystemExit(f"--init {args.init} is a {M.architecture_of(src)} network; "
+                             f"pass --arch {M.architecture_of(src)}")
     if args.four_stems:
         kw["sources"] = ["drums", "bass", "other", "vocals"]
     if args.model_kwargs:
@@ -187,11 +205,15 @@ def _train(args: argparse.Namespace) -> int:
     logging.getLogger("discovervoice").addHandler(fh)
     logging.getLogger("discovervoice").setLevel(logging.INFO)
     cfg = TrainConfig(data=str(args.data), out=str(out), architecture=args.arch, model_kwargs=kw,
-                      segment=segment, batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
+                      segment=segment, batch_size=args.batch_size,
+                      lr=3e-4 if args.lr is None else args.lr, epochs=args.epochs,
                       epoch_steps=args.epoch_steps, valid_songs=args.valid_songs,
-                      valid_seconds=args.valid_seconds, seed=args.seed, save_every=args.save_every)
+                      valid_seconds=args.valid_seconds, seed=args.seed, save_every=args.save_every,
+                      silent_vocals=args.silent_vocals or 0.0, init=args.init,
+                      snapshots=args.snapshots)
     summary = train(cfg, device=args.device, resume=not args.no_resume,
-                    max_minutes=args.max_minutes, threads=args.threads)
+                    max_minutes=args.max_minutes, threads=args.threads,
+                    overrides={"lr": args.lr, "silent_vocals": args.silent_vocals})
     summary = {k: v for k, v in summary.items() if k != "history"}
     print(json.dumps(summary, indent=2))
     return 0

@@ -3,9 +3,13 @@
 Data layout (MUSDB18-HQ, and DiscoverVoice's corpus ``songs/``): ``DATA/train/<song>/`` and
 optionally ``DATA/valid/<song>/`` holding ``mixture.wav`` and the stems ``vocals.wav``,
 ``drums.wav``, ``bass.wav``, ``other.wav`` (wav or flac, same rate and length per song).
-``DATA/test`` is never read: it is the evaluation split. Without ``valid/``,
-``--valid-songs`` songs of ``train/`` are held out (MUSDB18-HQ ships no validation split;
-demucs holds out 14 songs the same way).
+Two-stem songs (``vocals.wav`` + ``accompaniment.wav``, the corpus' ``real_songs/``) are
+accepted too, for two-stem models. ``DATA`` may list several roots separated by commas
+(``data/corpus/songs,data/corpus/real_songs``): training draws from the ``train/`` songs
+of all of them, validation uses the first root only (so the validation history stays
+comparable when material is added). ``DATA/test`` is never read: it is the evaluation
+split. Without ``valid/``, ``--valid-songs`` songs of ``train/`` are held out (MUSDB18-HQ
+ships no validation split; demucs holds out 14 songs the same way).
 
 Targets: for two-stem models (``vocals``, ``accompaniment``) the accompaniment is the sum of
 the non-vocal stems; four-stem models learn ``drums``, ``bass``, ``other``, ``vocals``.
@@ -13,15 +17,23 @@ the non-vocal stems; four-stem models learn ``drums``, ``bass``, ``other``, ``vo
 Augmentations (the demucs / MSST recipe): every source of an example comes from an
 independently drawn song and offset (random remix across songs), with a random gain
 (uniform in ``[0.25, 1.25]``), random channel swap and random sign flip; the mixture is the
-sum of the augmented sources. Excerpts are read straight from disk (soundfile seeks), so
-memory does not grow with the dataset.
+sum of the augmented sources. With probability ``silent_vocals`` an example's vocals are
+digital silence (the mixture is then the accompaniment alone, as in MUSDB18-HQ's
+instrumental passages), so the network learns to output silence when nobody sings.
+Excerpts are read straight from disk (soundfile seeks), so memory does not grow with the
+dataset.
 
 Loop: Adam, L1 loss on waveforms (demucs), optional gradient clipping, ``--epoch-steps``
 steps per epoch, then validation: each validation song is separated whole with the
 chunked :func:`~discovervoice.separation.apply.apply_model` and scored with uSDR (MDX
 challenge). A checkpoint (network, optimiser, step, epoch, RNG state, history) is written
-atomically every epoch and every ``--save-every`` steps; ``--resume`` continues from it.
-The best network by validation vocals uSDR is exported as ``best.safetensors``.
+atomically every epoch and every ``--save-every`` steps; ``--resume`` continues from it
+(the stored configuration wins, except ``epochs`` and the explicit overrides ``lr`` and
+``silent_vocals``, which also reset the optimiser's learning rate). ``init`` starts a new
+run from the weights of an embedded checkpoint (fine-tuning a shipped model).
+The best network by validation vocals uSDR is exported as ``best.safetensors``; with
+``snapshots`` every epoch's network is kept too (``OUT/snapshots/stepNNNNNN.safetensors``,
+fp16), so that a checkpoint can be chosen on other material (a real development set).
 Creating a file ``OUT/STOP`` ends the run after the current step (checkpoint saved).
 ``--device cuda`` trains on a GPU when one is present (mixed precision is not used, so
 results are reproducible across devices up to float rounding).
@@ -48,6 +60,8 @@ from discovervoice.errors import DataError
 log = logging.getLogger(__name__)
 
 STEM_FILES = ("vocals", "drums", "bass", "other")
+#: Stems of a two-stem song (the corpus' ``real_songs``).
+TWO_STEM_FILES = ("vocals", "accompaniment")
 AUDIO_EXT = (".wav", ".flac")
 
 
@@ -55,7 +69,8 @@ AUDIO_EXT = (".wav", ".flac")
 
 @dataclass
 class Song:
-    """One track: stem file paths, frames and sample rate."""
+    """One track: stem file paths (``STEM_FILES`` or ``TWO_STEM_FILES``), frames and
+    sample rate."""
 
     name: str
     files: dict[str, Path]
@@ -73,7 +88,8 @@ def _stem_path(folder: Path, stem: str) -> Path | None:
 
 
 def scan_songs(root: str | os.PathLike) -> list[Song]:
-    """Songs of a MUSDB-layout folder (``root/<song>/{vocals,drums,bass,other}.wav``).
+    """Songs of a MUSDB-layout folder (``root/<song>/{vocals,drums,bass,other}.wav``, or
+    ``{vocals,accompaniment}.wav`` for two-stem songs).
 
     Raises:
         DataError: no folder, no songs, or a song whose stems differ in rate or length.
@@ -86,6 +102,10 @@ def scan_songs(root: str | os.PathLike) -> list[Song]:
     songs = []
     for d in sorted(p for p in r.iterdir() if p.is_dir()):
         files = {s: _stem_path(d, s) for s in STEM_FILES}
+        if any(v is None for v in files.values()):
+            two = {s: _stem_path(d, s) for s in TWO_STEM_FILES}
+            if all(v is not None for v in two.values()):
+                files = two
         if any(v is None for v in files.values()):
             missing = [s for s, v in files.items() if v is None]
             log.warning("%s: skipped, missing stems %s", d, missing)
@@ -112,6 +132,15 @@ def split_dataset(data: str | os.PathLike, valid_songs: int = 2) -> tuple[list[S
     Raises:
         DataError: no ``train/`` folder (or songs directly under ``data``), or too few songs.
     """
+    roots = [r for r in str(data).split(",") if r.strip()]
+    if len(roots) > 1:   # several roots: train on all, validate on the first
+        train, valid = split_dataset(roots[0], valid_songs)
+        for r in roots[1:]:
+            d = Path(r.strip())
+            if d.name == "test":
+                raise DataError(f"{d}: refusing to train on a folder named 'test' (evaluation split)")
+            train += scan_songs(d / "train" if (d / "train").is_dir() else d)
+        return train, valid
     d = Path(data)
     train_dir = d / "train" if (d / "train").is_dir() else d
     if train_dir == d and d.name == "test":
@@ -141,10 +170,13 @@ def read_excerpt(path: Path, start: int, frames: int) -> np.ndarray:
 
 
 def targets_from_stems(stems: dict[str, np.ndarray], sources: Sequence[str]) -> np.ndarray:
-    """``ndarray[S, C, T]`` in ``sources`` order from the four MUSDB stems."""
+    """``ndarray[S, C, T]`` in ``sources`` order from the four MUSDB stems (or from
+    ``vocals`` + ``accompaniment``)."""
     out = []
     for s in sources:
-        if s == "accompaniment":
+        if s == "accompaniment" and "accompaniment" in stems:
+            out.append(stems["accompaniment"])
+        elif s == "accompaniment":
             out.append(stems["drums"] + stems["bass"] + stems["other"])
         elif s in stems:
             out.append(stems[s])
@@ -163,26 +195,52 @@ class RemixSampler:
         sample_rate: Hz (every song must have it).
         remix: draw each stem from an independent song and offset (else one song).
         gain: ``(low, high)`` uniform gain per stem.
+        silent_vocals: probability that an example's vocals are digital silence.
         seed: RNG seed.
+
+    Two-stem songs (``vocals`` + ``accompaniment``) serve two-stem sources only: their
+    accompaniment is drawn as one stem, a four-stem song's as drums, bass and other from
+    independent songs (with ``remix``).
     """
 
     def __init__(self, songs: Sequence[Song], sources: Sequence[str], segment: float,
                  sample_rate: int, *, remix: bool = True, gain: tuple[float, float] = (0.25, 1.25),
-                 channel_swap: bool = True, sign_flip: bool = True, seed: int = 0):
+                 channel_swap: bool = True, sign_flip: bool = True, silent_vocals: float = 0.0,
+                 seed: int = 0):
         bad = [s.name for s in songs if s.sample_rate != sample_rate]
         if bad:
             raise DataError(f"songs not at {sample_rate} Hz: {bad[:5]}")
+        if not 0.0 <= silent_vocals <= 1.0:
+            raise DataError(f"silent_vocals must be a probability in [0, 1], got {silent_vocals}")
+        two = [s.name for s in songs if "accompaniment" in s.files]
+        if two and sorted(sources) != sorted(TWO_STEM_FILES):
+            raise DataError(f"two-stem songs ({', '.join(two[:3])}...) can train only "
+                            f"vocals/accompaniment models, not {list(sources)}")
         self.songs = list(songs)
         self.sources = list(sources)
+        self.silent_vocals = float(silent_vocals)
         self.frames = int(round(segment * sample_rate))
         self.remix, self.gain = remix, gain
         self.channel_swap, self.sign_flip = channel_swap, sign_flip
         self.rng = np.random.default_rng(seed)
 
-    def _pick(self) -> tuple[Song, int]:
-        song = self.songs[int(self.rng.integers(len(self.songs)))]
+    def _pick(self, songs: Sequence[Song] | None = None) -> tuple[Song, int]:
+        songs = self.songs if songs is None else songs
+        song = songs[int(self.rng.integers(len(songs)))]
         start = int(self.rng.integers(0, max(1, song.frames - self.frames)))
         return song, start
+
+    def _read(self, song: Song, stem: str, start: int) -> np.ndarray:
+        """One augmented stem excerpt ``ndarray[2, frames]``."""
+        x = read_excerpt(song.files[stem], start, self.frames)
+        if x.shape[0] == 1:
+            x = np.concatenate([x, x])
+        x = x[:2] * float(self.rng.uniform(*self.gain))
+        if self.channel_swap and self.rng.random() < 0.5:
+            x = x[::-1]
+        if self.sign_flip and self.rng.random() < 0.5:
+            x = -x
+        return np.ascontiguousarray(x)
 
     def example(self) -> tuple[np.ndarray, np.ndarray]:
         """``(mixture ndarray[C, T], targets ndarray[S, C, T])``."""
@@ -195,22 +253,26 @@ class RemixSampler:
         raise DataError("10 training excerpts in a row could not be read; is the dataset intact?")
 
     def _example(self) -> tuple[np.ndarray, np.ndarray]:
-        stems: dict[str, np.ndarray] = {}
         song, start = self._pick()
-        for s in STEM_FILES:
-            if self.remix:
-                song, start = self._pick()
-            x = read_excerpt(song.files[s], start, self.frames)
-            if x.shape[0] == 1:
-                x = np.concatenate([x, x])
-            x = x[:2] * float(self.rng.uniform(*self.gain))
-            if self.channel_swap and self.rng.random() < 0.5:
-                x = x[::-1]
-            if self.sign_flip and self.rng.random() < 0.5:
-                x = -x
-            stems[s] = np.ascontiguousarray(x)
+        vocals = self._read(song, "vocals", start)
+        if self.remix:
+            song, start = self._pick()
+        if "accompaniment" in song.files:
+            accomp = self._read(song, "accompaniment", start)
+            stems = {"vocals": vocals, "accompaniment": accomp}
+        else:
+            four = [s for s in self.songs if "accompaniment" not in s.files]
+            stems = {"vocals": vocals}
+            for s in STEM_FILES[1:]:
+                stems[s] = self._read(song, s, start)
+                if self.remix:
+                    song, start = self._pick(four)
+        if self.silent_vocals and self.rng.random() < self.silent_vocals:
+            stems["vocals"] = np.zeros_like(vocals)
+        if "accompaniment" not in stems:
+            stems["accompaniment"] = stems["drums"] + stems["bass"] + stems["other"]
         tgt = targets_from_stems(stems, self.sources)
-        mix = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
+        mix = stems["vocals"] + stems["accompaniment"]
         return mix.astype(np.float32), tgt.astype(np.float32)
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -228,8 +290,8 @@ def load_song(song: Song, sources: Sequence[str], max_seconds: float | None = No
               ) -> tuple[np.ndarray, np.ndarray]:
     """``(mixture [C, T], targets [S, C, T])`` of a whole song (mixture = sum of stems)."""
     frames = song.frames if max_seconds is None else min(song.frames, int(max_seconds * song.sample_rate))
-    stems = {s: read_excerpt(song.files[s], 0, frames) for s in STEM_FILES}
-    mix = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
+    stems = {s: read_excerpt(p, 0, frames) for s, p in song.files.items()}
+    mix = sum(stems.values())
     return mix, targets_from_stems(stems, sources)
 
 
@@ -286,6 +348,31 @@ class TrainConfig:
     seed: int = 42
     save_every: int = 50
     remix: bool = True
+    silent_vocals: float = 0.0
+    init: str | None = None
+    snapshots: bool = False
+
+
+def _init_from(model: Any, cfg: TrainConfig) -> None:
+    """Load ``cfg.init``'s weights (registry name or ``.safetensors`` path) into ``model``,
+    for a new run that fine-tunes them.
+
+    Raises:
+        DataError: another architecture, or tensors that do not fit the run's kwargs.
+    """
+    from discovervoice.separation.models import architecture_of, load_embedded
+    from discovervoice.weights import resolve
+
+    path = Path(cfg.init) if Path(str(cfg.init)).is_file() else Path(resolve(str(cfg.init)))
+    src = load_embedded(path)
+    if architecture_of(src) != cfg.architecture:
+        raise DataError(f"{path}: a {architecture_of(src)} network, the run trains {cfg.architecture}")
+    try:
+        model.load_state_dict(src.state_dict())
+    except RuntimeError as exc:
+        raise DataError(f"{path}: its tensors do not fit the run's {cfg.architecture}"
+                        f"({cfg.model_kwargs}): {exc}") from exc
+    log.info("initialised from %s", path)
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
@@ -296,14 +383,24 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+#: Settings that may be changed when a run is resumed (``train(..., overrides=...)``).
+RESUME_OVERRIDES = ("lr", "silent_vocals")
+
+
 def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
           max_minutes: float | None = None, threads: int | None = None,
+          overrides: dict[str, Any] | None = None,
           progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
     """Train (or continue training) a separation network.
 
     Args:
         cfg: the run's configuration; on resume the stored one wins for everything but
-            ``epochs`` (which may be raised to train longer).
+            ``epochs`` (which may be raised to train longer), ``data`` and ``overrides``.
+            ``cfg.init`` (a registry name or ``.safetensors`` path of the same
+            architecture and kwargs) gives a new run its starting weights.
+        overrides: ``{"lr": float, "silent_vocals": float}`` applied on resume too (the
+            new ``lr`` is written into the optimiser's parameter groups); the
+            checkpoint keeps the changed values and the history records them.
         device: ``"cpu"`` or ``"cuda"``.
         resume: continue from ``OUT/checkpoint.pt`` when it exists.
         max_minutes: stop (after saving) when this much wall time has passed.
@@ -314,7 +411,8 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
         Summary: steps done, epochs, best validation uSDR, paths.
 
     Raises:
-        DataError: unusable data folder.
+        DataError: unusable data folder, an unknown override, or an ``init`` checkpoint
+            whose architecture or kwargs differ from the run's.
     """
     import torch
 
@@ -335,6 +433,12 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
         stored.data, stored.out = cfg.data, cfg.out
         cfg = stored
         log.info("resuming from %s (step %d, epoch %d)", ckpt_path, state["step"], state["epoch"])
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
+    if bad:
+        raise DataError(f"cannot override {bad} on resume; only {list(RESUME_OVERRIDES)}")
+    for k, v in overrides.items():
+        setattr(cfg, k, float(v))
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     train_songs, valid_songs = split_dataset(cfg.data, cfg.valid_songs)
@@ -345,11 +449,16 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
     model._dv_kwargs = kw  # type: ignore[attr-defined]
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sampler = RemixSampler(train_songs, sources, cfg.segment, sr, remix=cfg.remix, seed=cfg.seed)
+    sampler = RemixSampler(train_songs, sources, cfg.segment, sr, remix=cfg.remix,
+                           silent_vocals=cfg.silent_vocals, seed=cfg.seed)
     step, epoch, history, best = 0, 0, [], -math.inf
+    if state is None and cfg.init:
+        _init_from(model, cfg)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        for g in opt.param_groups:   # the configuration's lr (changed by an override)
+            g["lr"] = cfg.lr
         step, epoch, history = state["step"], state["epoch"], state["history"]
         best = state.get("best", -math.inf)
         sampler.set_state(state["sampler"])
@@ -416,10 +525,15 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
         scores = validate(model, valid_songs, sources, device=device,
                           max_seconds=cfg.valid_seconds) if valid_songs else {}
         entry = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else None,
+                 "lr": cfg.lr, "silent_vocals": cfg.silent_vocals,
                  "valid_usdr": scores, "minutes": (time.time() - t0) / 60.0,
                  "s_per_step": (time.time() - t_ep) / max(1, len(losses))}
         history.append(entry)
         log.info("epoch %d done: %s", epoch, json.dumps(entry))
+        if cfg.snapshots:   # every epoch's network, for choosing one on other material
+            save_embedded(model.cpu(), out / "snapshots" / f"step{step:06d}.safetensors",
+                          extra={"step": step, "epoch": epoch, "valid_usdr": scores})
+            model.to(device)
         key = scores.get("vocals", -math.inf)
         if key > best:
             best = key
