@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "discovervoice.separation.cli",
     "discovervoice.enhance.cli",
     "discovervoice.classify.cli",
+    "discovervoice.library.cli",
     "discovervoice.convert.cli",
     "discovervoice.prep.cli",
     "discovervoice.pipeline_cli",
