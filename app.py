@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,69 @@ log = logging.getLogger("discovervoice.app")
 CONSENT = ("**Consent:** only record, upload and convert voices that you have the right to use — "
            "your own, or a voice whose owner agreed. Covers are tagged *AI-generated* in their "
            "file metadata.")
-F0_METHODS = ["harvest", "dio", "pm", "crepe-tiny", "crepe", "rmvpe"]
+
+
+def _choices(fn: Any, extra: str | None = None) -> list[pipeline.Choice]:
+    """A stage's options (:mod:`discovervoice.pipeline` builds them from the stage's
+    constants and the registry); ``extra`` adds a value given on the command line."""
+    try:
+        out = list(fn())
+    except pipeline.StageUnavailableError:
+        out = []
+    if extra and extra not in {c.value for c in out}:
+        out.append(pipeline.Choice(extra, Path(extra).name or extra))
+    return out
+
+
+def _model_picker(label: str, fn: Any, value: str, elem_id: str, info: str | None = None) -> Any:
+    """A dropdown of a stage's options plus, for an option whose model is not on this machine,
+    a note and a one-click download (the registry's checksummed atomic fetch, progress from
+    its tqdm bar). Returns the dropdown and its live ``{value: Choice}`` map (re-read after a
+    download)."""
+    choices = _choices(fn, value)
+    by_value = {c.value: c for c in choices}
+    dd = gr.Dropdown([(c.label, c.value) for c in choices], value=value, label=label, info=info,
+                     elem_id=elem_id)
+    note = gr.Markdown(visible=False, elem_id=f"{elem_id}-note")
+    fetch = gr.Button("Download this model", size="sm", visible=False, elem_id=f"{elem_id}-fetch")
+
+    def on_change(v):
+        c = by_value.get(v)
+        if c is None or c.ready:
+            return gr.update(visible=False), gr.update(visible=False)
+        msg = (f"**{v}** {c.label.split(' — ')[-1]} ({', '.join(c.models)}); it is not on this machine yet. "
+               "Press the button to download it (needs internet), or choose a built-in option.")
+        return gr.update(value=msg, visible=True), gr.update(visible=True)
+
+    def on_fetch(v, progress=gr.Progress(track_tqdm=True)):
+        c = by_value.get(v)
+        if c is None or c.ready:
+            return gr.update(), gr.update(visible=False), gr.update(visible=False)
+        try:
+            pipeline.fetch_models(c.models)
+        except DiscoverVoiceError as exc:
+            log.warning("download of %s failed: %s", c.models, exc)
+            return (gr.update(), gr.update(value=(
+                f"Could not download **{', '.join(c.models)}**: this machine seems to be offline or the "
+                f"source is unreachable. When online, press the button again, or run "
+                f"`discovervoice weights fetch {' '.join(c.models)}`."), visible=True), gr.update(visible=True))
+        fresh = _choices(fn, value)
+        by_value.clear()
+        by_value.update({x.value: x for x in fresh})
+        return (gr.update(choices=[(x.label, x.value) for x in fresh], value=v),
+                gr.update(value=f"**{v}** is downloaded and ready.", visible=True), gr.update(visible=False))
+
+    dd.change(on_change, [dd], [note, fetch], queue=False)
+    fetch.click(on_fetch, [dd], [dd, note, fetch], concurrency_id="download")
+    return dd, by_value
+
+
+def _require_ready(by_value: dict[str, pipeline.Choice], value: str) -> None:
+    """Refuse, in words, an option whose model has not been downloaded yet."""
+    c = by_value.get(value)
+    if c is not None and not c.ready:
+        raise gr.Error(f"“{value}” needs a download first: press “Download this model” under it "
+                       "(needs internet), or choose a built-in option.", print_exception=False)
 
 
 #: An absolute server path inside a message (not the ``//host/...`` part of a URL).
@@ -53,6 +116,14 @@ class _Sessions:
     def __init__(self, root: Path | None, max_bytes: int | None):
         self.root, self.max_bytes = root, max_bytes
         self.live: dict[str, set[str]] = {}
+        self.stops: dict[str, threading.Event] = {}
+
+    def cancel_event(self, request: Any = None, reset: bool = True) -> threading.Event:
+        """The session's "cancel training" flag (cleared when a training starts)."""
+        ev = self.stops.setdefault(getattr(request, "session_hash", None) or "", threading.Event())
+        if reset:
+            ev.clear()
+        return ev
 
     def get(self, ws: Workspace | None, request: Any = None) -> Workspace:
         if ws is None or not ws.path.exists():
@@ -64,7 +135,10 @@ class _Sessions:
         return ws
 
     def close(self, request: Any = None) -> None:
-        for token in self.live.pop(getattr(request, "session_hash", None) or "", set()):
+        key = getattr(request, "session_hash", None) or ""
+        if key in self.stops:
+            self.stops.pop(key).set()  # a training still running for a closed tab stops
+        for token in self.live.pop(key, set()):
             Workspace(self.root or default_root(), token).close()
 
 
@@ -92,9 +166,12 @@ def _progress(gr_progress: Any) -> pipeline.Progress:
 
 
 def _voice_names(ws: Workspace | None) -> list[str]:
+    """The session's finished voices: folders with a ``voice.json`` (never the recordings'
+    folder, a hidden one or a voice still training)."""
     if ws is None or not (ws.path / "voices").is_dir():
         return []
-    return sorted(d.name for d in (ws.path / "voices").iterdir() if d.is_dir() or d.is_file())
+    return sorted(d.name for d in (ws.path / "voices").iterdir()
+                  if d.is_dir() and not d.name.startswith(".") and (d / "voice.json").is_file())
 
 
 def _examples(args: argparse.Namespace) -> dict[str, Path] | None:
@@ -134,11 +211,20 @@ def build_app(args: argparse.Namespace) -> Any:
             with gr.Row():
                 song = gr.Audio(label="Song", type="filepath", sources=["upload"], elem_id="sep-song")
                 with gr.Column():
-                    sep_model = gr.Dropdown(["default", "ensemble", "htdemucs", "mdx23c"],
-                                            value=args.separation_model, label="Model")
-                    sep_stems = gr.Radio([("vocals + accompaniment", "two"),
-                                          ("vocals, drums, bass, other", "four")], value="two",
-                                         label="Stems")
+                    sep_model, sep_options = _model_picker("Model", pipeline.separation_choices, args.separation_model,
+                                              "sep-model")
+                    sep_stems = gr.Radio([("vocals + accompaniment", "two")], value="two", label="Stems",
+                                         info="this model makes two stems", elem_id="sep-stems")
+
+                    def on_sep_model(v):
+                        c = sep_options.get(v)
+                        if c is not None and len(c.stems) >= 4:
+                            return gr.update(choices=[("vocals + accompaniment", "two"),
+                                                      ("vocals, drums, bass, other", "four")], info=None)
+                        return gr.update(choices=[("vocals + accompaniment", "two")], value="two",
+                                         info="this model makes two stems")
+
+                    sep_model.change(on_sep_model, [sep_model], [sep_stems], queue=False)
                     sep_btn = gr.Button("Separate", variant="primary", elem_id="sep-run")
             if examples:
                 gr.Examples([[str(examples["song"])]], [song], label="Example song (a Bach chorale, sung)")
@@ -157,6 +243,7 @@ def build_app(args: argparse.Namespace) -> Any:
                 if not path:
                     raise gr.Error("Upload a song first.")
                 ws = sessions.get(ws, request)
+                _require_ready(sep_options, model)
                 try:
                     up = ws.import_upload(path, limits.max_upload_bytes)
                     res = pipeline.separate(up, ws.new_job("separate"), model=model, two_stems=(stems == "two"),
@@ -221,8 +308,12 @@ def build_app(args: argparse.Namespace) -> Any:
         # ---------------------------------------------------------------- My voice
         with gr.Tab("My voice", id="voice"):
             gr.Markdown(CONSENT)
-            gr.Markdown("Upload or record a few minutes of your voice (at least 30 s of singing or "
-                        "speaking). Training the default model takes a few minutes on a CPU.")
+            from discovervoice.convert.voice import MIN_VOICED_SECONDS, PRESETS
+
+            gr.Markdown(f"Upload or record your voice speaking or singing. **The minimum is "
+                        f"{MIN_VOICED_SECONDS:.0f} s of voiced sound** (vowels, singing — pauses and "
+                        f"consonants do not count): about {3 * MIN_VOICED_SECONDS:.0f} s of talking, or a "
+                        "minute of single words with pauses. One to three minutes make a better voice.")
             with gr.Row():
                 voice_files = gr.File(label="Recordings", file_count="multiple", file_types=["audio"],
                                       elem_id="voice-files")
@@ -232,29 +323,47 @@ def build_app(args: argparse.Namespace) -> Any:
                 gr.Examples([[str(examples["voice"])]], [voice_mic], label="Example voice (70 s)")
             with gr.Row():
                 voice_name = gr.Textbox(value="my-voice", label="Voice name", max_lines=1)
-                voice_steps = gr.Slider(20, 3000, value=3000, step=10, elem_id="voice-steps",
-                                        label="Training steps (3000 ≈ 15-30 min on a CPU; early stopping may end sooner)")
-                voice_btn = gr.Button("Train my voice", variant="primary", elem_id="voice-run")
+                voice_preset = gr.Radio([(pr.label, pr.name) for pr in PRESETS.values()], value="quick",
+                                        label="Training", elem_id="voice-preset",
+                                        info="times measured on a 2-core computer; it stops sooner once "
+                                             "it no longer improves")
+                with gr.Column():
+                    voice_btn = gr.Button("Train my voice", variant="primary", elem_id="voice-run")
+                    voice_cancel = gr.Button("Cancel training", variant="stop", size="sm", elem_id="voice-cancel")
+            with gr.Accordion("Advanced", open=False):
+                voice_steps = gr.Number(0, precision=0, minimum=0, maximum=20000, elem_id="voice-steps",
+                                        label="Maximum training steps (0 = the preset's)")
             voice_msg = gr.Markdown(elem_id="voice-msg")
             voice_list = gr.Dropdown([], label="Your voice models", interactive=True)
 
-            def on_train(files, mic, name, steps, ws, request: gr.Request, progress=gr.Progress()):
+            def on_train(files, mic, name, preset, steps, ws, request: gr.Request, progress=gr.Progress()):
+                from discovervoice.convert.voice import TrainingCancelled
+
                 paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
                 if mic:
                     paths.append(mic)
                 if not paths:
                     raise gr.Error("Add recordings of your voice first.")
                 ws = sessions.get(ws, request)
+                stop = sessions.cancel_event(request)
                 try:
                     ups = [ws.import_upload(p, limits.max_upload_bytes) for p in paths]
                     model = pipeline.train_voice(ups, ws.subdir("voices"), name=safe_name(name, "my-voice"),
-                                                 steps=int(steps), limits=limits,
-                                                 progress=_progress(progress))
+                                                 preset=preset or "quick", steps=int(steps) if steps else None,
+                                                 cancel=stop.is_set, limits=limits, progress=_progress(progress))
+                except TrainingCancelled:
+                    return "Training cancelled — no voice was saved.", gr.update(), gr.update(), ws
                 except Exception as exc:
                     raise _friendly(exc) from None
                 names = _voice_names(ws)
                 chosen = gr.update(choices=names, value=model.name)
-                return f"Voice model **{model.name}** is ready.", chosen, chosen, ws
+                return f"Voice model **{model.name}** is ready — it is selected on the Cover tab.", chosen, chosen, ws
+
+            def on_cancel(request: gr.Request):
+                sessions.cancel_event(request, reset=False).set()
+                return "Cancelling… the voice is not saved."
+
+            voice_cancel.click(on_cancel, None, [voice_msg], queue=False, api_name="cancel_training")
 
         # ---------------------------------------------------------------- Cover
         with gr.Tab("Cover", id="cover"):
@@ -267,7 +376,8 @@ def build_app(args: argparse.Namespace) -> Any:
                     transpose = gr.Slider(-12, 12, value=0, step=1, label="Transpose (semitones)")
                     index_rate = gr.Slider(0, 1, value=0.75, step=0.05, label="Index rate")
                     protect = gr.Slider(0, 0.5, value=0.33, step=0.01, label="Protect (consonants, breaths)")
-                    f0_method = gr.Dropdown(F0_METHODS, value="harvest", label="F0 method")
+                    f0_method, f0_options = _model_picker("F0 method (pitch tracker)", pipeline.f0_choices, "harvest",
+                                              "cover-f0")
                     cover_btn = gr.Button("Make the cover", variant="primary", elem_id="cover-run")
             if examples:
                 gr.Examples([[str(examples["song"])]], [cover_song], label="Example song")
@@ -278,7 +388,7 @@ def build_app(args: argparse.Namespace) -> Any:
             cover_files = gr.File(label="Download", file_count="multiple", interactive=False)
 
             # wired here so that a finished training also offers the voice on this tab
-            voice_btn.click(on_train, [voice_files, voice_mic, voice_name, voice_steps, ws_state],
+            voice_btn.click(on_train, [voice_files, voice_mic, voice_name, voice_preset, voice_steps, ws_state],
                             [voice_msg, voice_list, cover_voice, ws_state], concurrency_id="heavy",
                             api_name="train_voice")
 
@@ -293,6 +403,7 @@ def build_app(args: argparse.Namespace) -> Any:
                 ws = sessions.get(ws, request)
                 if not voice or voice not in _voice_names(ws):
                     raise gr.Error("Choose one of your voice models (train one in “My voice”).")
+                _require_ready(f0_options, f0)
                 try:
                     up = ws.import_upload(path, limits.max_upload_bytes)
                     res = pipeline.cover(up, ws.check(ws.path / "voices" / voice), ws.new_job("cover"),
@@ -315,7 +426,8 @@ def build_app(args: argparse.Namespace) -> Any:
                                elem_id="clean-in")
                 with gr.Column():
                     denoise = gr.Checkbox(value=True, label="Remove noise first")
-                    backend = gr.Dropdown(["pocketsphinx", "whisper"], value="pocketsphinx", label="Recogniser")
+                    backend, backend_options = _model_picker("Recogniser", pipeline.transcription_choices,
+                                                             "pocketsphinx", "clean-backend")
                     reference = gr.Textbox(label="Reference text (optional, for CER)", lines=2)
                     clean_btn = gr.Button("Clean up and transcribe", variant="primary", elem_id="clean-run")
             clean_audio = gr.Audio(label="Cleaned recording", type="filepath", interactive=False)
@@ -326,6 +438,7 @@ def build_app(args: argparse.Namespace) -> Any:
                 if not path:
                     raise gr.Error("Record or upload a recording first.")
                 ws = sessions.get(ws, request)
+                _require_ready(backend_options, be)
                 try:
                     up = ws.import_upload(path, limits.max_upload_bytes)
                     res = pipeline.clean_and_transcribe(up, ws.new_job("clean"), denoise=bool(dn), backend=be,

@@ -78,6 +78,110 @@ def stage_available(module: str) -> bool:
         return False
 
 
+# --------------------------------------------------------------------------- choices
+
+@dataclass(frozen=True)
+class Choice:
+    """One option of a stage that the app offers (built from the stage's own constants
+    and the weights registry, never typed into the UI).
+
+    Attributes:
+        value: what the stage function takes (``model=`` / ``f0_method=`` / ``backend=``).
+        label: what a person reads; says "needs a download" when ``ready`` is false.
+        models: registry models the option needs.
+        ready: every model in ``models`` is on this machine (embedded or cached).
+        stems: stems the option's model makes (separation only).
+    """
+
+    value: str
+    label: str
+    models: tuple[str, ...] = ()
+    ready: bool = True
+    stems: tuple[str, ...] = ()
+
+
+def model_ready(name: str) -> bool:
+    """True when registry model ``name`` resolves without a download."""
+    from discovervoice import weights
+    from discovervoice.errors import WeightsError
+
+    try:
+        weights.resolve(name)
+        return True
+    except WeightsError:
+        return False
+
+
+def _download_note(names: tuple[str, ...]) -> str:
+    from discovervoice import weights
+
+    sizes = [weights.get_spec(n).size for n in names]
+    mb = f", {sum(sizes) / 1e6:.0f} MB" if sizes and all(sizes) else ""
+    return f"needs a download{mb}"
+
+
+def _choice(value: str, label: str, models: tuple[str, ...], stems: tuple[str, ...] = ()) -> Choice:
+    ready = all(model_ready(m) for m in models)
+    if not ready:
+        label = f"{label} — {_download_note(tuple(m for m in models if not model_ready(m)))}"
+    return Choice(value, label, models, ready, stems)
+
+
+def separation_choices() -> list[Choice]:
+    """``default``, ``ensemble`` and every separation model of the registry.
+
+    Raises:
+        StageUnavailableError: separation is not installed.
+    """
+    sep_api = _stage("discovervoice.separation.api", "separation")
+    from discovervoice import weights
+
+    reg = weights.registry()
+
+    def stems(name: str) -> tuple[str, ...]:
+        return tuple(reg[name].extra.get("stems") or ("vocals", "accompaniment"))
+
+    out = [_choice("default", f"default ({sep_api.DEFAULT_MODEL}, built in)", (sep_api.DEFAULT_MODEL,),
+                   stems(sep_api.DEFAULT_MODEL)),
+           _choice("ensemble", "ensemble (" + " + ".join(sep_api.DEFAULT_ENSEMBLE) + ")",
+                   tuple(sep_api.DEFAULT_ENSEMBLE), ("vocals", "accompaniment"))]
+    for d in sep_api.describe():
+        kind = "built in" if d["embedded"] else "published"
+        out.append(_choice(d["name"], f"{d['name']} ({d['architecture']}, {kind})", (d["name"],), stems(d["name"])))
+    return out
+
+
+def f0_choices() -> list[Choice]:
+    """Every F0 method of :data:`discovervoice.convert.f0.METHODS`; a method named after a
+    registry ``f0`` model (``rmvpe``) needs that model."""
+    F0 = _stage("discovervoice.convert.f0", "voice conversion")
+    from discovervoice import weights
+
+    reg = weights.registry()
+    return [_choice(m, m, (m,) if m in reg and reg[m].task == "f0" else ()) for m in F0.METHODS]
+
+
+def transcription_choices() -> list[Choice]:
+    """Every backend of :data:`discovervoice.prep.transcribe.BACKENDS` (Whisper needs its
+    default checkpoint)."""
+    tr = _stage("discovervoice.prep.transcribe", "transcription")
+    return [_choice(b, b, (tr.DEFAULT_WHISPER,) if b == "whisper" else ()) for b in tr.BACKENDS]
+
+
+def fetch_models(names: tuple[str, ...] | list[str]) -> list[Path]:
+    """Download registry models with the registry's checksummed, atomic fetch (tqdm
+    progress, which the app shows); models already here are only resolved.
+
+    Raises:
+        WeightsUnavailableError: offline or the source is unreachable (the message names
+            the model and the ``discovervoice weights fetch`` command).
+        ChecksumError: the downloaded bytes do not match the registry.
+    """
+    from discovervoice import weights
+
+    return [weights.resolve(n, download_missing=True, progress=True) for n in names]
+
+
 # --------------------------------------------------------------------------- separation
 
 @dataclass
@@ -166,16 +270,20 @@ def which_singer(voice: str | os.PathLike, *, model: str = "default", top_k: int
 # --------------------------------------------------------------------------- voices
 
 def train_voice(clips: list[str | os.PathLike], out_dir: str | os.PathLike, *, name: str = "my-voice",
-                steps: int | None = None, limits: Limits = DEFAULT_LIMITS,
-                progress: Progress | None = None) -> Path:
+                steps: int | None = None, preset: str | None = None, cancel: Callable[[], bool] | None = None,
+                limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None) -> Path:
     """Train a voice model from the user's recordings; returns the voice folder.
 
-    The recordings are gathered into ``<out_dir>/<name>-data/`` and trained with
-    :func:`discovervoice.convert.train_voice` (VAD slicing, loudness normalisation, content
-    features + F0, WORLD synthesizer, faiss index) into ``<out_dir>/<name>/``.
+    The recordings are copied into the hidden ``<out_dir>/.recordings/<name>/`` (never listed
+    as a voice) and trained with :func:`discovervoice.convert.train_voice` (VAD slicing,
+    loudness normalisation, content features + F0, WORLD synthesizer, faiss index) into
+    ``<out_dir>/<name>/``. ``preset`` is a name of :data:`discovervoice.convert.voice.PRESETS`
+    (``quick``, ``good``, ``best``); ``steps`` overrides its length. ``cancel()`` is polled
+    while training; a cancelled or failed training leaves neither a voice nor the copies.
 
     Raises:
-        VoiceDataError: too little voiced audio (less than 30 s).
+        VoiceDataError: too little voiced audio (see ``MIN_VOICED_SECONDS``).
+        TrainingCancelled: ``cancel()`` returned true.
         AudioLoadError: an unreadable recording (named in the message).
         StageUnavailableError: voice conversion is not installed.
     """
@@ -193,14 +301,18 @@ def train_voice(clips: list[str | os.PathLike], out_dir: str | os.PathLike, *, n
         raise DiscoverVoiceError(f"{total / 60:.1f} minutes of recordings; at most "
                                  f"{limits.max_voice_seconds / 60:.0f} minutes per voice")
     out = Path(out_dir)
-    data = out / f"{name}-data"
-    data.mkdir(parents=True, exist_ok=True)
+    data = out / ".recordings" / name
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
     for i, c in enumerate(clips):
         shutil.copyfile(c, data / f"{i:03d}{Path(c).suffix.lower()}")
-    kwargs: dict[str, Any] = {"progress": progress}
+    kwargs: dict[str, Any] = {"progress": progress, "preset": preset, "cancel": cancel}
     if steps is not None:
         kwargs["steps"] = int(steps)
-    conv.train_voice(data, out / name, **kwargs)
+    try:
+        conv.train_voice(data, out / name, **kwargs)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
     return out / name
 
 

@@ -172,13 +172,36 @@ def test_chunk_joins_have_no_clicks():
 def test_too_little_voiced_audio_is_a_clear_error(tmp_path, ppg_path):
     d = tmp_path / "short_voice"
     d.mkdir()
-    sf.write(d / "a.wav", _sing(8, seed=1), SR)
-    with pytest.raises(VoiceDataError, match=r"short_voice.*voiced audio.*30 s"):
+    sf.write(d / "a.wav", _sing(4, seed=1), SR)
+    with pytest.raises(VoiceDataError, match=r"short_voice.*voiced sound.*at least 10 s"):
         train_voice(d, tmp_path / "v", content=str(ppg_path), f0_method="dio", steps=5)
+    assert not (tmp_path / "v").exists(), "no half-made voice folder is left"
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(VoiceDataError, match="no audio files"):
         train_voice(empty, tmp_path / "v2", content=str(ppg_path))
+
+
+def test_cancel_leaves_no_voice_and_presets_set_the_length(tmp_path, ppg_path):
+    from discovervoice.convert.voice import PRESETS, TrainingCancelled
+
+    d = tmp_path / "takes"
+    d.mkdir()
+    for k in range(2):
+        sf.write(d / f"take{k}.wav", _sing(12, seed=k), SR)
+    msgs = []
+
+    def cancel() -> bool:  # a person presses "Cancel" once training has begun
+        return any(m.startswith("Learning your voice") for _, m in msgs)
+
+    out = tmp_path / "v"
+    with pytest.raises(TrainingCancelled):
+        train_voice(d, out, preset="quick", cancel=cancel, content=str(ppg_path), f0_method="dio", batch=4,
+                    channels=16, n_layers=2, progress=lambda f, m: msgs.append((f, m)))
+    assert not out.exists(), "a cancelled training leaves no voice folder"
+    learning = [m for _, m in msgs if m.startswith("Learning your voice")]
+    assert learning and f"of {PRESETS['quick'].steps}," in learning[0] and "left" in learning[0]
+    assert all("L1" not in m for _, m in msgs), "progress is in words, not loss values"
 
 
 def test_convert_rejects_bad_input(trained):

@@ -16,8 +16,8 @@ A **voice** is what ``discovervoice convert --voice`` takes:
    mixed to mono, optionally denoised (``discovervoice.enhance``, when that package has a
    model), loudness-normalised to -20 LUFS and sliced at pauses with a voice-activity
    detector (WebRTC VAD, ``webrtcvad``) into 0.5-12 s slices;
-2. a check that at least 30 s of the audio are voiced (F0 > 0), else
-   :class:`VoiceDataError` names the folder and the amount found;
+2. a check that at least :data:`MIN_VOICED_SECONDS` (10 s) of the audio are voiced
+   (F0 > 0), else :class:`VoiceDataError` names the folder and the amount found;
 3. feature extraction: F0 (``f0_method``), content features (default ``dv-content-ppg``),
    WORLD mel-cepstrum + band aperiodicity at the voice's sample rate;
 4. training with a progress callback, a held-out slice set (10 %) evaluated every
@@ -25,6 +25,13 @@ A **voice** is what ``discovervoice convert --voice`` takes:
    improved for ``patience`` evaluations (overtraining detection), checkpoints with
    optimiser state every evaluation (``resume=True`` continues from them);
 5. the faiss index of the training content features.
+
+Training length is chosen by a :data:`PRESETS` name a person understands (``quick``,
+``good``, ``best``) or by ``steps``. Progress is reported in words with an estimate of the
+time left from the measured step time; ``cancel()`` is polled between steps and stops
+training with :class:`TrainingCancelled`. The voice's files are written to a staging folder
+and moved in with ``voice.json`` last, and a voice folder that this call created is removed
+again when training fails or is cancelled, so no half-written voice is ever left.
 
 A GPU path: ``device="cuda"`` trains the same recipe on a GPU (longer runs: ``steps``).
 Fine-tuning RVC's NSF-HiFiGAN from the pretrained base is a separate recipe
@@ -53,8 +60,11 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None] | None
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus", ".aiff", ".aif")
-#: Minimum voiced audio a voice folder must hold (seconds).
-MIN_VOICED_SECONDS = 30.0
+#: Minimum voiced audio a voice folder must hold (seconds of frames with F0 > 0, inside the
+#: VAD slices). People record word lists with pauses: in ~1 minute of single words (KLettres'
+#: native speakers, ``tests/speech_clips.py``) only 13-20 s are voiced, so 30 s refused them.
+#: 10 s trains a usable voice; more voiced audio gives a better one (the app says so).
+MIN_VOICED_SECONDS = 10.0
 FORMAT = "discovervoice-voice"
 #: PPG log-posterior floor of voices whose ``voice.json`` predates ``content_floor``.
 LEGACY_PPG_FLOOR = -12.0
@@ -66,6 +76,48 @@ class VoiceDataError(DataError):
 
 class VoiceModelError(DiscoverVoiceError):
     """A voice model that cannot be read."""
+
+
+class TrainingCancelled(DiscoverVoiceError):
+    """Voice training was cancelled; no voice was written."""
+
+
+@dataclass(frozen=True)
+class TrainingPreset:
+    """A training length a person can choose.
+
+    Attributes:
+        name: key of :data:`PRESETS`.
+        label: what the app and CLI show (the time measured on the development machine).
+        steps: maximum optimisation steps.
+        eval_every: held-out evaluation interval (steps); early stopping counts evaluations.
+        patience: evaluations without held-out improvement before stopping.
+    """
+
+    name: str
+    label: str
+    steps: int
+    eval_every: int
+    patience: int
+
+
+#: Training presets. Times measured on the shared 2-core development machine (load 3-5 from
+#: other jobs, torch's default threads) with ~1 minute of single words (19 s voiced,
+#: ``tests/speech_clips.py``): feature extraction 25 s, then 0.42 s per step (400 steps in
+#: 170 s; held-out L1 0.62 at step 100, 0.56 at 200, 0.54 at 400). Early stopping may end
+#: any of them sooner; longer recordings take longer to prepare.
+PRESETS: dict[str, TrainingPreset] = {p.name: p for p in (
+    TrainingPreset("quick", "quick (~2 min)", steps=200, eval_every=50, patience=2),
+    TrainingPreset("good", "good (~10 min)", steps=1100, eval_every=100, patience=3),
+    TrainingPreset("best", "best (~30 min, stops when it no longer improves)", steps=3000, eval_every=100,
+                   patience=4),
+)}
+
+
+def _duration_words(seconds: float) -> str:
+    """``75`` -> ``"1 min 15 s"``; ``20`` -> ``"20 s"``."""
+    s = max(0, int(round(seconds)))
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
 # =========================================================================== model
@@ -336,13 +388,62 @@ def _native_rate(files: list[Path]) -> int:
     return max(dva.info(f).sample_rate for f in files)
 
 
-def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv-content-ppg",
-                f0_method: str = "harvest", sample_rate: int | None = None, order: int = 40,
-                steps: int = 1500, batch: int = 16, crop_frames: int = 200, lr: float = 2e-3,
-                channels: int = 128, n_layers: int = 4, eval_every: int = 100, patience: int = 4,
-                holdout: float = 0.1, denoise: bool = False, resume: bool = True, device: str = "cpu",
-                threads: int | None = None, seed: int = 0, progress: Progress = None) -> VoiceModel:
+def train_voice(data_dir: str | Path, out_dir: str | Path, *, preset: str | None = None,
+                cancel: Callable[[], bool] | None = None, **kwargs: Any) -> VoiceModel:
     """Train a voice from a folder of recordings (see the module docstring for the recipe).
+
+    Args:
+        data_dir: folder of the voice's recordings.
+        out_dir: the voice folder to write.
+        preset: a :data:`PRESETS` name (``quick``, ``good``, ``best``); sets ``steps``,
+            ``eval_every`` and ``patience`` unless they are given too.
+        cancel: polled between steps; when it returns true, training stops with
+            :class:`TrainingCancelled`.
+        **kwargs: the recipe's settings, see :func:`_train_voice`.
+
+    Returns:
+        The trained :class:`VoiceModel` (also written to ``out_dir``).
+
+    Raises:
+        VoiceDataError: no audio, or less than :data:`MIN_VOICED_SECONDS` of voiced audio.
+        TrainingCancelled: ``cancel()`` returned true.
+        DiscoverVoiceError: unknown preset.
+
+    A voice folder that did not hold a finished voice before the call is removed when
+    training is cancelled or the data cannot make a voice; after any other failure it keeps
+    only ``train/`` (the resume checkpoint), never a ``voice.json``. A finished voice already
+    there stays as it was until the new one has been written completely.
+    """
+    import shutil
+
+    if preset is not None:
+        if preset not in PRESETS:
+            raise DiscoverVoiceError(f"unknown training preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        pr = PRESETS[preset]
+        for k in ("steps", "eval_every", "patience"):
+            kwargs.setdefault(k, getattr(pr, k))
+    out = Path(out_dir)
+    fresh = not (out / "voice.json").exists()
+    try:
+        return _train_voice(data_dir, out, cancel=cancel, **kwargs)
+    except BaseException as exc:
+        for staging in out.glob(".staging-*"):
+            shutil.rmtree(staging, ignore_errors=True)
+        # a cancelled or impossible training leaves nothing; an interrupted one (Ctrl-C, a
+        # crash) keeps only train/ — never a voice.json — so that resume=True continues it
+        if fresh and isinstance(exc, (TrainingCancelled, VoiceDataError)):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv-content-ppg",
+                 f0_method: str = "harvest", sample_rate: int | None = None, order: int = 40,
+                 steps: int = 1500, batch: int = 16, crop_frames: int = 200, lr: float = 2e-3,
+                 channels: int = 128, n_layers: int = 4, eval_every: int = 100, patience: int = 4,
+                 holdout: float = 0.1, denoise: bool = False, resume: bool = True, device: str = "cpu",
+                 threads: int | None = None, seed: int = 0, progress: Progress = None,
+                 cancel: Callable[[], bool] | None = None) -> VoiceModel:
+    """The recipe behind :func:`train_voice` (which adds presets and clean-up on failure).
 
     Args:
         data_dir: folder of the voice's recordings (any format discovervoice.audio reads).
@@ -360,8 +461,12 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
         The trained :class:`VoiceModel` (also written to ``out_dir``).
 
     Raises:
-        VoiceDataError: no audio, or less than 30 s of voiced audio.
+        VoiceDataError: no audio, or less than :data:`MIN_VOICED_SECONDS` of voiced audio.
+        TrainingCancelled: ``cancel()`` returned true.
     """
+    import os
+    import secrets
+
     import torch
     from safetensors.torch import save_file
 
@@ -386,6 +491,12 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
         if progress:
             progress(min(max(frac, 0.0), 1.0), msg)
 
+    def check_cancel() -> None:
+        if cancel is not None and cancel():
+            logf.write(f"{time.strftime('%H:%M:%S')} cancelled\n")
+            logf.close()
+            raise TrainingCancelled("training was cancelled; no voice was saved")
+
     files = find_audio(data_dir)
     if not files:
         raise VoiceDataError(f"{data_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
@@ -401,8 +512,11 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
         C, Fz, Y = z["content"], z["f0"], z["y"]
         say(0.3, f"resumed features of {len(lengths)} slices")
     else:
-        slices = prepare_slices(data_dir, sr, denoise=denoise,
-                                progress=lambda f, m: say(0.05 * f, m))
+        def preparing(f: float, m: str) -> None:
+            check_cancel()
+            say(0.05 * f, f"Preparing your recordings ({m})")
+
+        slices = prepare_slices(data_dir, sr, denoise=denoise, progress=preparing)
         Cs, Fs, Ys, lengths = [], [], [], []
         voiced = 0
         for i, s in enumerate(slices):
@@ -413,16 +527,18 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
             Cs.append(c[:n]); Fs.append(f0[:n]); Ys.append(np.concatenate([mcep[:n], bap[:n]], 1))
             lengths.append(n)
             voiced += int((f0[:n] > 0).sum())
-            say(0.05 + 0.25 * (i + 1) / len(slices), f"features {i + 1}/{len(slices)}")
+            check_cancel()
+            say(0.05 + 0.25 * (i + 1) / len(slices), f"Listening to your voice: piece {i + 1} of {len(slices)}")
         voiced_s = voiced / 100.0
         if voiced_s < MIN_VOICED_SECONDS:
-            raise VoiceDataError(f"{data_dir}: only {voiced_s:.1f} s of voiced audio found in "
-                                 f"{len(files)} file(s); a voice needs at least {MIN_VOICED_SECONDS:.0f} s")
+            raise VoiceDataError(f"{data_dir}: only {voiced_s:.1f} s of voiced sound (vowels, singing) found in "
+                                 f"{len(files)} recording(s); a voice needs at least {MIN_VOICED_SECONDS:.0f} s — "
+                                 f"record more speaking or singing (words with pauses are about one third voiced)")
         C, Fz, Y = np.concatenate(Cs), np.concatenate(Fs), np.concatenate(Ys)
         np.savez(feats_path, key=np.array(cfg_key), lengths=np.array(lengths), content=C, f0=Fz, y=Y)
     voiced_f0 = Fz[Fz > 0]
     if len(voiced_f0) / 100.0 < MIN_VOICED_SECONDS:
-        raise VoiceDataError(f"{data_dir}: only {len(voiced_f0) / 100:.1f} s of voiced audio; "
+        raise VoiceDataError(f"{data_dir}: only {len(voiced_f0) / 100:.1f} s of voiced sound; "
                              f"a voice needs at least {MIN_VOICED_SECONDS:.0f} s")
     lf0 = np.log(voiced_f0)
     stats = {"lf0_mean": float(lf0.mean()), "lf0_std": float(lf0.std()),
@@ -466,7 +582,19 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
     net.train()
     stopped = "max steps"
     t_train = time.time()
+    t_before = t_train - t_start  # features (and loading), for a time-based progress fraction
+    first_step = step
+
+    def learning(msg_step: int) -> tuple[float, str]:
+        """Progress fraction by time and the words for it, from the measured step time."""
+        done = msg_step - first_step
+        spent = time.time() - t_train
+        left = spent / max(done, 1) * (steps - msg_step)
+        frac = 0.3 + 0.65 * (t_before + spent) / max(t_before + spent + left, 1e-9)
+        return frac, f"Learning your voice: step {msg_step} of {steps}, about {_duration_words(left)} left"
+
     while step < steps:
+        check_cancel()
         idx = rng.integers(0, len(Xtr) - crop + 1, size=batch)
         xb = torch.from_numpy(np.stack([Xtr[i:i + crop].T for i in idx])).to(device)
         yb = torch.from_numpy(np.stack([Ytr[i:i + crop].T for i in idx])).to(device)
@@ -491,21 +619,29 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
                         "best_step": best_step, "bad": bad, "best_state": best_state, "history": history,
                         "net_cfg": net_cfg, "key": cfg_key}, ckpt_path.with_suffix(".tmp"))
             ckpt_path.with_suffix(".tmp").replace(ckpt_path)
-            say(0.3 + 0.65 * step / steps, f"step {step}/{steps} train L1 {loss.item():.4f} held-out L1 {vl:.4f}"
-                f" (best {best:.4f} @ {best_step})")
+            logf.write(f"{time.strftime('%H:%M:%S')} step {step}/{steps} train L1 {loss.item():.4f} "
+                       f"held-out L1 {vl:.4f} (best {best:.4f} @ {best_step})\n")
             if bad >= patience:
                 stopped = f"overtraining detected: held-out loss has not improved for {bad} evaluations since step {best_step}"
-                say(0.95, stopped)
+                say(0.95, f"Learning your voice: it stopped improving at step {best_step}, finishing early")
                 break
+        if step % 10 == 0 or step == steps:
+            say(*learning(step))
     net.load_state_dict(best_state or net.state_dict())
     net.eval()
     train_seconds = time.time() - t_start
+    check_cancel()
+    say(0.96, "Finishing: saving your voice")
     index = FeatureIndex.build(C[tr_rows])
     out.mkdir(parents=True, exist_ok=True)
-    index.save(out / "added.index")
+    # every file is written into a staging folder and moved in, voice.json last, so the
+    # folder never holds a half-written voice (a voice is what has a voice.json)
+    staging = out / f".staging-{secrets.token_hex(4)}"
+    staging.mkdir()
+    index.save(staging / "added.index")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(out / "model.safetensors"), metadata={"architecture": "WorldNet",
-                                                               "config": json.dumps(net_cfg)})
+    save_file(state, str(staging / "model.safetensors"), metadata={"architecture": "WorldNet",
+                                                                   "config": json.dumps(net_cfg)})
     meta = {
         "format": FORMAT, "kind": "world", "sample_rate": sr, "order": order, "content": content,
         "content_floor": content_floor,
@@ -518,9 +654,11 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv
                   "train_seconds": round(train_seconds, 1), "loop_seconds": round(time.time() - t_train, 1),
                   "history": history, "device": device},
     }
-    tmp = out / "voice.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1))
-    tmp.replace(out / "voice.json")
-    say(1.0, f"voice written to {out} ({stopped})")
+    (staging / "voice.json").write_text(json.dumps(meta, indent=1))
+    for name in ("added.index", "model.safetensors", "voice.json"):
+        os.replace(staging / name, out / name)
+    staging.rmdir()
+    logf.write(f"{time.strftime('%H:%M:%S')} voice written to {out} ({stopped})\n")
+    say(1.0, "Your voice is ready" + (" (stopped early: it no longer improved)" if bad >= patience else ""))
     logf.close()
     return VoiceModel.load(out)
