@@ -20,6 +20,11 @@ Layout of ``DIR`` (every audio file is float32 WAV)::
                                                   (melodies that no set uses)
     DIR/noisy_speech/<split>/{clean,noise,noisy}/NNNNN.wav   16 kHz mono,
         noisy == clean + noise, SNR in the manifest (requested and measured)
+    DIR/real_songs/<split>/<song>/          real-songs part (opt-in, --parts real-songs):
+        mixture.wav vocals.wav accompaniment.wav   real recorded accompaniment (Debian
+                                            music packages) + the corpus' vocals, 44.1 kHz
+                                            stereo; valid = the real development set
+                                            (see discovervoice.corpus.realsongs)
     DIR/<part>/<split>/manifest.json        the manifest items of that part and split
     DIR/.cache/                             parsed scores (safe to delete)
     DIR/.jobs/                              finished jobs: running the same command again

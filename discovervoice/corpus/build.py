@@ -34,7 +34,12 @@ from discovervoice.errors import DataError
 
 log = logging.getLogger(__name__)
 
-PARTS = ("songs", "singers", "parallel", "noisy")
+PARTS = ("songs", "singers", "parallel", "noisy", "real-songs")
+#: Parts built when none are named (real-songs needs the music packages: opt-in).
+DEFAULT_PARTS = ("songs", "singers", "parallel", "noisy")
+#: Folder of each part under the corpus root.
+PART_FOLDERS = {"songs": "songs", "singers": "singers", "parallel": "parallel",
+                "noisy": "noisy_speech", "real-songs": "real_songs"}
 MANIFEST_VERSION = 1
 SINGER_SR = 16000
 
@@ -45,12 +50,15 @@ class BuildConfig:
 
     Counts are per build; ``songs`` is the number of train+valid songs (``valid_fraction``
     of them go to valid), ``test_songs`` the number of test songs (reserved material).
+    ``real_songs`` / ``real_dev_songs``: train / valid (development set) songs of the
+    real-songs part (:mod:`discovervoice.corpus.realsongs`), whose music packages lie
+    unpacked under ``music_root`` (``music_packages``: only these train packages).
     """
 
     out: str
     seed: int = 0
     splits: tuple[str, ...] = ("train", "valid")
-    parts: tuple[str, ...] = PARTS
+    parts: tuple[str, ...] = DEFAULT_PARTS
     include_reserved: bool = False
     songs: int = 300
     test_songs: int = 60
@@ -68,6 +76,12 @@ class BuildConfig:
     noisy_pairs: int = 600
     snrs: tuple[float, ...] = (15.0, 20.0, 25.0)
     recorded_voices: bool = True
+    real_songs: int = 120
+    real_dev_songs: int = 24
+    real_song_seconds: float = 20.0
+    real_silent_share: float = 0.2
+    music_root: str = "/"
+    music_packages: tuple[str, ...] | None = None
     workers: int = 2
 
     def validate(self) -> None:
@@ -77,6 +91,9 @@ class BuildConfig:
         badp = [p for p in self.parts if p not in PARTS]
         if badp:
             raise DataError(f"unknown part(s) {badp}; choose from {list(PARTS)}")
+        if "real-songs" in self.parts:
+            from discovervoice.corpus.realsongs import check_packages
+            check_packages(self.music_packages or ())
         if rsv.RESERVED_SPLIT in self.splits and not self.include_reserved:
             raise rsv.ReservedMaterialError(
                 "the test split is built only from the material reserved for evaluation; "
@@ -243,6 +260,8 @@ def _plan_split(cfg: BuildConfig, m: Material) -> list[Job]:
             if v.id in used:
                 jobs.append(Job("parallel_train", m.split, f"{m.split}-ptrain-{v.id}",
                                 {"voice": v, "melodies": train_pieces}))
+    if "real-songs" in cfg.parts and m.split != rsv.RESERVED_SPLIT and m.chorales:
+        jobs += _plan_real_songs(cfg, m)
     if "noisy" in cfg.parts and speak_voices:
         n = {"train": cfg.noisy_pairs, "valid": max(1, cfg.noisy_pairs // 10),
              "test": max(1, cfg.noisy_pairs // 5)}[m.split]
@@ -255,19 +274,48 @@ def _plan_split(cfg: BuildConfig, m: Material) -> list[Job]:
     return jobs
 
 
+def _plan_real_songs(cfg: BuildConfig, m: Material) -> list[Job]:
+    """Jobs of the real-songs part: train from the train packages and voices, valid (the
+    development set) from :data:`~discovervoice.corpus.realsongs.DEV_PACKAGES` and
+    :data:`~discovervoice.corpus.realsongs.DEV_SPEAKERS` only.
+
+    Raises:
+        DataError: none of the packages' tracks is found under ``music_root``.
+    """
+    from discovervoice.corpus import realsongs as rs
+
+    dev = m.split == "valid"
+    pkgs = rs.DEV_PACKAGES if dev else (cfg.music_packages or rs.TRAIN_PACKAGES)
+    tracks = rs.find_tracks(cfg.music_root, pkgs)
+    if not tracks:
+        raise DataError(f"real-songs: no track of {', '.join(pkgs)} under {cfg.music_root} "
+                        "(unpack them with scripts/fetch-real-music.sh DIR and pass "
+                        "--music-root DIR)")
+    if dev:
+        voices = [v for v in m.voices if v.id in rs.DEV_SPEAKERS]
+    else:
+        voices = [v for v in m.voices if v.id not in rs.DEV_SPEAKERS]
+    if not voices:
+        raise DataError(f"real-songs {m.split}: no voices")
+    n = cfg.real_dev_songs if dev else cfg.real_songs
+    return [Job("real-songs", m.split, f"{m.split}-real{i:04d}",
+                {"tracks": tracks, "voices": voices, "pieces": m.chorales, "index": i})
+            for i in range(n)]
+
+
 # --------------------------------------------------------------------------- run
 def run_job(job: Job, cfg: BuildConfig) -> list[dict]:
     """Execute one job; returns its manifest items."""
-    from discovervoice.corpus import parts
+    from discovervoice.corpus import parts, realsongs
 
     fn = {"songs": parts.song_job, "singers": parts.singer_job,
           "parallel": parts.parallel_job, "parallel_train": parts.parallel_train_job,
-          "noisy": parts.noisy_job}[job.part]
+          "noisy": parts.noisy_job, "real-songs": realsongs.real_song_job}[job.part]
     rng = _rng(cfg.seed, f"{job.part}-{job.key}")
     items = fn(job, cfg, rng, Path(cfg.out))
     for it in items:   # the split rule, checked on every item written
         rsv.check_split(it["split"], piece=it.get("piece"), voices=tuple(it.get("voices", [])),
-                        soundfont=it.get("soundfont"))
+                        soundfont=it.get("soundfont"), packages=tuple(it.get("packages", [])))
     return items
 
 
@@ -486,8 +534,7 @@ def _merge_manifest(out: Path, cfg: BuildConfig, items: list[dict], seconds: flo
     for part, split in sorted(built):
         sub = [it for it in items if it["part"] == part and it["split"] == split]
         if sub:
-            folder = {"songs": "songs", "singers": "singers", "parallel": "parallel",
-                      "noisy": "noisy_speech"}[part]
+            folder = PART_FOLDERS[part]
             _write_json(out / folder / split / "manifest.json", sub)
     return manifest
 

@@ -2,7 +2,10 @@
 
     discovervoice corpus build -o data/corpus [--seed 0] [--songs 300] [--max-minutes M]
         [--voices us1,de2] [--pieces bwv66.6,...] [--splits train,valid]
-        [--parts songs,singers,parallel,noisy] [--snrs 15,20,25] [--include-reserved]
+        [--parts songs,singers,parallel,noisy,real-songs] [--snrs 15,20,25] [--include-reserved]
+        [--music-root DIR --real-songs 120 --real-dev-songs 24]   (real-songs: recorded
+        accompaniment from Debian music packages unpacked under DIR, see
+        scripts/fetch-real-music.sh)
     discovervoice corpus voices [--include-reserved] [--json]
 """
 
@@ -39,7 +42,8 @@ def register(subparsers) -> None:
                    help="comma list of train,valid,test (default train,valid; test needs "
                         "--include-reserved and uses only reserved material)")
     b.add_argument("--parts", type=_csv, default=("songs", "singers", "parallel", "noisy"),
-                   help="comma list of songs,singers,parallel,noisy (default all)")
+                   help="comma list of songs,singers,parallel,noisy,real-songs "
+                        "(default all but real-songs)")
     b.add_argument("--include-reserved", action="store_true",
                    help="allow the evaluation-only material (needed for the test split)")
     b.add_argument("--songs", type=int, default=300, help="train+valid songs (default 300)")
@@ -64,6 +68,17 @@ def register(subparsers) -> None:
                    help="SNRs in dB for the noisy pairs (default 15,20,25)")
     b.add_argument("--no-recorded", action="store_true",
                    help="leave out the recorded (fillets-ng) speakers")
+    b.add_argument("--real-songs", type=int, default=120,
+                   help="real-songs train songs (default 120)")
+    b.add_argument("--real-dev-songs", type=int, default=24,
+                   help="real-songs valid songs: the real-material development set (default 24)")
+    b.add_argument("--real-song-seconds", type=float, default=20.0)
+    b.add_argument("--real-silent-share", type=float, default=0.2,
+                   help="share of real-songs songs whose vocals are digital silence")
+    b.add_argument("--music-root", default="/",
+                   help="folder where the Debian music packages are unpacked (default /)")
+    b.add_argument("--music-packages", type=_csv, default=None,
+                   help="only these train music packages (reserved ones are refused)")
     b.add_argument("-j", "--workers", type=int, default=2, help="worker processes (default 2)")
     b.set_defaults(func=_build)
 
@@ -88,7 +103,11 @@ def _build(args) -> int:
                       parallel_sets=args.parallel_sets,
                       parallel_train_seconds=args.parallel_train_seconds,
                       noisy_pairs=args.noisy_pairs, snrs=args.snrs,
-                      recorded_voices=not args.no_recorded, workers=args.workers)
+                      recorded_voices=not args.no_recorded, real_songs=args.real_songs,
+                      real_dev_songs=args.real_dev_songs,
+                      real_song_seconds=args.real_song_seconds,
+                      real_silent_share=args.real_silent_share, music_root=args.music_root,
+                      music_packages=args.music_packages, workers=args.workers)
     log = logging.getLogger("discovervoice.corpus")
     m = build(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True)
               if args.verbose or not s.startswith("[") else log.info(s))

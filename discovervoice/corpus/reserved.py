@@ -6,7 +6,10 @@ DESIGN.md reserves, for evaluation only:
   *main* BWV number, before the dot, decides);
 * the voices ``us2, en1, de4, fr3, nl2, it2, es2, pt1`` (MBROLA) and festival's ``kal``
   and ``slt``;
-* the MuseScore General soundfonts.
+* the MuseScore General soundfonts;
+* the Debian packages ``fretsonfire-songs-muldjord``, ``fretsonfire-songs-sectoid``,
+  ``hedgewars-data`` and ``ktuberling-data`` (:data:`RESERVED_PACKAGES`): refused in every
+  split, the real-songs part never reads them.
 
 The corpus builder enforces one rule everywhere (:func:`check_split`): the ``test``
 split is made **only** of reserved material (piece, voice and soundfont all reserved),
@@ -23,6 +26,13 @@ from discovervoice.errors import DiscoverVoiceError
 #: MBROLA database names (and festival voice short names) reserved for evaluation.
 RESERVED_VOICE_IDS: frozenset[str] = frozenset(
     {"us2", "en1", "de4", "fr3", "nl2", "it2", "es2", "pt1", "kal", "slt"}
+)
+
+#: Debian packages of real recordings reserved for independent evaluation: never used by
+#: the corpus (not even in ``test``).
+RESERVED_PACKAGES: frozenset[str] = frozenset(
+    {"fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid", "hedgewars-data",
+     "ktuberling-data"}
 )
 
 #: Splits, in order. ``test`` is the reserved split.
@@ -69,6 +79,13 @@ def is_reserved_voice(voice_id: str) -> bool:
     return any(re.search(rf"(^|_){r}(_|$)", base) for r in ("kal", "slt"))
 
 
+def is_reserved_package(name: str) -> bool:
+    """True for the Debian packages kept for independent evaluation (a path that names
+    one of them counts too)."""
+    n = str(name).lower()
+    return any(p == n or f"/{p}/" in f"/{n}/" or f"/{p}_" in f"/{n}" for p in RESERVED_PACKAGES)
+
+
 def is_reserved_soundfont(path_or_name: str) -> bool:
     """True for the MuseScore General soundfonts (``MuseScore_General*.sf2/sf3``)."""
     name = str(path_or_name).lower().replace("\\", "/").rsplit("/", 1)[-1]
@@ -76,14 +93,19 @@ def is_reserved_soundfont(path_or_name: str) -> bool:
 
 
 def check_split(split: str, *, piece: str | None = None, voices: tuple[str, ...] = (),
-                soundfont: str | None = None) -> None:
+                soundfont: str | None = None, packages: tuple[str, ...] = ()) -> None:
     """Raise :class:`ReservedMaterialError` unless the material fits the split.
 
     ``test`` accepts only reserved material; ``train`` and ``valid`` accept none.
-    ``piece``/``soundfont`` may be ``None`` (not used by the item), ``voices`` may be empty.
+    ``piece``/``soundfont`` may be ``None`` (not used by the item), ``voices`` may be empty;
+    ``packages`` (Debian packages the item's audio comes from) must hold no reserved one.
     """
     if split not in SPLITS:
         raise ReservedMaterialError(f"unknown split {split!r}; expected one of {SPLITS}")
+    held = [p for p in packages if is_reserved_package(p)]
+    if held:
+        raise ReservedMaterialError(f"{', '.join(held)}: reserved for independent evaluation, "
+                                    "never used by the corpus")
     flags = []
     if piece is not None:
         flags.append((f"piece {piece}", is_reserved_piece(piece)))
