@@ -107,7 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evaluate", help="score models on a MUSDB-layout split (uSDR, SI-SDR)")
     ev.add_argument("--data", required=True, help="folder of song folders (e.g. corpus songs/test)")
     ev.add_argument("--models", required=True, help="comma-separated model names/paths; "
-                    "'mixture' and 'irm' are the baselines")
+                    "'mixture' and 'irm' are the baselines, 'repet-sim' the training-free "
+                    "REPET-SIM")
     ev.add_argument("--out", default=None, help="write the table as JSON (and .md next to it)")
     ev.add_argument("--max-seconds", type=float, default=None, help="first seconds of each song")
     ev.add_argument("--max-songs", type=int, default=None, help="first songs (by name)")

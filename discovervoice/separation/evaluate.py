@@ -33,6 +33,8 @@ import numpy as np
 
 STEMS = ("vocals", "accompaniment")
 BASELINES = ("mixture", "irm")
+#: Training-free separators scored like models (``repet-sim``: :mod:`~discovervoice.separation.repet`).
+TRAINING_FREE = ("repet-sim",)
 
 
 @dataclass
@@ -101,8 +103,8 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
     """Evaluate baselines and models on every song folder of ``data``.
 
     Args:
-        models: names (``mixture``, ``irm``, registry names, checkpoint paths, ``ensemble``,
-            ``ensemble:METHOD``) or ready :class:`~discovervoice.separation.api.Separator`\\ s.
+        models: names (``mixture``, ``irm``, ``repet-sim``, registry names, checkpoint
+            paths, ``ensemble``, ``ensemble:METHOD``) or ready :class:`~discovervoice.separation.api.Separator`\\ s.
         data: folder of song folders.
         max_seconds: only the first seconds of each song.
         max_songs: only the first songs (sorted by name).
@@ -131,7 +133,7 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
         method = None
         if isinstance(m, Separator):
             sep = m
-        elif m not in BASELINES:
+        elif m not in BASELINES and m not in TRAINING_FREE:
             if isinstance(m, str) and m.startswith("ensemble"):
                 method = m.split(":", 1)[1] if ":" in m else "average"
                 if not all((mem, tracks[0].name) in cache for mem in DEFAULT_ENSEMBLE):
@@ -153,6 +155,10 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
                 est = ideal_ratio_mask(parts, mix)
                 if "accompaniment" not in est:
                     est["accompaniment"] = sum(est[k] for k in parts if k != "vocals")
+            elif m == "repet-sim":
+                from discovervoice.separation.repet import repet_sim
+
+                est = repet_sim(mix, sr)
             elif sep is None and method is not None:  # ensemble from cached members
                 members = [cache[(mem, t.name)] for mem in DEFAULT_ENSEMBLE]
                 est = {s: combine([mo[0][s] for mo in members], None, method, mix, sample_rate=sr)
