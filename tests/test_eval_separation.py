@@ -396,3 +396,9 @@ def test_separation_evaluate_reports_leakage_of_vocal_free_songs(tmp_path):
     assert r["irm"]["vocals_leakage"] < -60
     assert np.isfinite(r["Tenth"]["vocals_usdr"])   # from the sung song only
     assert "vocals leakage, vocal-free songs" in table.markdown()
+    # --instrumental: every song again without its vocals -> vocal-free references
+    t2 = evaluate_models(["mixture", Separator(Tenth(), normalize=False)], tmp_path,
+                         instrumental=True)
+    assert t2.silent_songs == ["instrumental", "instrumental#instrumental", "sung#instrumental"]
+    assert t2.rows["Tenth"]["vocals_leakage"] == pytest.approx(-20.0, abs=0.05)
+    assert t2.rows["Tenth"]["vocals_usdr"] == pytest.approx(r["Tenth"]["vocals_usdr"], abs=1e-6)

@@ -113,6 +113,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--max-seconds", type=float, default=None, help="first seconds of each song")
     ev.add_argument("--max-songs", type=int, default=None, help="first songs (by name)")
     ev.add_argument("--threads", type=int, default=None)
+    ev.add_argument("--instrumental", action="store_true",
+                    help="also score each song with its vocals taken out (vocal-free "
+                         "references: vocals leakage on any data set)")
     ev.set_defaults(func=_evaluate)
 
 
@@ -259,6 +262,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     table = evaluate_models(names, args.data, max_seconds=args.max_seconds, max_songs=args.max_songs,
+                            instrumental=args.instrumental,
                             progress=lambda f, m: print(m, file=sys.stderr))
     print(table.markdown())
     if args.out:

@@ -99,7 +99,8 @@ def _load_refs(folder: Path, max_seconds: float | None) -> tuple[np.ndarray, dic
 def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
                     max_seconds: float | None = None,
                     progress: Callable[[float, str], None] | None = None,
-                    separator_kwargs: dict | None = None, max_songs: int | None = None) -> EvalTable:
+                    separator_kwargs: dict | None = None, max_songs: int | None = None,
+                    instrumental: bool = False) -> EvalTable:
     """Evaluate baselines and models on every song folder of ``data``.
 
     Args:
@@ -108,6 +109,10 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
         data: folder of song folders.
         max_seconds: only the first seconds of each song.
         max_songs: only the first songs (sorted by name).
+        instrumental: also score every song with its vocals taken out (mixture =
+            accompaniment, vocals = digital silence; named ``<song>#instrumental``), so
+            that data sets without vocal-free songs (the synthetic test split) get a
+            vocals-leakage value.
 
     Returns:
         :class:`EvalTable`.
@@ -123,7 +128,8 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
     from discovervoice.separation.ensemble import combine
 
     tracks = list_tracks(data)[:max_songs] if max_songs else list_tracks(data)
-    table = EvalTable(str(data), [t.name for t in tracks])
+    jobs = [(t, False) for t in tracks] + ([(t, True) for t in tracks] if instrumental else [])
+    table = EvalTable(str(data), [t.name + ("#instrumental" if i else "") for t, i in jobs])
     # member outputs and times, so that ensembles of already evaluated models are combined
     # from them instead of separating again (the same computation)
     cache: dict[tuple[str, str], tuple[dict[str, np.ndarray], float]] = {}
@@ -136,15 +142,20 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
         elif m not in BASELINES and m not in TRAINING_FREE:
             if isinstance(m, str) and m.startswith("ensemble"):
                 method = m.split(":", 1)[1] if ":" in m else "average"
-                if not all((mem, tracks[0].name) in cache for mem in DEFAULT_ENSEMBLE):
+                if not all((mem, jobs[0][0].name) in cache for mem in DEFAULT_ENSEMBLE):
                     sep = Separator("ensemble", stems=("vocals",), method=method,
                                     **(separator_kwargs or {}))
             else:
                 sep = Separator(m, stems=("vocals",), **(separator_kwargs or {}))
         acc: dict[str, list[float]] = {}
         elapsed, dur = 0.0, 0.0
-        for ti, t in enumerate(tracks):
+        for ti, (t, instr) in enumerate(jobs):
+            name = t.name + ("#instrumental" if instr else "")
             mix, refs, sr = _load_refs(t, max_seconds)
+            if instr:
+                mix = refs["accompaniment"].copy()
+                refs = {k: v for k, v in refs.items() if k != "vocals"}
+                refs["vocals"] = np.zeros_like(mix)
             t0 = time.perf_counter()
             if m == "mixture":
                 est = {s: mix for s in STEMS}
@@ -160,19 +171,19 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
 
                 est = repet_sim(mix, sr)
             elif sep is None and method is not None:  # ensemble from cached members
-                members = [cache[(mem, t.name)] for mem in DEFAULT_ENSEMBLE]
+                members = [cache[(mem, name)] for mem in DEFAULT_ENSEMBLE]
                 est = {s: combine([mo[0][s] for mo in members], None, method, mix, sample_rate=sr)
                        for s in STEMS}
                 elapsed += sum(mo[1] for mo in members)
             else:
                 est = sep.separate(mix, sample_rate=sr)
                 if isinstance(m, str):
-                    cache[(m, t.name)] = (est, time.perf_counter() - t0)
+                    cache[(m, name)] = (est, time.perf_counter() - t0)
             elapsed += time.perf_counter() - t0
             dur += mix.shape[1] / sr
             silent = reference_is_silent(refs["vocals"])
             if silent and mi == 0:
-                table.silent_songs.append(t.name)
+                table.silent_songs.append(name)
             for s in STEMS:
                 if s == "vocals" and silent:
                     continue
@@ -182,7 +193,7 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
             acc.setdefault("vocals_leakage" if silent else "vocals_passage_leakage",
                            []).append(leak)
             if progress is not None:
-                progress((mi + (ti + 1) / len(tracks)) / len(models), f"{label}: {t.name}")
+                progress((mi + (ti + 1) / len(jobs)) / len(models), f"{label}: {name}")
         row = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
                for k, v in acc.items()}
         for k in ("vocals_usdr", "vocals_si_sdr", "vocals_leakage", "vocals_passage_leakage"):
