@@ -326,9 +326,13 @@ class CoverResult:
 
 def cover(song: str | os.PathLike, voice_model: str | os.PathLike, out_dir: str | os.PathLike, *,
           separation_model: str = "default", transpose: float = 0.0, index_rate: float = 0.75,
-          protect: float = 0.33, f0_method: str = "harvest", limits: Limits = DEFAULT_LIMITS,
-          progress: Progress | None = None) -> CoverResult:
+          protect: float = 0.33, f0_method: str = "harvest", stems: SeparationResult | None = None,
+          limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None) -> CoverResult:
     """Sing a song's vocal line in a trained voice and remix it with the accompaniment.
+
+    Separation (unless ``stems`` from :func:`separate` are given) then
+    :func:`discovervoice.convert.api.make_cover`, the one cover mix: converted vocals at the
+    original vocals' loudness, the cover at the song's loudness, true peak <= -1 dBTP.
 
     Raises:
         AudioError / AudioLoadError: bad song file.
@@ -338,26 +342,21 @@ def cover(song: str | os.PathLike, voice_model: str | os.PathLike, out_dir: str 
     voices = _stage("discovervoice.convert.voice", "voice conversion")
     p = progress or _noop
     out = Path(out_dir)
-    sep = separate(song, out / "stems", model=separation_model, two_stems=True, views=False,
-                   limits=limits, progress=_sub(p, 0.0, 0.5))
+    sep = stems or separate(song, out / "stems", model=separation_model, two_stems=True, views=False,
+                            limits=limits, progress=_sub(p, 0.0, 0.5))
     rate = sep.sample_rate
-    vocals = audio.load(sep.stems["vocals"], rate)
-    accomp = audio.load(sep.stems["accompaniment"], rate)
+    mix = audio.load(song, rate, max_seconds=limits.max_song_seconds)
+    parts = {"vocals": audio.load(sep.stems["vocals"], rate),
+             "accompaniment": audio.load(sep.stems["accompaniment"], rate)}
     voice = voices.VoiceModel.load(voice_model)
     p(0.5, "converting the vocals")
-    converted = conv.convert(vocals, rate, voice, transpose=transpose, f0_method=f0_method,
-                             index_rate=index_rate, protect=protect, progress=_sub(p, 0.5, 0.95))
-    converted = audio.resample(audio.as_2d(converted), voice.sample_rate, rate)
-    converted = audio.to_channels(converted, vocals.shape[0])[:, : vocals.shape[1]]
-    if converted.shape[1] < vocals.shape[1]:
-        converted = np.pad(converted, ((0, 0), (0, vocals.shape[1] - converted.shape[1])))
-    converted = audio.match_loudness(converted, vocals, rate)
-    mix = converted + accomp
-    tags = {"comment": "AI-generated cover (DiscoverVoice voice conversion)", "software": "DiscoverVoice"}
+    made = conv.make_cover(mix, voice, out / "cover.wav", sample_rate=rate, stems=parts, transpose=transpose,
+                           f0_method=f0_method, index_rate=index_rate, protect=protect,
+                           progress=_sub(p, 0.5, 0.98))
     res = CoverResult(
-        cover=audio.save(out / "cover.wav", mix, rate, clip="rescale", metadata=tags),
-        converted_vocals=audio.save(out / "converted_vocals.wav", converted, rate, clip="rescale",
-                                    metadata=tags),
+        cover=made["path"],
+        converted_vocals=audio.save(out / "converted_vocals.wav", made["vocals"], rate, clip="rescale",
+                                    metadata={"comment": conv.AI_TAG, "software": "DiscoverVoice"}),
         accompaniment=sep.stems["accompaniment"], original_vocals=sep.stems["vocals"])
     p(1.0, "done")
     return res
@@ -490,7 +489,8 @@ def run_main_job(song: str | os.PathLike, voice_clips: list[str | os.PathLike], 
         voice_model = train_voice(list(voice_clips), out / "voice", steps=steps, progress=_sub(p, 0.3, 0.75))
     report["voice_model"] = str(voice_model)
     res = cover(song, voice_model, out / "cover", separation_model=separation_model, transpose=transpose,
-                index_rate=index_rate, protect=protect, f0_method=f0_method, progress=_sub(p, 0.75, 0.92))
+                index_rate=index_rate, protect=protect, f0_method=f0_method, stems=sep,
+                progress=_sub(p, 0.75, 0.92))
     report["cover"] = {k: str(v) for k, v in res.__dict__.items()}
     report["scores"] = score_cover(res, list(voice_clips), transpose=transpose, progress=_sub(p, 0.92, 1.0))
     write_report(out / "report.json", report)

@@ -236,6 +236,28 @@ def test_cover_remix_with_given_stems(trained, tmp_path):
     assert abs(f[np.argmax(np.abs(np.fft.rfft(shifted[0])))] - 220) < 3
 
 
+def test_loud_cover_keeps_the_songs_loudness_without_a_burst(trained, tmp_path):
+    """A loud song (about -10 LUFS, peaks at full scale) with a burst in the vocals: the
+    cover stays within 1.5 LU of the song (pyloudnorm), its true peak under -1 dBTP, and the
+    accompaniment is not turned down to make room (the old whole-file rescale cost ~10 LU)."""
+    from discovervoice import audio as dva
+
+    voice, *_ = trained
+    sr = 44100
+    vocals = dva.resample(_sing(4, seed=6, base=220)[None], SR, sr).repeat(2, 0)
+    vocals[:, sr:sr + 400] *= 2.0  # a full-scale burst
+    t = np.arange(vocals.shape[1]) / sr
+    acc = np.stack([0.3 * np.sin(2 * np.pi * 110 * t) + 0.15 * np.sin(2 * np.pi * 165 * t)] * 2).astype(np.float32)
+    song = np.clip(vocals + acc, -0.99, 0.99)
+    assert -12 < dva.lufs(song, sr) < -8  # as loud as a mastered song
+    r = api.make_cover(song, voice, tmp_path / "cover.wav", sample_rate=sr, f0_method="dio",
+                       stems={"vocals": vocals, "accompaniment": acc})
+    written, _ = dva.read(tmp_path / "cover.wav")
+    assert abs(dva.lufs(written, sr) - dva.lufs(song, sr)) < 1.5
+    assert dva.true_peak(written).max() <= 10 ** (-1 / 20) + 1e-3
+    assert dva.lufs(r["accompaniment"], sr) > dva.lufs(acc, sr) - 1.5
+
+
 def test_cli_convert(trained, tmp_path):
     from discovervoice.cli import main
 

@@ -13,9 +13,13 @@ equal-gain crossfade over the overlap so seams have no clicks (:func:`join_chunk
 
 :func:`make_cover` separates a song (``discovervoice.separation.Separator``), converts the
 vocals, optionally shifts the accompaniment's key (WORLD-free phase-vocoder pitch shift
-from librosa), matches the converted vocals' loudness to the original vocals
-(``discovervoice.audio.match_loudness``), remixes and writes the cover with an
-"AI-generated" tag in its metadata.
+from librosa), and mixes at the song's loudness: the converted vocals are matched to the
+original vocals' loudness (``discovervoice.audio.match_loudness``, pyloudnorm), so they sit
+against the accompaniment as the singer did, with bursts more than 3 dB above the original
+vocals' true peak limited; the sum is matched to the song's integrated loudness and true-peak limited at
+-1 dBTP (``discovervoice.audio.limit_true_peak``) — the accompaniment is never turned down
+to make room for a burst. The cover is written with an "AI-generated" tag in its metadata.
+It is the one cover mix: ``discovervoice.pipeline.cover`` (the app) calls it too.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None] | None
 SR16 = 16000
 AI_TAG = "AI-generated voice conversion (DiscoverVoice)"
+#: True-peak ceiling of a cover (dBTP), as streaming loudness guidelines ask.
+COVER_CEILING_DB = -1.0
+#: Headroom (dB) of the converted vocals over the original vocals' true peak before limiting.
+VOCAL_BURST_DB = 3.0
 
 
 def _voice(voice: Any):
@@ -281,16 +289,25 @@ def make_cover(song: str | Path | np.ndarray, voice: Any, out: str | Path | None
     conv = dva.resample(conv, v.sample_rate, sr) if v.sample_rate != sr else conv
     conv = dva.to_channels(conv[:, : vocals.shape[1]], acc.shape[0])
     conv = np.pad(conv, ((0, 0), (0, max(0, vocals.shape[1] - conv.shape[1]))))
+    # the converted vocals at the original vocals' loudness; a burst more than 3 dB above
+    # the original vocals' true peak is limited (synthesis overshoots at onsets)
     conv = dva.match_loudness(conv, vocals, sr)
+    vocal_peak = max(float(dva.true_peak(vocals).max()) if vocals.size else 0.0, 1e-3)
+    conv = dva.limit_true_peak(conv, sr, ceiling_db=20 * np.log10(vocal_peak) + VOCAL_BURST_DB)
     if key_shift_accompaniment and transpose:
         step(0.9, "shifting the accompaniment's key")
         acc = pitch_shift(acc, sr, transpose)
     n = min(conv.shape[1], acc.shape[1])
-    cover = conv[:, :n] + acc[:, :n]
-    peak = float(np.max(np.abs(cover))) if cover.size else 0.0
-    if peak > 0.99:
-        g = 0.99 / peak
-        cover, conv, acc = cover * g, conv * g, acc * g
+    conv, acc = conv[:, :n], acc[:, :n]
+    cover = conv + acc
+    # at the song's loudness, true peak <= -1 dBTP; a second pass makes up what the
+    # limiter took when the song itself is loud
+    target = dva.lufs(mix, sr)
+    for _ in range(2):
+        level = dva.lufs(cover, sr)
+        gain = np.float32(10 ** ((target - level) / 20) if np.isfinite(target) and np.isfinite(level) else 1.0)
+        conv, acc = conv * gain, acc * gain
+        cover = dva.limit_true_peak(cover * gain, sr, COVER_CEILING_DB)
     path = None
     if out is not None:
         path = dva.save(out, cover, sr, metadata={"comment": AI_TAG, "title": f"AI cover ({Path(str(v.path)).name})",
