@@ -6,7 +6,10 @@ that numbers from machines of other speeds compare:
 1. **Real-time factor** of a Separator (default: the embedded default) on a 3-minute
    stereo 44.1 kHz song [<= 0.5 on 2 cores]: wall time / audio duration, best of
    ``--repeats``. Anchor: the same song through ``demucs.apply.apply_model`` when the model
-   is an HTDemucs (else none).
+   is an HTDemucs; with ``--anchor-model OLD`` (e.g. the previous default's weights,
+   ``git show REV:weights/dv-mdx23c-small.safetensors > old.safetensors``) also that model
+   on the same song, runs interleaved, ``ratio_to_anchor_model`` = best time / OLD's best
+   time [issue 15: <= 1.2].
 2. **Peak memory** on a 10-minute song [<= 2.5 GB]: a child process loads the model,
    reports its resident memory (the anchor), separates, and reports its peak resident
    memory (``ru_maxrss``); both are printed, and the difference is what separation costs.
@@ -85,15 +88,31 @@ def _best(fn, repeats: int) -> float:
     return best
 
 
-def bench_rtf(model: str, seconds: float, repeats: int, song_dir: str | None) -> dict:
+def bench_rtf(model: str, seconds: float, repeats: int, song_dir: str | None,
+              anchor_model: str | None = None) -> dict:
     import torch
 
     from discovervoice.separation.api import Separator
 
     sep = Separator(model)
     song = make_song(seconds, song_dir)
-    t = _best(lambda: sep.separate(song), repeats)
-    out = {"model": sep.name, "seconds": seconds, "wall_s": t, "rtf": t / seconds}
+    if anchor_model:   # interleaved: model, anchor, model, anchor, ...
+        old = Separator(anchor_model)
+        times: dict[str, list[float]] = {"model": [], "anchor": []}
+        for _ in range(repeats):
+            for k, sp in (("model", sep), ("anchor", old)):
+                t0 = time.perf_counter()
+                sp.separate(song)
+                times[k].append(time.perf_counter() - t0)
+        t, ta = min(times["model"]), min(times["anchor"])
+        out = {"model": sep.name, "seconds": seconds, "wall_s": t, "rtf": t / seconds,
+               "anchor_model": anchor_model, "anchor_model_rtf": ta / seconds,
+               "ratio_to_anchor_model": t / ta,
+               "ratio_median_of_pairs": float(np.median(
+                   [a / b for a, b in zip(times["model"], times["anchor"])]))}
+    else:
+        t = _best(lambda: sep.separate(song), repeats)
+        out = {"model": sep.name, "seconds": seconds, "wall_s": t, "rtf": t / seconds}
     net = sep.network
     if net is not None and hasattr(net, "use_train_segment"):
         from demucs.apply import apply_model as demucs_apply
@@ -191,6 +210,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
     ap.add_argument("--overhead-model", default=None)
+    ap.add_argument("--anchor-model", default=None,
+                    help="time --model against this model (e.g. the previous default) in the RTF run")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rtf-seconds", type=float, default=180.0)
     ap.add_argument("--mem-seconds", type=float, default=600.0)
@@ -221,7 +242,8 @@ def main(argv=None) -> int:
         result["overhead"] = bench_overhead(args.overhead_model, args.overhead_seconds,
                                             args.repeats, args.song_dir)
     if "rtf" not in skip:
-        result["rtf"] = bench_rtf(args.model, args.rtf_seconds, args.repeats, args.song_dir)
+        result["rtf"] = bench_rtf(args.model, args.rtf_seconds, args.repeats, args.song_dir,
+                                  args.anchor_model)
     if "memory" not in skip:
         result["memory"] = bench_memory(args.model, args.mem_seconds, args.song_dir, args.threads)
     print(json.dumps(result, indent=2))

@@ -52,7 +52,8 @@ class BuildConfig:
     of them go to valid), ``test_songs`` the number of test songs (reserved material).
     ``real_songs`` / ``real_dev_songs``: train / valid (development set) songs of the
     real-songs part (:mod:`discovervoice.corpus.realsongs`), whose music packages lie
-    unpacked under ``music_root`` (``music_packages``: only these train packages).
+    unpacked under ``music_root`` (``music_packages``: only these train packages;
+    ``real_voice_kinds``: only voices of these kinds, e.g. ``("recorded",)``).
     """
 
     out: str
@@ -82,6 +83,7 @@ class BuildConfig:
     real_silent_share: float = 0.2
     music_root: str = "/"
     music_packages: tuple[str, ...] | None = None
+    real_voice_kinds: tuple[str, ...] | None = None
     workers: int = 2
 
     def validate(self) -> None:
@@ -295,6 +297,8 @@ def _plan_real_songs(cfg: BuildConfig, m: Material) -> list[Job]:
         voices = [v for v in m.voices if v.id in rs.DEV_SPEAKERS]
     else:
         voices = [v for v in m.voices if v.id not in rs.DEV_SPEAKERS]
+    if cfg.real_voice_kinds:
+        voices = [v for v in voices if v.kind in cfg.real_voice_kinds]
     if not voices:
         raise DataError(f"real-songs {m.split}: no voices")
     n = cfg.real_dev_songs if dev else cfg.real_songs

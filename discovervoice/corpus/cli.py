@@ -79,6 +79,8 @@ def register(subparsers) -> None:
                    help="folder where the Debian music packages are unpacked (default /)")
     b.add_argument("--music-packages", type=_csv, default=None,
                    help="only these train music packages (reserved ones are refused)")
+    b.add_argument("--real-voice-kinds", type=_csv, default=None,
+                   help="real-songs vocals only from voices of these kinds (mbrola,festival,recorded)")
     b.add_argument("-j", "--workers", type=int, default=2, help="worker processes (default 2)")
     b.set_defaults(func=_build)
 
@@ -107,7 +109,8 @@ def _build(args) -> int:
                       real_dev_songs=args.real_dev_songs,
                       real_song_seconds=args.real_song_seconds,
                       real_silent_share=args.real_silent_share, music_root=args.music_root,
-                      music_packages=args.music_packages, workers=args.workers)
+                      music_packages=args.music_packages,
+                      real_voice_kinds=args.real_voice_kinds, workers=args.workers)
     log = logging.getLogger("discovervoice.corpus")
     m = build(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True)
               if args.verbose or not s.startswith("[") else log.info(s))

@@ -8,8 +8,9 @@ reaches). Each value is the mean over songs; the table also reports how far each
 goes from the mixture baseline to the oracle (``0 %`` = mixture, ``100 %`` = IRM).
 
 Leakage (:func:`discovervoice.eval.separation.leakage_db`): songs whose vocals stem is
-digital silence throughout (instrumentals) are left out of the vocals uSDR / SI-SDR means
-(undefined there) and scored by ``vocals_leakage`` instead: the estimated vocals' energy
+digital silence throughout (instrumentals) are left out of the uSDR / SI-SDR means (the
+vocals' are undefined there, and the mixture itself would score ~100 dB as accompaniment)
+and scored by ``vocals_leakage`` instead: the estimated vocals' energy
 relative to the mixture, dB, mean over those songs (lower is better; the mixture scores
 0 dB). ``vocals_passage_leakage`` is the same over the silent 1-s windows of the songs
 that do have vocals (instrumental passages). NaN when a data set has no such song or
@@ -185,7 +186,7 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
             if silent and mi == 0:
                 table.silent_songs.append(name)
             for s in STEMS:
-                if s == "vocals" and silent:
+                if silent:   # vocals undefined; accompaniment = the mixture, uSDR ~100 dB
                     continue
                 acc.setdefault(f"{s}_usdr", []).append(usdr(refs[s], est[s]))
                 acc.setdefault(f"{s}_si_sdr", []).append(si_sdr(refs[s], est[s]))
@@ -196,7 +197,8 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
                 progress((mi + (ti + 1) / len(jobs)) / len(models), f"{label}: {name}")
         row = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
                for k, v in acc.items()}
-        for k in ("vocals_usdr", "vocals_si_sdr", "vocals_leakage", "vocals_passage_leakage"):
+        for k in ("vocals_usdr", "vocals_si_sdr", "accompaniment_usdr", "accompaniment_si_sdr",
+                  "vocals_leakage", "vocals_passage_leakage"):
             row.setdefault(k, float("nan"))
         row["rtf"] = elapsed / dur if m not in BASELINES else float("nan")
         table.rows[str(label)] = row
