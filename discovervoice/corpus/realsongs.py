@@ -298,18 +298,10 @@ def _speech_phrase(voice, rng: np.random.Generator, max_s: float) -> tuple[np.nd
 def _sung_phrase(voice, pieces: list[str], rng: np.random.Generator, out: Path
                  ) -> tuple[np.ndarray, dict]:
     from discovervoice import audio
-    from discovervoice.corpus.parts import get_piece, phrase, sing_phrase
+    from discovervoice.corpus.parts import _pick_melody, phrase, sing_phrase
 
-    for _ in range(8):
-        pid = pieces[int(rng.integers(len(pieces)))]
-        try:
-            piece = get_piece(pid, out)
-        except DataError:
-            continue
-        if len(piece.melody) >= 8:
-            break
-    else:
-        raise DataError(f"no usable melody among {len(pieces)} pieces")
+    piece = _pick_melody(pieces, rng, out)
+    pid = piece.piece_id
     notes = phrase(piece, rng, max_q=float(rng.uniform(8, 16)))
     r, sung, meta = sing_phrase(notes, voice, rng, lead_in=0.05)
     x = audio.resample(r.audio[None].astype(np.float32), r.sample_rate, SR)[0]
