@@ -34,6 +34,10 @@ from discovervoice.errors import AudioError, AudioLoadError
 
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
+#: Most channels a file may have (WAV allows up to 65535; 32 covers every real layout).
+MAX_CHANNELS = 64
+#: Seconds the ffmpeg decoder may run on one file before it is stopped.
+FFMPEG_TIMEOUT = 900.0
 #: Default maximum duration accepted by :func:`load`, in seconds (2 hours).
 DEFAULT_MAX_SECONDS = 2 * 3600.0
 #: Peak amplitude below which a signal counts as silent (about -100 dBFS).
@@ -76,7 +80,10 @@ def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     # ffmpeg writes a float wav to stdout; soundfile parses the header for rate/channels.
     cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
            "-f", "wav", "-acodec", "pcm_f32le", "-"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, check=False, timeout=FFMPEG_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"ffmpeg did not finish decoding within {FFMPEG_TIMEOUT:.0f} s") from None
     if proc.returncode != 0 or not proc.stdout:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise RuntimeError(msg[-1] if msg else f"ffmpeg exited with status {proc.returncode}")
@@ -89,6 +96,70 @@ def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
 
 
 _BACKENDS = (("soundfile", _read_soundfile), ("ffmpeg", _read_ffmpeg))
+
+
+def _probe_ffmpeg(path: Path) -> tuple[int, int, float]:
+    """``(sample_rate, channels, duration_seconds)`` of the first audio stream, from ffprobe
+    (the container header; nothing is decoded)."""
+    import json
+
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        raise RuntimeError("ffprobe is not installed (apt-get install ffmpeg)")
+    cmd = [exe, "-v", "error", "-select_streams", "a:0", "-show_entries",
+           "stream=sample_rate,channels,duration:format=duration", "-of", "json", str(path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("ffprobe did not answer within 60 s") from None
+    if proc.returncode != 0:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RuntimeError(msg[-1] if msg else f"ffprobe exited with status {proc.returncode}")
+    meta = json.loads(proc.stdout or b"{}")
+    streams = meta.get("streams") or []
+    if not streams:
+        raise RuntimeError("no audio stream")
+    st = streams[0]
+    duration = st.get("duration") or (meta.get("format") or {}).get("duration") or "nan"
+    return int(st.get("sample_rate") or 0), int(st.get("channels") or 0), float(duration)
+
+
+def check_header(path: str | os.PathLike, max_seconds: float | None) -> AudioInfo | None:
+    """Refuse a file whose header already shows it is unusable, before decoding it.
+
+    Reads the header only (libsndfile, else ffprobe): a duration above ``max_seconds``,
+    a sample rate outside 8-192 kHz, or more than :data:`MAX_CHANNELS` channels. Files
+    whose header neither backend can read return ``None`` (decoding then reports why).
+
+    Raises:
+        AudioError: the header shows a problem; the message names the file.
+    """
+    p = Path(path)
+    hdr: AudioInfo | None = None
+    try:
+        import soundfile as sf
+
+        i = sf.info(str(p))
+        hdr = AudioInfo(p, int(i.samplerate), int(i.channels), int(i.frames), "soundfile")
+    except Exception:
+        try:
+            sr, ch, dur = _probe_ffmpeg(p)
+            if sr > 0 and np.isfinite(dur):
+                hdr = AudioInfo(p, sr, ch, int(dur * sr), "ffmpeg")
+        except Exception:
+            hdr = None
+    if hdr is None:
+        return None
+    if not MIN_SAMPLE_RATE <= hdr.sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"sample rate {hdr.sample_rate} Hz is outside the supported range "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz", p)
+    if hdr.channels > MAX_CHANNELS:
+        raise AudioError(f"{hdr.channels} channels is above the limit of {MAX_CHANNELS}", p)
+    if max_seconds is not None and hdr.frames / hdr.sample_rate > max_seconds:
+        raise AudioError(f"duration {hdr.frames / hdr.sample_rate:.1f} s is above the limit of "
+                         f"{max_seconds:.1f} s", p)
+    return hdr
 
 
 def read(path: str | os.PathLike, *, check: bool = True) -> tuple[np.ndarray, int]:
@@ -167,19 +238,26 @@ def load(
     Raises:
         AudioLoadError: not decodable (lists each backend's failure), missing, empty.
         AudioError: NaN/inf samples, rate outside 8-192 kHz, too long, or silent when
-            ``allow_silent`` is false.
+            ``allow_silent`` is false. Rate, channel count and duration are checked on the
+            header first (:func:`check_header`), so an over-long file is refused without
+            being decoded.
     """
-    audio, sr = read(path)
     p = Path(path)
+    if p.exists() and p.is_file() and p.stat().st_size > 0:
+        check_header(p, max_seconds)
+    audio, sr = read(path)
     if max_seconds is not None and audio.shape[1] / sr > max_seconds:
         raise AudioError(
             f"duration {audio.shape[1] / sr:.1f} s is above the limit of {max_seconds:.1f} s", p)
     if not allow_silent and is_silent(audio):
         raise AudioError("audio is silent (peak below -100 dBFS)", p)
-    if channels is not None:
+    # fewer channels before resampling, more after: the resampler never works on copies
+    if channels is not None and channels < audio.shape[0]:
         audio = to_channels(audio, channels)
     if sample_rate is not None and sample_rate != sr:
         audio = resample(audio, sr, sample_rate)
+    if channels is not None and channels != audio.shape[0]:
+        audio = to_channels(audio, channels)
     return audio
 
 
