@@ -284,7 +284,7 @@ def build_app(args: argparse.Namespace) -> Any:
             if examples:
                 gr.Examples([[str(examples["voice"])]], [voice_in], label="Example voice")
             singer_label = gr.Label(label="Singers (probability)", elem_id="singer-out")
-            singer_recs = gr.Dataframe(headers=["singer", "title", "link"], label="Recommended songs",
+            singer_recs = gr.Dataframe(headers=["singer", "song", "where to hear it"], label="Recommended songs",
                                        interactive=False)
 
             def on_singer(path, k, ws, request: gr.Request, progress=gr.Progress()):
@@ -297,10 +297,8 @@ def build_app(args: argparse.Namespace) -> Any:
                                                 progress=_progress(progress))
                 except Exception as exc:
                     raise _friendly(exc) from None
-                rows = [[r.get("singer", ""), r.get("title", ""),
-                         r.get("file_or_link", "") if r.get("available", True) else "(file unavailable)"]
-                        for r in res.recommendations]
-                return {n: q for n, q in res.singers}, rows, ws
+                rows = [pipeline.song_row(r) for r in res.recommendations]
+                return {pipeline.singer_label(n): q for n, q in res.singers}, rows, ws
 
             singer_btn.click(on_singer, [voice_in, top_k, ws_state], [singer_label, singer_recs, ws_state],
                              concurrency_id="heavy", api_name="which_singer")

@@ -15,9 +15,11 @@ starts fast and runs with whichever stages are installed.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -265,6 +267,53 @@ def which_singer(voice: str | os.PathLike, *, model: str = "default", top_k: int
     recs = res["recommendations"]
     p(1.0, "done")
     return SingerResult([(str(n), float(q)) for n, q in ranking], list(recs))
+
+
+_VOICE_KINDS = {"mbrola": "synthetic voice (MBROLA diphones of one recorded speaker)",
+                "festival": "synthetic voice (Festival)", "recorded": "recorded speaker"}
+
+
+@functools.lru_cache(maxsize=1)
+def _corpus_voices() -> dict[str, Any]:
+    try:
+        from discovervoice.corpus.voices import list_voices
+
+        return {v.id: v for v in list_voices(include_reserved=True)}
+    except Exception:  # noqa: BLE001 - descriptions are optional; names still show
+        return {}
+
+
+def singer_label(name: str) -> str:
+    """What a singer name of the classifier is, for people: the embedded classifier knows
+    the corpus' voices (``mbrola-es3`` -> ``mbrola-es3 — synthetic voice (MBROLA ...), es-es,
+    female``), not real singers; other names (a gallery's) are shown as they are."""
+    v = _corpus_voices().get(name)
+    if v is None:
+        return name
+    what = _VOICE_KINDS.get(v.kind, v.kind)
+    return f"{name} — {what}, {v.language}" + (f", {v.sex}" if v.sex else "")
+
+
+_CORPUS_SONG = re.compile(r"^bach/bwv(?P<bwv>[0-9.]+) \((?P<id>[^)]+)\)$")
+
+
+def song_row(rec: dict[str, Any]) -> list[str]:
+    """``[singer, song, where to hear it]`` of one recommendation, for people: corpus ids
+    become "Bach chorale BWV n (corpus song ...)", and a song missing on this machine says
+    so and how to make it, instead of a dead link; no server path is shown."""
+    title = str(rec.get("title", ""))
+    m = _CORPUS_SONG.match(title)
+    song = f"Bach chorale BWV {m['bwv']} — a DiscoverVoice corpus song sung by this voice" if m else title
+    loc = str(rec.get("file_or_link", ""))
+    if "://" in loc:
+        where = loc
+    elif rec.get("available") and loc:
+        where = "on this machine (" + Path(loc).name + ")"
+    elif m:
+        where = "not on this machine (`discovervoice corpus build` makes the corpus songs)"
+    else:
+        where = "not on this machine (the file was moved or deleted since the library was indexed)"
+    return [singer_label(str(rec.get("singer", ""))), song, where]
 
 
 # --------------------------------------------------------------------------- voices
