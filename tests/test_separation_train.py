@@ -275,3 +275,35 @@ def test_init_from_weights_and_lr_override_on_resume(musdb, tmp_path):
     assert code == 0
     ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
     assert ck["history"][-1]["lr"] == 2e-4 and ck["step"] == 3
+
+
+class _Oracle(torch.nn.Module):
+    """'Separates' by returning fixed fractions of the mixture: vocals = 0.1 x, accomp. = 0.9 x."""
+
+    sources = ["vocals", "accompaniment"]
+    samplerate = SR
+    audio_channels = 2
+    segment = 1.0
+
+    def forward(self, mix):
+        return torch.stack([0.1 * mix, 0.9 * mix], dim=1)
+
+
+def test_validation_scores_vocal_free_songs_by_leakage_not_usdr(tmp_path):
+    from discovervoice.separation.train import scan_songs, validate
+
+    _make_two_stem_song(tmp_path / "sung", 50)
+    quiet = tmp_path / "quiet"
+    _make_two_stem_song(quiet, 51)
+    acc, _ = sf.read(quiet / "accompaniment.wav", dtype="float32")
+    sf.write(quiet / "vocals.wav", np.zeros_like(acc), SR)
+    sf.write(quiet / "mixture.wav", acc, SR)
+    songs = scan_songs(tmp_path)
+    both = validate(_Oracle(), songs, ["vocals", "accompaniment"], max_seconds=None)
+    sung_only = validate(_Oracle(), [s for s in songs if s.name == "sung"],
+                         ["vocals", "accompaniment"], max_seconds=None)
+    # the vocal-free song does not enter the vocals uSDR (it would add ~-100 dB)...
+    assert both["vocals"] == pytest.approx(sung_only["vocals"], abs=1e-6)
+    # ...but its leakage does: 0.1 x the mixture is -20 dB of its energy
+    assert both["vocals_leakage"] == pytest.approx(-20.0, abs=0.1)
+    assert "vocals_leakage" not in sung_only

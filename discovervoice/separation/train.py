@@ -304,12 +304,21 @@ def usdr_db(ref: np.ndarray, est: np.ndarray, eps: float = 1e-7) -> float:
 
 def validate(model: Any, songs: Sequence[Song], sources: Sequence[str], *, device: str = "cpu",
              max_seconds: float | None = 30.0, segment: float | None = None) -> dict[str, float]:
-    """Mean uSDR per source over ``songs`` (whole songs, chunked apply)."""
+    """Mean uSDR per source over ``songs`` (whole songs, chunked apply).
+
+    A source whose reference is digital silence in a song (a vocal-free song) has no uSDR
+    there (it would score the estimate's energy against ``eps``, ~-100 dB, and swamp the
+    mean); its leakage (:func:`discovervoice.eval.separation.leakage_db`, dB relative to
+    the mixture) goes into ``"<source>_leakage"`` instead. Returns ``{name: mean dB}``.
+    """
     import torch
 
+    from discovervoice.audio import SILENCE_PEAK
+    from discovervoice.eval.separation import leakage_db
     from discovervoice.separation.apply import apply_model
 
     scores: dict[str, list[float]] = {s: [] for s in sources}
+    leaks: dict[str, list[float]] = {s: [] for s in sources}
     was_training = model.training
     model.eval()
     try:
@@ -321,10 +330,17 @@ def validate(model: Any, songs: Sequence[Song], sources: Sequence[str], *, devic
                 continue
             est = apply_model(model, torch.from_numpy(mix), device=device, segment=segment)[0].cpu().numpy()
             for i, s in enumerate(sources):
-                scores[s].append(usdr_db(tgt[i], est[i]))
+                if np.max(np.abs(tgt[i])) < SILENCE_PEAK:
+                    leak = leakage_db(tgt[i], est[i], mix, song.sample_rate)
+                    if math.isfinite(leak):
+                        leaks[s].append(leak)
+                else:
+                    scores[s].append(usdr_db(tgt[i], est[i]))
     finally:
         model.train(was_training)
-    return {s: float(np.mean(v)) if v else float("nan") for s, v in scores.items()}
+    out = {s: float(np.mean(v)) if v else float("nan") for s, v in scores.items()}
+    out |= {f"{s}_leakage": float(np.mean(v)) for s, v in leaks.items() if v}
+    return out
 
 
 # --------------------------------------------------------------------------- loop
