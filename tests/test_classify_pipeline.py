@@ -354,3 +354,44 @@ def test_cross_modal_training_and_gallery_backend(tmp_path, capsys):
     assert SingerClassifier.load(tmp_path / "b").backend is None
     assert SingerClassifier.load(tmp_path / "b").default_scoring == "head"
     assert not (tmp_path / "b" / "gallery_backend.safetensors").exists()
+
+
+def test_speaker_fusion_round_trip_enrols_real_people_and_falls_back(tiny_model, tmp_path):
+    """Real people (KLettres native speakers) enrolled with speaker fusion on: the GE2E
+    centroid is stored, survives save/load, the fused score ranks each person's held-out
+    words first; a singer without a speaker centroid turns fusion off (AST scale used)."""
+    from discovervoice.classify import SingerClassifier
+    from discovervoice.classify.train import fit_speaker_fusion
+    from tests.speech_clips import klettres_words
+
+    out, data = tiny_model
+    fused = tmp_path / "fused"
+    clf = fit_speaker_fusion(out, data, fused, weight=1.0, scale=30.0, clips_per_singer=2)
+    assert sorted(clf.speaker_gallery) == ["ana", "ben", "cleo"]
+    people = {}
+    for lang in ("es", "fr"):
+        try:
+            people[lang] = klettres_words(tmp_path / lang, language=lang, files=2, words_per_file=8)
+        except FileNotFoundError as exc:
+            pytest.skip(str(exc))
+    for lang, files in people.items():
+        clf.add_to_gallery(f"speaker-{lang}", [str(files[0])])
+    assert np.linalg.norm(clf.speaker_gallery["speaker-es"]) > 0.5
+    clf.save(fused)
+    back = SingerClassifier.load(fused)
+    assert back.speaker_weight == 1.0 and back.speaker_scale == 30.0
+    np.testing.assert_allclose(back.speaker_gallery["speaker-fr"], clf.speaker_gallery["speaker-fr"])
+    assert back.fuses(sorted(back.gallery))
+    for lang, files in people.items():
+        x, sr = sf.read(files[1], dtype="float32")
+        from discovervoice import audio as dv_audio
+
+        x16 = dv_audio.resample(x[None], sr, 16000)
+        assert back.rank(x16, top_k=1)[0][0] == f"speaker-{lang}"
+    # an AST-only gallery entry: no speaker centroid, so fusion is off for the whole gallery
+    back.speaker_weight = 0.0
+    back.add_to_gallery("speaker-es", [str(people["es"][0])], replace=True)
+    back.speaker_weight = 1.0
+    assert "speaker-es" not in back.speaker_gallery and not back.fuses(sorted(back.gallery))
+    r = back.predict(x16)
+    assert r["scoring"] == "gallery"

@@ -152,3 +152,17 @@ def test_classification_errors():
         cl.top_k_accuracy(np.array([3]), np.ones((1, 2)) / 2)
     with pytest.raises(DataError, match="logits"):
         cl.cross_entropy(np.array([0]), np.array([[-1.0, 2.0]]))
+
+
+def test_expected_calibration_error_hand_computed():
+    from discovervoice.eval.classification import expected_calibration_error
+
+    y = np.array([0, 0, 1, 1])
+    # confidences 0.9 (right), 0.9 (wrong), 0.6 (right), 0.6 (right)
+    p = np.array([[0.9, 0.1], [0.1, 0.9], [0.4, 0.6], [0.4, 0.6]])
+    # bin 0.9: accuracy 0.5 vs confidence 0.9 -> 0.4, weight 1/2; bin 0.6: 1.0 vs 0.6 -> 0.4
+    assert expected_calibration_error(y, p) == pytest.approx(0.4)
+    calibrated = np.array([[0.5, 0.5]] * 4)
+    assert expected_calibration_error(np.array([0, 1, 0, 1]), calibrated) == pytest.approx(0.0)
+    with pytest.raises(DataError):
+        expected_calibration_error(y, p * 2)

@@ -5,7 +5,10 @@ A classifier folder is an AST checkpoint folder (:mod:`discovervoice.classify.mo
 
     discovervoice.json   format tag, label map, window/VAD config, temperature, gallery
                          scale, gallery names and clip counts, training summary
-    gallery.safetensors  ``centroids``: ``[G, H]`` mean L2-normalised pooled embeddings
+    gallery.safetensors  ``centroids``: ``[G, H]`` mean L2-normalised pooled embeddings;
+                         optional ``speaker_centroids``: ``[S, 256]`` GE2E speaker embeddings
+                         of the singers named in ``discovervoice.json``'s
+                         ``gallery.speaker_names`` (speaker fusion, below)
     gallery_backend.safetensors  optional: ``mean`` ``[H]`` and ``projection`` ``[H, D]`` of
                          the gallery's scoring backend (:mod:`discovervoice.classify.backend`)
     catalogue.csv        optional: ``singer,title,file_or_link`` songs to recommend
@@ -24,6 +27,20 @@ Two scorings:
   et al. 2017), soft-maxed. When the folder has a gallery backend, both are first mapped by
   it (NAP of the singing/speaking shift + WCCN), so that singers enrolled from sung clips
   are also found from speech.
+
+**Speaker fusion** (gallery scoring, score-level fusion as in speaker verification system
+combination, e.g. Brümmer et al. 2007): when the folder sets ``gallery.speaker_weight``
+``w > 0`` and every scored singer has a speaker centroid, the similarity is
+``(1 - w) * cos_AST + w * cos_GE2E`` where ``cos_GE2E`` compares the query's resemblyzer
+GE2E embedding (Wan et al. 2018, "Generalized end-to-end loss for speaker verification";
+the pretrained 256-d encoder ships in the ``resemblyzer`` wheel, no network) with the
+singer's speaker centroid, and the fused similarity is scaled by ``gallery.speaker_scale``
+(fitted like ``scale``, so probabilities stay calibrated). The AST was trained on synthetic
+singers only; the GE2E encoder was trained on thousands of real speakers, and on real
+people the fusion ranks better than either (``weights/dv-singer-ast.md``). Otherwise
+(``w = 0``, or a singer without a speaker centroid, e.g. a library made without one) the
+AST similarity alone is used with ``scale``. :meth:`add_to_gallery` computes both
+centroids while ``w > 0``.
 
 ``scoring="auto"`` uses the gallery once singers outside the head were added (the head
 cannot name them); otherwise the folder's ``default_scoring``, which training (and
@@ -100,6 +117,10 @@ class SingerClassifier:
             every gallery singer is a head label (see the module docstring).
         song_embeddings: optional ``ndarray[S, H]``, one embedding per catalogue entry
             (same order) of that song's own vocals; ranks songs within a singer.
+        speaker_gallery: ``{singer: GE2E speaker centroid ndarray[256]}`` (speaker fusion).
+        speaker_counts: ``{singer: number of clips averaged}`` of ``speaker_gallery``.
+        speaker_weight: weight ``w`` in ``[0, 1]`` of the GE2E similarity (0: off).
+        speaker_scale: scale of the fused similarity (default: ``gallery_scale``).
 
     Attributes:
         sample_rate: 16000 Hz; callers resample (DESIGN.md).
@@ -112,7 +133,10 @@ class SingerClassifier:
                  gallery_counts: dict[str, int] | None = None, gallery_scale: float = 10.0,
                  catalogue: Sequence[CatalogueEntry] = (), info: dict[str, Any] | None = None,
                  name: str = "", backend: GalleryBackend | None = None,
-                 default_scoring: str = "head", song_embeddings: np.ndarray | None = None):
+                 default_scoring: str = "head", song_embeddings: np.ndarray | None = None,
+                 speaker_gallery: dict[str, np.ndarray] | None = None,
+                 speaker_counts: dict[str, int] | None = None, speaker_weight: float = 0.0,
+                 speaker_scale: float | None = None):
         self.checkpoint = checkpoint
         self.model = checkpoint.model.eval()
         frames = int(checkpoint.model.config.max_length)
@@ -137,6 +161,12 @@ class SingerClassifier:
         self.default_scoring = default_scoring
         self.song_embeddings = None if song_embeddings is None else np.asarray(song_embeddings,
                                                                                np.float32)
+        self.speaker_gallery = {k: np.asarray(v, np.float32) for k, v in (speaker_gallery or {}).items()}
+        self.speaker_counts = dict(speaker_counts or {k: 1 for k in self.speaker_gallery})
+        if not 0.0 <= float(speaker_weight) <= 1.0:
+            raise WeightsError(f"speaker weight must be in [0, 1], got {speaker_weight}")
+        self.speaker_weight = float(speaker_weight)
+        self.speaker_scale = float(speaker_scale if speaker_scale is not None else gallery_scale)
         if self.song_embeddings is not None and self.song_embeddings.shape != (
                 len(self.catalogue), self.embedding_size):
             raise WeightsError(f"song embeddings of shape {self.song_embeddings.shape} do not fit "
@@ -163,6 +193,11 @@ class SingerClassifier:
         if self.default_scoring == "gallery" and all(k in self.gallery for k in self.labels):
             return "gallery"
         return "head"
+
+    def fuses(self, names: Sequence[str]) -> bool:
+        """Whether gallery scoring over ``names`` uses speaker fusion (module docstring)."""
+        return self.speaker_weight > 0 and bool(names) and all(n in self.speaker_gallery
+                                                                for n in names)
 
     @property
     def embedding_size(self) -> int:
@@ -216,6 +251,20 @@ class SingerClassifier:
                 raise WeightsError(f"{p / 'gallery.safetensors'}: shape {g.shape} does not fit "
                                    f"{len(names)} singers x {ck.model.config.hidden_size}")
             gallery = {n: g[i] for i, n in enumerate(names)}
+        speaker_gallery: dict[str, np.ndarray] = {}
+        snames = meta.get("gallery", {}).get("speaker_names", [])
+        if snames:
+            from safetensors.numpy import load_file
+
+            try:
+                sg = load_file(str(p / "gallery.safetensors"))["speaker_centroids"]
+            except (KeyError, OSError) as exc:
+                raise WeightsError(f"{p / 'gallery.safetensors'}: discovervoice.json names "
+                                   f"speaker centroids but they are missing ({exc})") from exc
+            if sg.shape[0] != len(snames):
+                raise WeightsError(f"{p / 'gallery.safetensors'}: {sg.shape[0]} speaker "
+                                   f"centroids for {len(snames)} names")
+            speaker_gallery = {n: sg[i].astype(np.float32) for i, n in enumerate(snames)}
         cat = read_catalogue(p / "catalogue.csv") if (p / "catalogue.csv").is_file() else []
         song_emb = None
         if cat and (p / SONG_EMBEDDINGS).is_file():
@@ -245,7 +294,10 @@ class SingerClassifier:
                    gallery_scale=float(meta.get("gallery", {}).get("scale", 10.0)),
                    catalogue=cat, info=meta.get("info", {}), name=str(key), backend=backend,
                    default_scoring=str(meta.get("default_scoring", "head")),
-                   song_embeddings=song_emb)
+                   song_embeddings=song_emb, speaker_gallery=speaker_gallery,
+                   speaker_counts=meta.get("gallery", {}).get("speaker_counts"),
+                   speaker_weight=float(meta.get("gallery", {}).get("speaker_weight", 0.0)),
+                   speaker_scale=meta.get("gallery", {}).get("speaker_scale"))
 
     def save(self, path: str | os.PathLike, *, fp16: bool | None = None) -> Path:
         """Write the classifier folder (see the module docstring); returns it.
@@ -254,15 +306,23 @@ class SingerClassifier:
 
         p = save_ast_folder(self.checkpoint, path, fp16=fp16)
         names = sorted(self.gallery)
+        snames = sorted(self.speaker_gallery)
         if names:
-            save_file({"centroids": np.stack([self.gallery[n] for n in names]).astype(np.float32)},
-                      str(p / "gallery.safetensors"))
+            tensors = {"centroids": np.stack([self.gallery[n] for n in names]).astype(np.float32)}
+            if snames:
+                tensors["speaker_centroids"] = np.stack(
+                    [self.speaker_gallery[n] for n in snames]).astype(np.float32)
+            save_file(tensors, str(p / "gallery.safetensors"))
             normal_file_mode(p / "gallery.safetensors")
         meta = {"format": FORMAT, "labels": self.labels, "window": self.window.to_dict(),
                 "temperature": self.temperature, "default_scoring": self.default_scoring,
                 "gallery": {"names": names, "counts": {n: int(self.gallery_counts.get(n, 1))
                                                        for n in names},
                             "scale": self.gallery_scale,
+                            "speaker_names": snames if names else [],
+                            "speaker_counts": {n: int(self.speaker_counts.get(n, 1)) for n in snames},
+                            "speaker_weight": self.speaker_weight,
+                            "speaker_scale": self.speaker_scale,
                             "backend": self.backend.info if self.backend is not None else None},
                 "info": self.info}
         if self.backend is not None:
@@ -344,11 +404,26 @@ class SingerClassifier:
         v = voiced_audio(audio, sample_rate, self.window, name=name)
         w = cut_windows(v, self.window)
         logits, emb = self.forward_windows(w)
-        return self._scores(logits, emb, scoring) | {
+        mode = self.scoring if scoring == "auto" else scoring
+        spk = None
+        if mode == "gallery" and self.fuses([n for n in self.gallery]):
+            spk = self.speaker_embedding(v)
+        return self._scores(logits, emb, mode, speaker_embedding=spk) | {
             "windows": int(len(w)), "voiced_seconds": len(v) / SAMPLE_RATE}
 
-    def _scores(self, logits: np.ndarray, emb: np.ndarray, scoring: str = "auto"
-                ) -> dict[str, Any]:
+    def speaker_embedding(self, voiced: np.ndarray) -> np.ndarray:
+        """GE2E speaker embedding ``ndarray[256]`` (unit norm) of voiced 16 kHz audio
+        ``ndarray[T]`` or ``[C, T]`` (resemblyzer, via :mod:`discovervoice.eval.speaker`).
+
+        Raises:
+            AudioError: less than 0.25 s of speech left after resemblyzer's trimming.
+        """
+        from discovervoice.eval.speaker import shared_encoder
+
+        return np.asarray(shared_encoder().embed(voiced, SAMPLE_RATE), np.float32)
+
+    def _scores(self, logits: np.ndarray, emb: np.ndarray, scoring: str = "auto", *,
+                speaker_embedding: np.ndarray | None = None) -> dict[str, Any]:
         mode = self.scoring if scoring == "auto" else scoring
         mean_emb = _normalize(_normalize(emb).mean(axis=0))
         if mode == "head":
@@ -359,21 +434,25 @@ class SingerClassifier:
                 raise DataError("gallery scoring needs singers in the gallery "
                                 "(add_to_gallery / `discovervoice classify gallery add`)")
             names = [n for n in self.singers if n in self.gallery]
-            probs = aggregate_logits(self.gallery_similarity(mean_emb[None], names)
-                                     * self.gallery_scale)
+            spk = speaker_embedding if self.fuses(names) else None
+            scale = self.speaker_scale if spk is not None else self.gallery_scale
+            probs = aggregate_logits(self.gallery_similarity(
+                mean_emb[None], names, None if spk is None else spk[None]) * scale)
         else:
             raise ValueError(f"scoring must be auto, head or gallery, got {scoring!r}")
         return {"names": list(names), "probabilities": probs, "scoring": mode,
                 "embedding": mean_emb}
 
-    def gallery_similarity(self, embeddings: np.ndarray, names: Sequence[str] | None = None
-                           ) -> np.ndarray:
+    def gallery_similarity(self, embeddings: np.ndarray, names: Sequence[str] | None = None,
+                           speaker_embeddings: np.ndarray | None = None) -> np.ndarray:
         """Cosine similarities of clip embeddings to gallery centroids, in the backend's
-        space when there is one.
+        space when there is one; fused with GE2E similarities when ``speaker_embeddings``
+        are given and :meth:`fuses` holds for ``names`` (module docstring).
 
         Args:
             embeddings: ``ndarray[N, H]`` (clip means of pooled embeddings).
             names: gallery singers (default: all, in :attr:`singers` order).
+            speaker_embeddings: optional ``ndarray[N, 256]`` GE2E embeddings of the clips.
 
         Returns:
             ``ndarray[N, G]`` in ``[-1, 1]``.
@@ -381,7 +460,12 @@ class SingerClassifier:
         names = list(names) if names is not None else [n for n in self.singers if n in self.gallery]
         cents = np.stack([self.gallery[n] for n in names])
         f = self.backend if self.backend is not None else _normalize
-        return f(np.asarray(embeddings, np.float32)) @ f(cents).T
+        sim = f(np.asarray(embeddings, np.float32)) @ f(cents).T
+        if speaker_embeddings is not None and self.fuses(names):
+            spk = _normalize(np.stack([self.speaker_gallery[n] for n in names]))
+            w = self.speaker_weight
+            sim = (1 - w) * sim + w * (_normalize(np.asarray(speaker_embeddings, np.float32)) @ spk.T)
+        return sim
 
     def rank(self, audio: np.ndarray, top_k: int = 5, sample_rate: int = SAMPLE_RATE, *,
              scoring: str = "auto") -> list[tuple[str, float]]:
@@ -466,10 +550,17 @@ class SingerClassifier:
                 voice (named).
             DataError: no clips.
         """
+        return self._embed_clips(clips, progress=progress)[0]
+
+    def _embed_clips(self, clips: Iterable[np.ndarray | str | os.PathLike], *,
+                     progress: Progress | None = None, speaker: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(AST window embeddings ndarray[N, H], GE2E clip embeddings ndarray[K, 256] or
+        None)`` of ``K`` clips (see :meth:`embed_clips`)."""
         clips = list(clips)
         if not clips:
             raise DataError("no clips given")
-        embs = []
+        embs, spk = [], []
         for i, c in enumerate(clips):
             if isinstance(c, (str, os.PathLike)):
                 from discovervoice import audio as dv_audio
@@ -477,11 +568,14 @@ class SingerClassifier:
                 a, label = dv_audio.load(c, SAMPLE_RATE, 1), str(c)
             else:
                 a, label = c, f"clip {i + 1}"
-            _, e = self.forward_windows(self.windows(a, SAMPLE_RATE, name=label))
+            v = voiced_audio(a, SAMPLE_RATE, self.window, name=label)
+            _, e = self.forward_windows(cut_windows(v, self.window))
             embs.append(_normalize(e))
+            if speaker:
+                spk.append(self.speaker_embedding(v))
             if progress:
                 progress((i + 1) / len(clips), f"embedded {label}")
-        return np.concatenate(embs)
+        return np.concatenate(embs), (np.stack(spk) if speaker else None)
 
     def add_to_gallery(self, name: str, clips: Iterable[np.ndarray | str | os.PathLike], *,
                        replace: bool = False, progress: Progress | None = None) -> int:
@@ -489,7 +583,9 @@ class SingerClassifier:
 
         The singer's centroid is the mean of the L2-normalised pooled AST embeddings of
         all windows of ``clips``; with ``replace=False`` an existing centroid is updated
-        as a running mean. Returns the number of windows used.
+        as a running mean. While speaker fusion is on (``speaker_weight > 0``) the GE2E
+        speaker centroid (mean of the clips' embeddings) is updated the same way. Returns
+        the number of windows used.
 
         Raises:
             DataError: empty name or no clips. AudioError: see :meth:`embed_clips`.
@@ -497,11 +593,21 @@ class SingerClassifier:
         name = str(name).strip()
         if not name:
             raise DataError("a gallery singer needs a non-empty name")
-        e = self.embed_clips(clips, progress=progress)
+        speaker = self.speaker_weight > 0
+        e, spk = self._embed_clips(clips, progress=progress, speaker=speaker)
         n_old = 0 if replace else int(self.gallery_counts.get(name, 0))
         total = e.sum(axis=0) + (self.gallery[name] * n_old if n_old else 0)
         self.gallery[name] = (total / (n_old + len(e))).astype(np.float32)
         self.gallery_counts[name] = n_old + len(e)
+        if spk is not None:
+            s_old = 0 if replace or name not in self.speaker_gallery else int(
+                self.speaker_counts.get(name, 1))
+            s_tot = spk.sum(axis=0) + (self.speaker_gallery[name] * s_old if s_old else 0)
+            self.speaker_gallery[name] = (s_tot / (s_old + len(spk))).astype(np.float32)
+            self.speaker_counts[name] = s_old + len(spk)
+        else:  # an AST-only update would leave a stale speaker centroid behind
+            self.speaker_gallery.pop(name, None)
+            self.speaker_counts.pop(name, None)
         return len(e)
 
     def remove_from_gallery(self, name: str) -> None:
@@ -510,6 +616,8 @@ class SingerClassifier:
             raise DataError(f"{name!r} is not in the gallery ({', '.join(sorted(self.gallery))})")
         del self.gallery[name]
         self.gallery_counts.pop(name, None)
+        self.speaker_gallery.pop(name, None)
+        self.speaker_counts.pop(name, None)
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:

@@ -237,7 +237,8 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
         if len(names) >= 2 and q:
             gal = SingerClassifier(clf.checkpoint, window=clf.window, temperature=clf.temperature,
                                    gallery_scale=clf.gallery_scale, name=clf.name,
-                                   backend=clf.backend)
+                                   backend=clf.backend, speaker_weight=clf.speaker_weight,
+                                   speaker_scale=clf.speaker_scale)
             b_embs: dict[str, list[np.ndarray]] = {n: [] for n in names}
             written = []
             for s in names:

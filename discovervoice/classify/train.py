@@ -822,3 +822,70 @@ def _cfg_dict(cfg: TrainConfig) -> dict[str, Any]:
     d = asdict(cfg)
     d["augment"] = cfg.augment.to_dict()
     return d
+
+
+def fit_speaker_fusion(model: str | os.PathLike, data_dir: str | os.PathLike | Sequence[str | os.PathLike],
+                       out_dir: str | os.PathLike | None = None, *, weight: float,
+                       scale: float | None = None, clips_per_singer: int = 8,
+                       allow_reserved: bool = False, progress: Progress | None = None) -> Any:
+    """Turn on speaker fusion of gallery scoring (see
+    :mod:`discovervoice.classify.classifier`): a GE2E speaker centroid for every gallery
+    singer from its clips in ``data_dir``, the fusion weight and the fused similarities'
+    scale. No network weight changes.
+
+    Args:
+        model: classifier folder (or registry name, then ``out_dir`` is required).
+        data_dir: ``DATA_DIR/<singer>/...`` (one or several folders) holding clips of the
+            gallery's singers (sung and spoken; e.g. the corpus' ``singers/train``).
+        weight: GE2E weight ``w`` in ``[0, 1]``.
+        scale: scale of the fused similarities (``None``: the gallery's cosine scale);
+            fitted on development queries by ``benchmarks/eval_real_speakers.py``.
+        clips_per_singer: at most this many clips per singer, first by path, sung and
+            spoken alternating.
+
+    Raises:
+        DataError: ``model`` is not a folder and no ``out_dir`` is given, or a gallery
+            singer has no usable clip in ``data_dir``.
+    """
+    from discovervoice import audio as dv_audio
+    from discovervoice.classify.classifier import SingerClassifier
+
+    if out_dir is None and not Path(model).is_dir():
+        raise DataError(f"{model!r} is not a classifier folder; give out_dir to write the "
+                        "classifier with its speaker centroids to a new folder")
+    clf = SingerClassifier.load(model)
+    dirs = [data_dir] if isinstance(data_dir, (str, os.PathLike)) else list(data_dir)
+    clips = [c for d in dirs for c in scan_dataset(d, min_singers=1, allow_reserved=allow_reserved)]
+    names = sorted(clf.gallery)
+    gallery: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    for i, name in enumerate(names):
+        own = sorted((c for c in clips if c.singer == name), key=lambda c: str(c.path))
+        by_kind = [[c for c in own if c.kind == k] for k in ("sung", "spoken")]
+        order = [c for pair in zip(*by_kind) for c in pair] + \
+            [c for k in by_kind for c in k[min(map(len, by_kind)):]]
+        embs = []
+        for c in order:
+            if len(embs) == clips_per_singer:
+                break
+            try:
+                v = voiced_audio(dv_audio.load(c.path, SAMPLE_RATE, 1), SAMPLE_RATE, clf.window,
+                                 name=str(c.path))
+                embs.append(clf.speaker_embedding(v))
+            except AudioError as exc:
+                log.warning("speaker centroid of %s: %s skipped (%s)", name, c.path, exc)
+        if not embs:
+            raise DataError(f"{', '.join(map(str, dirs))}: no usable clip of gallery singer "
+                            f"{name!r} for its speaker centroid")
+        gallery[name] = np.mean(embs, axis=0).astype(np.float32)
+        counts[name] = len(embs)
+        if progress:
+            progress((i + 1) / len(names), f"speaker centroid of {name} ({len(embs)} clips)")
+    clf.speaker_gallery, clf.speaker_counts = gallery, counts
+    clf.speaker_weight = float(weight)
+    clf.speaker_scale = float(scale if scale is not None else clf.gallery_scale)
+    clf.info["speaker_fusion"] = {"weight": clf.speaker_weight, "scale": clf.speaker_scale,
+                                  "encoder": "resemblyzer-ge2e", "clips_per_singer": clips_per_singer,
+                                  "data_dir": [str(d) for d in dirs]}
+    clf.save(out_dir or model)
+    return clf

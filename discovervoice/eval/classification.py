@@ -105,6 +105,37 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray,
     return m
 
 
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, *,
+                               bins: int = 10) -> float:
+    """Expected calibration error of the top-1 prediction (Naeini et al. 2015; Guo et al.
+    2017): the confidence/accuracy gap averaged over ``bins`` equal-width confidence bins,
+    weighted by how many predictions fall in each.
+
+    Args:
+        labels: ``ndarray[N]`` true class indices.
+        probabilities: ``ndarray[N, K]`` predicted probabilities (rows sum to 1).
+
+    Returns:
+        ECE in ``[0, 1]`` (0: confidence equals accuracy in every bin).
+
+    Raises:
+        DataError: shapes that do not match, or probabilities outside ``[0, 1]``.
+    """
+    y, p = _check(labels, probabilities)
+    assert p is not None
+    if p.min() < 0 or p.max() > 1 + 1e-6:
+        raise DataError("probabilities must lie in [0, 1]")
+    conf = p.max(axis=1)
+    hit = (p.argmax(axis=1) == y).astype(np.float64)
+    idx = np.minimum((conf * bins).astype(np.int64), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(hit[m].mean() - conf[m].mean())
+    return float(ece)
+
+
 def classification_report(labels: np.ndarray, scores: np.ndarray, *,
                           class_names: Sequence[str] | None = None, from_logits: bool = False,
                           top_k: Sequence[int] = (1, 3, 5)) -> dict:

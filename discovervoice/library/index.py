@@ -161,6 +161,8 @@ class SongWorker:
                        voiced_seconds=len(v) / SAMPLE_RATE, windows=int(len(emb)),
                        window_sum=[float(x) for x in emb.sum(axis=0)],
                        embedding=[float(x) for x in mean / max(np.linalg.norm(mean), 1e-8)])
+            if self.clf.speaker_weight > 0:   # GE2E speaker embedding for speaker fusion
+                rec["speaker_embedding"] = [float(x) for x in self.clf.speaker_embedding(v)]
         except (DiscoverVoiceError, OSError, ValueError, RuntimeError, MemoryError) as exc:
             rec.update(status="failed", type=type(exc).__name__, reason=_reason(exc))
         rec["seconds"] = round(time.perf_counter() - t0, 3)
@@ -386,6 +388,8 @@ def _assemble(lib: Path, cfg: IndexConfig, settings: dict[str, Any], first: dict
     songs = sorted(first.values(), key=lambda s: s.path)
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
+    spk_sums: dict[str, np.ndarray | None] = {}   # GE2E sums per artist (None: incomplete)
+    spk_counts: dict[str, int] = {}
     artists: dict[str, dict[str, Any]] = {}
     catalogue: list[CatalogueEntry] = []
     embs: list[list[float]] = []
@@ -404,6 +408,11 @@ def _assemble(lib: Path, cfg: IndexConfig, settings: dict[str, Any], first: dict
                            "reason": r.get("reason", "")})
             continue
         ws = np.asarray(r["window_sum"], np.float64)
+        if "speaker_embedding" in r and spk_sums.get(s.artist, 0) is not None:
+            spk_sums[s.artist] = spk_sums.get(s.artist, 0) + np.asarray(r["speaker_embedding"])
+            spk_counts[s.artist] = spk_counts.get(s.artist, 0) + 1
+        else:   # one song without it: this artist is scored by the AST alone
+            spk_sums[s.artist] = None
         sums[s.artist] = sums.get(s.artist, 0) + ws
         counts[s.artist] = counts.get(s.artist, 0) + int(r["windows"])
         a = artists.setdefault(s.artist, {"songs": 0, "seconds": 0.0, "voiced_seconds": 0.0,
@@ -422,6 +431,9 @@ def _assemble(lib: Path, cfg: IndexConfig, settings: dict[str, Any], first: dict
     clf = SingerClassifier.load(cfg.model)
     clf.gallery = {n: (sums[n] / counts[n]).astype(np.float32) for n in sorted(sums)}
     clf.gallery_counts = {n: counts[n] for n in sorted(sums)}
+    clf.speaker_gallery = {n: (v / spk_counts[n]).astype(np.float32)
+                           for n, v in sorted(spk_sums.items()) if v is not None}
+    clf.speaker_counts = {n: spk_counts[n] for n in clf.speaker_gallery}
     clf.catalogue = catalogue
     clf.song_embeddings = np.asarray(embs, np.float32).reshape(len(embs), clf.embedding_size)
     clf.default_scoring = "gallery"
