@@ -364,7 +364,7 @@ def build_app(args: argparse.Namespace) -> Any:
             voice_cancel.click(on_cancel, None, [voice_msg], queue=False, api_name="cancel_training")
 
         # ---------------------------------------------------------------- Cover
-        with gr.Tab("Cover", id="cover"):
+        with gr.Tab("Cover", id="cover") as cover_tab:
             gr.Markdown(CONSENT)
             with gr.Row():
                 cover_song = gr.Audio(label="Song", type="filepath", sources=["upload"], elem_id="cover-song")
@@ -394,6 +394,16 @@ def build_app(args: argparse.Namespace) -> Any:
                 return gr.update(choices=_voice_names(ws))
 
             refresh.click(on_refresh, [ws_state], [cover_voice], api_name="list_voices")
+
+            def on_cover_tab(ws, trained, current):
+                # a tab not yet shown can miss the training's update: offer the session's
+                # voices on arrival, keeping a choice made here, else the one just trained
+                names = _voice_names(ws)
+                value = current if current in names else trained if trained in names else (
+                    names[-1] if names else None)
+                return gr.update(choices=names, value=value)
+
+            cover_tab.select(on_cover_tab, [ws_state, voice_list, cover_voice], [cover_voice], queue=False)
 
             def on_cover(path, voice, tr, ir, pr, f0, ws, request: gr.Request, progress=gr.Progress()):
                 if not path:
@@ -451,13 +461,18 @@ def build_app(args: argparse.Namespace) -> Any:
                             [clean_audio, transcript, scores, ws_state], concurrency_id="heavy",
                             api_name="clean_and_transcribe")
 
-        _listening_test_tab(gr, args, root)
+        _listening_test_tab(gr, args, sessions, ws_state)
 
     return demo
 
 
-def _listening_test_tab(gr: Any, args: argparse.Namespace, root: Path | None) -> None:
-    """The human MOS listening test: randomised stimuli, 1-5 ratings, MOS with 95% CI."""
+#: Name prefix of listening tests made from one session's covers (listed to that session only).
+SESSION_TEST_PREFIX = "session-"
+
+
+def _listening_test_tab(gr: Any, args: argparse.Namespace, sessions: Any, ws_state: Any) -> None:
+    """The human MOS listening test: randomised stimuli, 1-5 ratings, MOS with 95% CI; a
+    session can make its own test from its covers."""
     import secrets
 
     with gr.Tab("Listen & rate", id="mos"):
@@ -470,9 +485,16 @@ def _listening_test_tab(gr: Any, args: argparse.Namespace, root: Path | None) ->
         store = human_mos.ListeningTestStore(args.mos_db or default_path().with_name("listening_tests.sqlite"))
         gr.Markdown("Rate how natural each clip sounds: 1 = bad, 5 = excellent. Clips come in a "
                     "random order; use headphones if you can.")
-        names = [t["name"] for t in store.tests()]
-        test_choice = gr.Dropdown(names, label="Listening test", value=names[0] if names else None,
-                                  elem_id="mos-test")
+        def shared_tests() -> list[str]:   # tests made from one session are that session's
+            return [t["name"] for t in store.tests() if not t["name"].startswith(SESSION_TEST_PREFIX)]
+
+        names = shared_tests()
+        gr.Markdown("No test set up? Make one from your own results: your covers, their converted "
+                    "vocals and the original vocals as the reference.")
+        with gr.Row():
+            test_choice = gr.Dropdown(names, label="Listening test", value=names[0] if names else None,
+                                      elem_id="mos-test")
+            make_btn = gr.Button("Make a test from my covers", elem_id="mos-make")
         listener = gr.State(None)
         current = gr.State(None)
         clip = gr.Audio(label="Clip", type="filepath", interactive=False, elem_id="mos-clip")
@@ -518,6 +540,17 @@ def _listening_test_tab(gr: Any, args: argparse.Namespace, root: Path | None) ->
                 return []
             return [[r.system, round(r.mos, 3), round(r.ci95, 3), r.n, r.listeners] for r in store.mos(name)]
 
+        def on_make(ws, request: gr.Request):
+            ws = sessions.get(ws, request)
+            try:
+                name, n = pipeline.listening_test_from_folder(
+                    store, ws.path, f"{SESSION_TEST_PREFIX}{ws.token[:8]}")
+            except Exception as exc:
+                raise _friendly(exc) from None
+            return (gr.update(choices=shared_tests() + [name], value=name),
+                    f"Your test has {n} clips. Press “Start / next clip”.", ws)
+
+        make_btn.click(on_make, [ws_state], [test_choice, status, ws_state], api_name="mos_make")
         start_btn.click(on_start, [test_choice, listener], [clip, status, listener, current], api_name="mos_next")
         rate_btn.click(on_rate, [test_choice, listener, current, rating], [clip, status, current, rating], api_name="mos_rate")
         results_btn.click(on_results, [test_choice], [results], api_name="mos_results")

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from discovervoice import audio
-from discovervoice.errors import DiscoverVoiceError
+from discovervoice.errors import DataError, DiscoverVoiceError
 
 Progress = Callable[[float, str], None]
 
@@ -269,8 +269,8 @@ def which_singer(voice: str | os.PathLike, *, model: str = "default", top_k: int
     return SingerResult([(str(n), float(q)) for n, q in ranking], list(recs))
 
 
-_VOICE_KINDS = {"mbrola": "synthetic voice (MBROLA diphones of one recorded speaker)",
-                "festival": "synthetic voice (Festival)", "recorded": "recorded speaker"}
+_VOICE_KINDS = {"mbrola": "synthetic voice, MBROLA", "festival": "synthetic voice, Festival",
+                "recorded": "recorded speaker"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -285,13 +285,13 @@ def _corpus_voices() -> dict[str, Any]:
 
 def singer_label(name: str) -> str:
     """What a singer name of the classifier is, for people: the embedded classifier knows
-    the corpus' voices (``mbrola-es3`` -> ``mbrola-es3 — synthetic voice (MBROLA ...), es-es,
-    female``), not real singers; other names (a gallery's) are shown as they are."""
+    the corpus' voices (``mbrola-es3`` -> ``mbrola-es3 (synthetic voice, MBROLA, es-es,
+    female)``), not real singers; other names (a gallery's) are shown as they are."""
     v = _corpus_voices().get(name)
     if v is None:
         return name
     what = _VOICE_KINDS.get(v.kind, v.kind)
-    return f"{name} — {what}, {v.language}" + (f", {v.sex}" if v.sex else "")
+    return f"{name} ({what}, {v.language}" + (f", {v.sex})" if v.sex else ")")
 
 
 _CORPUS_SONG = re.compile(r"^bach/bwv(?P<bwv>[0-9.]+) \((?P<id>[^)]+)\)$")
@@ -303,7 +303,7 @@ def song_row(rec: dict[str, Any]) -> list[str]:
     so and how to make it, instead of a dead link; no server path is shown."""
     title = str(rec.get("title", ""))
     m = _CORPUS_SONG.match(title)
-    song = f"Bach chorale BWV {m['bwv']} — a DiscoverVoice corpus song sung by this voice" if m else title
+    song = f"Bach chorale BWV {m['bwv']} (corpus song)" if m else title
     loc = str(rec.get("file_or_link", ""))
     if "://" in loc:
         where = loc
@@ -409,6 +409,45 @@ def cover(song: str | os.PathLike, voice_model: str | os.PathLike, out_dir: str 
         accompaniment=sep.stems["accompaniment"], original_vocals=sep.stems["vocals"])
     p(1.0, "done")
     return res
+
+
+# --------------------------------------------------------------------------- listening tests
+
+#: What each of a cover job's files is called in a listening test made from a session.
+SESSION_TEST_SYSTEMS = {"cover.wav": "cover", "converted_vocals.wav": "converted vocals",
+                        "vocals.wav": "original vocals (reference)"}
+
+
+def listening_test_from_folder(store: Any, folder: str | os.PathLike, name: str) -> tuple[str, int]:
+    """Make (or extend) the listening test ``name`` in ``store`` from the covers found under
+    ``folder`` (a session's workspace): every ``cover-*/`` job contributes its cover, its
+    converted vocals and the song's original vocals (the reference), so a person can rate
+    their own results from the app alone.
+
+    Args:
+        store: a :class:`discovervoice.eval.human_mos.ListeningTestStore`.
+        folder: searched for ``cover-*/{cover,converted_vocals}.wav`` and the original
+            vocals of the same job (``cover-*/**/vocals.wav``).
+
+    Returns:
+        ``(name, stimuli registered)``.
+
+    Raises:
+        DataError: no cover under ``folder`` (make a cover first).
+    """
+    root = Path(folder)
+    stimuli = []
+    for job in sorted(p for p in root.glob("cover-*") if p.is_dir()):
+        for fname, system in SESSION_TEST_SYSTEMS.items():
+            found = sorted(job.rglob(fname))
+            if found:
+                stimuli.append((system, found[0], job.name))
+    if not any(s == "cover" for s, _, _ in stimuli):
+        raise DataError("there is no cover to rate yet: make one on the Cover tab first")
+    store.create_test(name, "covers, converted and original vocals of one app session")
+    for system, path, item in stimuli:
+        store.add_stimulus(name, system, path, item=item)
+    return name, len(stimuli)
 
 
 # --------------------------------------------------------------------------- speech tools

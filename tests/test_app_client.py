@@ -45,7 +45,7 @@ def test_api_lists_named_endpoints(app_server):
     info = _client(app_server).view_api(print_info=False, return_format="dict")
     names = set(info["named_endpoints"])
     for n in ("/separate", "/which_singer", "/train_voice", "/cover", "/clean_and_transcribe", "/feedback",
-              "/mos_next", "/mos_rate", "/mos_results", "/list_voices"):
+              "/mos_next", "/mos_rate", "/mos_results", "/mos_make", "/list_voices"):
         assert n in names, n
 
 

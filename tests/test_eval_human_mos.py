@@ -120,3 +120,28 @@ def test_concurrent_raters(tmp_path):
     assert errors == []
     assert len(store.ratings("t")) == 80
     assert sum(s.n for s in store.mos("t")) == 80
+
+
+def test_listening_test_from_a_sessions_covers(tmp_path):
+    """The app's "Make a test from my covers": each cover job gives its cover, converted
+    vocals and original vocals; a session with no cover gets a readable error."""
+    import numpy as np
+
+    from discovervoice import audio, pipeline
+    from discovervoice.errors import DataError
+
+    store = ListeningTestStore(tmp_path / "tests.sqlite")
+    session = tmp_path / "session"
+    with pytest.raises(DataError, match="no cover"):
+        pipeline.listening_test_from_folder(store, session, "session-x")
+    tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(4410) / 44100)[None]
+    for job in ("cover-1", "cover-2"):
+        for rel in ("cover.wav", "converted_vocals.wav", "stems/vocals.wav"):
+            audio.save(session / job / rel, tone, 44100)
+    name, n = pipeline.listening_test_from_folder(store, session, "session-x")
+    assert (name, n) == ("session-x", 6)
+    systems = sorted({s["system"] for s in store.stimuli(name)})
+    assert systems == ["converted vocals", "cover", "original vocals (reference)"]
+    # made again: the same stimuli, nothing duplicated
+    assert pipeline.listening_test_from_folder(store, session, "session-x")[1] == 6
+    assert len(store.stimuli(name)) == 6

@@ -5,7 +5,7 @@ from discovervoice import pipeline
 
 def test_corpus_voice_names_say_what_they_are():
     label = pipeline.singer_label("mbrola-es3")
-    assert label.startswith("mbrola-es3 — synthetic voice")
+    assert label.startswith("mbrola-es3 (synthetic voice")
     assert pipeline.singer_label("Some Artist") == "Some Artist"
 
 

@@ -307,3 +307,18 @@ def test_validation_scores_vocal_free_songs_by_leakage_not_usdr(tmp_path):
     # ...but its leakage does: 0.1 x the mixture is -20 dB of its energy
     assert both["vocals_leakage"] == pytest.approx(-20.0, abs=0.1)
     assert "vocals_leakage" not in sung_only
+
+
+def test_training_stops_early_when_validation_is_flat(musdb, tmp_path):
+    from discovervoice.separation.train import _epochs_since_best
+
+    assert _epochs_since_best([{"valid_usdr": {"vocals": v}} for v in (1.0, 3.0, 2.0, 2.5)]) == 2
+    assert _epochs_since_best([{"valid_usdr": {}}]) == 0
+    kw = dict(M.TINY_MDX23C)
+    # lr 0: the network never changes, so validation is flat after the first epoch
+    cfg = TrainConfig(data=str(musdb), out=str(tmp_path / "flat"), architecture="mdx23c",
+                      model_kwargs=kw, segment=kw["chunk_size"] / SR, batch_size=1, epochs=20,
+                      epoch_steps=1, valid_songs=1, valid_seconds=1.0, save_every=0, lr=0.0,
+                      patience=2)
+    summary = train(cfg)
+    assert summary["epoch"] == 3 and len(summary["history"]) == 3   # best at 1, then 2 flat

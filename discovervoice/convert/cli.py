@@ -14,17 +14,9 @@ from typing import Any, Callable
 
 
 def _bar(desc: str) -> tuple[Callable[[float, str], None], Any]:
-    from tqdm import tqdm
+    from discovervoice.progress import tqdm_bar
 
-    bar = tqdm(total=1000, desc=desc, unit="‰", leave=True, file=sys.stderr,
-               bar_format="{l_bar}{bar}| {postfix}")
-
-    def cb(frac: float, msg: str) -> None:
-        bar.n = int(1000 * min(max(frac, 0.0), 1.0))
-        bar.set_postfix_str(msg[:60])
-        bar.refresh()
-
-    return cb, bar
+    return tqdm_bar(desc)
 
 
 

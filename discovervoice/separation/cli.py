@@ -63,6 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--silent-vocals", type=float, default=None,
                    help="probability that an example's vocals are digital silence (default 0; "
                         "on resume it replaces the stored one)")
+    t.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without a better validation vocals uSDR "
+                        "(default: never; a flat loss on small data ends early); on resume it "
+                        "replaces the stored one")
     t.add_argument("--snapshots", action="store_true",
                    help="keep every epoch's network in OUT/snapshots/ (fp16 safetensors)")
     t.add_argument("--init", default=None,
@@ -214,10 +218,18 @@ def _train(args: argparse.Namespace) -> int:
                       epoch_steps=args.epoch_steps, valid_songs=args.valid_songs,
                       valid_seconds=args.valid_seconds, seed=args.seed, save_every=args.save_every,
                       silent_vocals=args.silent_vocals or 0.0, init=args.init,
-                      snapshots=args.snapshots)
-    summary = train(cfg, device=args.device, resume=not args.no_resume,
-                    max_minutes=args.max_minutes, threads=args.threads,
-                    overrides={"lr": args.lr, "silent_vocals": args.silent_vocals})
+                      snapshots=args.snapshots, patience=args.patience or 0)
+    from discovervoice.progress import tqdm_bar
+
+    cb, bar = tqdm_bar("separation train") if sys.stderr.isatty() else (None, None)
+    try:
+        summary = train(cfg, device=args.device, resume=not args.no_resume,
+                        max_minutes=args.max_minutes, threads=args.threads, progress=cb,
+                        overrides={"lr": args.lr, "silent_vocals": args.silent_vocals,
+                                   "patience": args.patience})
+    finally:
+        if bar is not None:
+            bar.close()
     summary = {k: v for k, v in summary.items() if k != "history"}
     print(json.dumps(summary, indent=2))
     return 0

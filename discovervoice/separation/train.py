@@ -367,6 +367,7 @@ class TrainConfig:
     silent_vocals: float = 0.0
     init: str | None = None
     snapshots: bool = False
+    patience: int = 0   # stop after this many epochs without a better validation (0: never)
 
 
 def _init_from(model: Any, cfg: TrainConfig) -> None:
@@ -400,7 +401,17 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 #: Settings that may be changed when a run is resumed (``train(..., overrides=...)``).
-RESUME_OVERRIDES = ("lr", "silent_vocals")
+RESUME_OVERRIDES = ("lr", "silent_vocals", "patience")
+
+
+def _epochs_since_best(history: Sequence[dict[str, Any]]) -> int:
+    """Epochs since the best validation vocals uSDR of ``history`` (0: the last is best)."""
+    vals = [h.get("valid_usdr", {}).get("vocals", float("nan")) for h in history]
+    finite = [i for i, v in enumerate(vals) if math.isfinite(v)]
+    if not finite:
+        return 0
+    best = max(finite, key=lambda i: vals[i])
+    return len(vals) - 1 - best
 
 
 def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
@@ -454,7 +465,7 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
     if bad:
         raise DataError(f"cannot override {bad} on resume; only {list(RESUME_OVERRIDES)}")
     for k, v in overrides.items():
-        setattr(cfg, k, float(v))
+        setattr(cfg, k, int(v) if k == "patience" else float(v))
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     train_songs, valid_songs = split_dataset(cfg.data, cfg.valid_songs)
@@ -557,6 +568,10 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
                           extra={"step": step, "epoch": epoch, "valid_usdr": scores})
             model.to(device)
         save("epoch")
+        if cfg.patience and _epochs_since_best(history) >= cfg.patience:
+            log.info("validation vocals uSDR has not improved for %d epochs: stopping early",
+                     cfg.patience)
+            break
     save_embedded(model.cpu(), out / "last.safetensors",
                   extra={"step": step, "epoch": epoch,
                          "valid_usdr": history[-1]["valid_usdr"] if history else {}})
