@@ -50,6 +50,44 @@ def test_crepe_tiny_without_torchaudio():
     assert voiced > 0.8 and within > 0.9
 
 
+@pytest.mark.parametrize("name, fn", [
+    ("220 Hz", lambda t: 220 + 0 * t),
+    ("glide 150 -> 600 Hz", lambda t: 150 * 4 ** (t / 1.5)),
+])
+def test_fcpe_offline_without_torchaudio(name, fn):
+    """FCPE's pretrained model ships in the torchfcpe wheel (no download); CI installs it from
+    requirements-nodeps.txt, so a missing package fails here (F0Error) instead of skipping."""
+    x, _ = _voice_like(fn)
+    f0 = F.extract_f0(x, "fcpe")
+    assert "torchaudio" not in sys.modules and "torchaudio.transforms" not in sys.modules
+    assert len(f0) == len(x) // 160 + 1
+    voiced, within = _cents_ok(f0[3:-3], lambda t: fn(t + 0.03), len(f0) - 6)
+    assert voiced > 0.95 and within > 0.95, (name, voiced, within)
+    assert np.all(F.extract_f0(np.zeros(SR, np.float32), "fcpe") == 0)
+
+
+def test_fcpe_is_offered_by_cli_and_app():
+    from discovervoice import pipeline
+    from discovervoice.cli import build_parser
+
+    assert "fcpe" in F.METHODS
+    parser = build_parser()
+    for argv in (["convert", "in.wav", "--voice", "v", "-o", "o.wav", "--f0-method", "fcpe"],
+                 ["studio", "song.wav", "--voice", "me.wav", "-o", "out", "--f0-method", "fcpe"]):
+        assert parser.parse_args(argv).f0_method == "fcpe"
+    fcpe = [c for c in pipeline.f0_choices() if c.value == "fcpe"]
+    assert len(fcpe) == 1 and fcpe[0].ready and not fcpe[0].models  # weights from the wheel
+
+
+def test_shim_leaves_no_fake_torchaudio():
+    F.import_torchfcpe()
+    F.import_torchcrepe()
+    assert "torchaudio" not in sys.modules
+    with pytest.raises(F.F0Error, match="needs the nopackage_xyz package"):
+        F.import_without_torchaudio("nopackage_xyz", "test")
+    assert "torchaudio" not in sys.modules
+
+
 def test_range_silence_and_errors():
     assert np.all(F.extract_f0(np.zeros(SR, np.float32), "dio") == 0)
     x, _ = _voice_like(lambda t: 30 + 0 * t, 0.5)  # below 50 Hz -> unvoiced

@@ -1,7 +1,7 @@
 """Voice conversion (RVC-style) and covers.
 
 Pipeline (RVC-WebUI's): content features (:mod:`.content`: HuBERT/ContentVec through
-transformers, or the project's PPG encoder) + F0 (:mod:`.f0`: harvest, dio, praat, crepe,
+transformers, or the project's PPG encoder) + F0 (:mod:`.f0`: harvest, dio, praat, crepe, fcpe,
 rmvpe) + feature-index retrieval (:mod:`.index`: faiss, ``index_rate``, ``protect``,
 ``rms_mix_rate``) + a synthesizer (:mod:`.rvc`: RVC v1/v2 NSF-HiFiGAN models unchanged;
 :mod:`.world`: the offline default, WORLD features predicted from content + F0), voice

@@ -145,7 +145,8 @@ def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 
         sample_rate: rate of ``audio`` in Hz.
         voice: a :class:`VoiceModel`, a voice folder, an RVC ``.pth`` or a registry name.
         transpose: semitones (e.g. +12 male -> female).
-        f0_method: ``harvest``, ``dio``, ``praat``, ``crepe``, ``crepe-tiny``, ``rmvpe``.
+        f0_method: ``harvest``, ``dio``, ``praat``, ``crepe``, ``crepe-tiny``, ``rmvpe``, ``fcpe``
+            (:data:`discovervoice.convert.f0.METHODS`).
         index_rate: 0..1, share of retrieved target features (RVC's meaning).
         protect: 0..0.5, protection of unvoiced consonants/breaths (0.5 = off).
         rms_mix_rate: 0..1, 1 keeps the output's loudness envelope, 0 the input's.

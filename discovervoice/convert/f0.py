@@ -12,12 +12,20 @@ Methods (the names RVC-WebUI / Applio use):
 * ``praat``: Praat's autocorrelation pitch tracker through ``parselmouth``
   (Boersma 1993).
 * ``crepe`` / ``crepe-tiny``: CREPE (Kim et al. 2018) through ``torchcrepe``, which ships
-  the *full* and *tiny* weights. ``torchcrepe`` imports ``torchaudio`` at import time only
-  to offer ``torchcrepe.load.audio`` (file loading), which DiscoverVoice never calls; and
-  torchaudio must not be installed here (DESIGN.md). :func:`import_torchcrepe` therefore
-  puts a minimal stand-in module named ``torchaudio`` into ``sys.modules`` for the
-  duration of the import (its ``load`` raises), and removes it again right after, so no
-  other library ever sees a fake torchaudio.
+  the *full* and *tiny* weights.
+* ``fcpe``: FCPE, Fast Context-based Pitch Estimation (CNChTu; an F0 method of RVC-WebUI
+  and Applio), through ``torchfcpe``, whose wheel ships the official pretrained model
+  (``torchfcpe/assets/fcpe_c_v001.pt``, MIT): offline, nothing to download.
+
+  Both packages import ``torchaudio`` at import time, and torchaudio must not be installed
+  here (DESIGN.md): ``torchcrepe`` only to offer ``torchcrepe.load.audio`` (file loading),
+  ``torchfcpe`` only for ``torchaudio.transforms.Resample``, which it calls when the input
+  rate differs from the model's 16 kHz (never here: every extractor gets 16 kHz). Neither
+  path is used by DiscoverVoice. :func:`import_without_torchaudio` (the one home of this
+  mechanism; :func:`import_torchcrepe` and :func:`import_torchfcpe` use it) therefore puts
+  a minimal stand-in ``torchaudio`` (and ``torchaudio.transforms``) into ``sys.modules``
+  for the duration of the import (``load`` and ``Resample`` raise), and removes it again
+  right after, so no other library ever sees a fake torchaudio.
 * ``rmvpe``: RMVPE (Wei et al. 2023), the architecture of RVC-WebUI's ``infer/lib/rmvpe.py``
   (:class:`RMVPE`: deep U-Net over a 128-band log-mel + BiGRU + 360 pitch bins), loading
   the published ``rmvpe.pt`` state dict from the registry (:func:`load_rmvpe`).
@@ -30,6 +38,7 @@ range), :func:`coarse_pitch` (RVC's 1..255 mel-scale pitch bins).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from pathlib import Path
@@ -47,7 +56,7 @@ HOP = 160
 F0_MIN = 50.0
 F0_MAX = 1100.0
 #: Every method :func:`extract_f0` knows.
-METHODS = ("harvest", "dio", "praat", "crepe", "crepe-tiny", "rmvpe")
+METHODS = ("harvest", "dio", "praat", "crepe", "crepe-tiny", "rmvpe", "fcpe")
 
 
 class F0Error(DiscoverVoiceError):
@@ -103,31 +112,57 @@ def _praat(audio: np.ndarray, f0_min: float, f0_max: float) -> np.ndarray:
 
 # --------------------------------------------------------------------------- CREPE
 
+def import_without_torchaudio(name: str, method: str) -> types.ModuleType:
+    """Import the package ``name`` (a pitch model that declares torchaudio) without torchaudio.
+
+    When torchaudio is not installed, a stand-in ``torchaudio`` + ``torchaudio.transforms``
+    is in ``sys.modules`` only while ``name`` is imported; its ``load`` and ``Resample``
+    raise :class:`F0Error` if anything ever calls them. When torchaudio is installed it is
+    left alone.
+
+    Args:
+        name: the import name (``torchcrepe``, ``torchfcpe``).
+        method: the F0 method that needs it (for the error message).
+
+    Raises:
+        F0Error: the package (or one of its own dependencies) is not installed.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    stubs: dict[str, types.ModuleType] = {}
+    if importlib.util.find_spec("torchaudio") is None:
+
+        def _needs_torchaudio(what: str):
+            def _raise(*_a: Any, **_k: Any) -> Any:
+                raise F0Error(f"{name} called {what}, which needs torchaudio; DiscoverVoice does not "
+                              "install it (load and resample audio with discovervoice.audio)")
+            return _raise
+
+        ta = types.ModuleType("torchaudio")
+        tr = types.ModuleType("torchaudio.transforms")
+        ta.load = _needs_torchaudio("torchaudio.load")  # type: ignore[attr-defined]
+        tr.Resample = _needs_torchaudio("torchaudio.transforms.Resample")  # type: ignore[attr-defined]
+        ta.transforms = tr  # type: ignore[attr-defined]
+        stubs = {"torchaudio": ta, "torchaudio.transforms": tr}
+        sys.modules.update(stubs)
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise F0Error(f"f0 method {method!r} needs the {name} package, installed with "
+                      f"`pip install --no-deps -r requirements-nodeps.txt` ({exc})") from exc
+    finally:
+        for key, stub in stubs.items():
+            if sys.modules.get(key) is stub:
+                del sys.modules[key]
+
+
 def import_torchcrepe() -> types.ModuleType:
-    """Import ``torchcrepe`` without torchaudio (see the module docstring).
+    """Import ``torchcrepe`` without torchaudio (see :func:`import_without_torchaudio`).
 
     Raises:
         F0Error: torchcrepe is not installed.
     """
-    if "torchcrepe" in sys.modules:
-        return sys.modules["torchcrepe"]
-    stub = None
-    if importlib.util.find_spec("torchaudio") is None:
-        stub = types.ModuleType("torchaudio")
-
-        def _load(*_a: Any, **_k: Any) -> Any:
-            raise F0Error("torchcrepe.load.audio needs torchaudio, which DiscoverVoice does not "
-                          "install; load audio with discovervoice.audio instead")
-
-        stub.load = _load  # type: ignore[attr-defined]
-        sys.modules["torchaudio"] = stub
-    try:
-        return importlib.import_module("torchcrepe")
-    except ModuleNotFoundError as exc:
-        raise F0Error(f"f0 method 'crepe' needs the torchcrepe package ({exc})") from exc
-    finally:
-        if stub is not None and sys.modules.get("torchaudio") is stub:
-            del sys.modules["torchaudio"]
+    return import_without_torchaudio("torchcrepe", "crepe")
 
 
 def _crepe(audio: np.ndarray, model: str, f0_min: float, f0_max: float, batch: int = 512) -> np.ndarray:
@@ -143,6 +178,60 @@ def _crepe(audio: np.ndarray, model: str, f0_min: float, f0_max: float, batch: i
     f0 = f0[0].numpy().astype(np.float64)
     f0[pd[0].numpy() < 0.1] = 0.0
     return f0
+
+
+# --------------------------------------------------------------------------- FCPE
+
+#: FCPE's voicing threshold on its decoder's peak salience (torchfcpe's own default).
+FCPE_THRESHOLD = 0.006
+
+
+def import_torchfcpe() -> types.ModuleType:
+    """Import ``torchfcpe`` without torchaudio (see :func:`import_without_torchaudio`).
+
+    Raises:
+        F0Error: torchfcpe (or its ``einops`` / ``local_attention``) is not installed.
+    """
+    return import_without_torchaudio("torchfcpe", "fcpe")
+
+
+_FCPE_CACHE: dict[str, Any] = {}
+
+
+def load_fcpe() -> Any:
+    """The pretrained FCPE model that ships inside the ``torchfcpe`` wheel (CPU, eval mode,
+    loaded once per process). 16 kHz, 128-band mel, hop 160: one frame per 10 ms, the
+    frame grid of :func:`n_frames`.
+
+    Raises:
+        F0Error: torchfcpe is not installed.
+    """
+    if "bundled" not in _FCPE_CACHE:
+        import contextlib
+        import io
+
+        torchfcpe = import_torchfcpe()
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints [INFO]/[WARN] lines
+            model = torchfcpe.spawn_bundled_infer_model(device="cpu")
+        cfg = model.args_dict["mel"]
+        if cfg["sr"] != SAMPLE_RATE or cfg["hop_size"] != HOP:
+            raise F0Error(f"torchfcpe's bundled model is {cfg['sr']} Hz / hop {cfg['hop_size']}; "
+                          f"expected {SAMPLE_RATE} Hz / hop {HOP}")
+        _FCPE_CACHE["bundled"] = model
+    return _FCPE_CACHE["bundled"]
+
+
+def _fcpe(audio: np.ndarray, f0_min: float, f0_max: float,
+          threshold: float = FCPE_THRESHOLD) -> np.ndarray:
+    import torch
+
+    model = load_fcpe()
+    x = torch.from_numpy(np.asarray(audio, dtype=np.float32))[None, :, None]
+    with torch.inference_mode():
+        f0 = model.infer(x, sr=SAMPLE_RATE, decoder_mode="local_argmax", threshold=threshold,
+                         interp_uv=False,
+                         output_interp_target_length=n_frames(len(audio)))
+    return f0[0, :, 0].numpy().astype(np.float64)
 
 
 # --------------------------------------------------------------------------- RMVPE
@@ -427,6 +516,7 @@ def extract_f0(audio: np.ndarray, method: str = "harvest", *, f0_min: float = F0
     Raises:
         F0Error: unknown method, or audio that is not 1-D.
         WeightsUnavailableError: ``rmvpe`` asked for and not available.
+        F0Error: ``crepe`` / ``fcpe`` asked for and their package is not installed.
     """
     x = np.asarray(audio, dtype=np.float32)
     if x.ndim == 2 and x.shape[0] == 1:
@@ -444,6 +534,8 @@ def extract_f0(audio: np.ndarray, method: str = "harvest", *, f0_min: float = F0
         f0 = _crepe(x, "tiny" if method == "crepe-tiny" else "full", f0_min, f0_max)
     elif method == "rmvpe":
         f0 = _rmvpe(x, model)
+    elif method == "fcpe":
+        f0 = _fcpe(x, f0_min, f0_max)
     else:
         raise F0Error(f"unknown F0 method {method!r}; choose one of {', '.join(METHODS)}")
     f0 = _limit(_fit(f0, n), f0_min, f0_max)
