@@ -141,18 +141,26 @@ class SongWorker:
     def process(self, song: dict[str, Any]) -> dict[str, Any]:
         """One song -> its record (never raises for a problem of the file itself)."""
         from discovervoice.classify.features import SAMPLE_RATE, cut_windows, voiced_audio
+        from discovervoice.audio import check_header
         from discovervoice.classify.songs import vocals_of
 
         t0 = time.perf_counter()
         rec: dict[str, Any] = {"format": RECORD_FORMAT, "sha256": song["sha256"],
                                "settings": self.settings, "path": song["path"]}
         try:
+            limit = self.max_minutes * 60
             dur = song.get("duration")
-            if dur is not None and dur > self.max_minutes * 60:
+            if dur is None:     # mutagen could not tell: the audio loader's header check
+                hdr = check_header(song["path"], None)
+                dur = hdr.frames / hdr.sample_rate if hdr is not None else None
+            if dur is not None and dur > limit:
                 raise DataError(f"{song['path']}: {dur / 60:.1f} minutes long, longer than the "
                                 f"limit of {self.max_minutes:g} minutes (--max-minutes); skipped "
                                 "without decoding")
-            vocals = vocals_of(song["path"], separator=self.sep)           # [1, T] at 16 kHz
+            # a file whose header gave no length is refused by the loader once decoded;
+            # silence is refused before separating it
+            vocals = vocals_of(song["path"], separator=self.sep, max_seconds=limit,
+                               allow_silent=False)                          # [1, T] at 16 kHz
             v = voiced_audio(vocals, SAMPLE_RATE, self.clf.window, name=song["path"])
             _, emb = self.clf.forward_windows(cut_windows(v, self.clf.window))
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
