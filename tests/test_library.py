@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,83 +30,32 @@ pytest.importorskip("fluidsynth")
 pytest.importorskip("music21")
 
 from discovervoice.cli import main  # noqa: E402
-from discovervoice.corpus import accompaniment as acc  # noqa: E402
-from discovervoice.corpus import voices  # noqa: E402
+from tests.library_music import ARTISTS, build_songs, missing_tools, tag as _tag  # noqa: E402
+from tests.library_music import write_test_library  # noqa: E402
 
-_missing = [p for p in ("espeak-ng", "mbrola") if shutil.which(p) is None]
+_missing = missing_tools()
 pytestmark = [
-    pytest.mark.skipif(bool(_missing) or not voices.list_voices(kinds=("mbrola",))
-                       or not acc.soundfonts(),
-                       reason=f"corpus tools missing ({', '.join(_missing) or 'MBROLA voices / GM '}"
-                              "soundfont); run scripts/install-system-deps.sh"),
+    pytest.mark.skipif(bool(_missing), reason=f"corpus tools missing ({_missing}); run "
+                                              "scripts/install-system-deps.sh"),
     pytest.mark.usefixtures("one_torch_thread"),
     pytest.mark.timeout(600),
 ]
 
 REPO = Path(__file__).resolve().parent.parent
-# corpus voice -> the artist name its songs carry (odd characters on purpose)
-ARTISTS = {"mbrola-us1": "Ada Quinn", "mbrola-de2": 'Björk "Bee" Østergård',
-           "mbrola-fr1": "Chloé / Lune ✨"}
-FOLDER = {"mbrola-us1": "Ada Quinn", "mbrola-de2": 'Björk "Bee" Østergård'}
-
-
-def _tag(path: Path, artist: str, title: str) -> None:
-    import mutagen
-
-    f = mutagen.File(str(path), easy=True)
-    if f.tags is None:
-        f.add_tags()
-    f["artist"], f["title"] = artist, title
-    f.save()
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from discovervoice.corpus.build import BuildConfig, build
-
-    out = tmp_path_factory.mktemp("corpus")
-    build(BuildConfig(out=str(out), seed=3, songs=12, valid_fraction=0.0, song_seconds=5.0,
-                      voices=tuple(ARTISTS), parts=("songs", "singers"), sung_per_singer=1,
-                      spoken_per_singer=0, parallel_sets=0, noisy_pairs=0,
-                      recorded_voices=False, workers=1))
-    return out
+    return build_songs(tmp_path_factory.mktemp("corpus"), songs=12, seconds=5.0, seed=3)
 
 
 @pytest.fixture(scope="module")
 def music(corpus, tmp_path_factory):
     """MUSIC_DIR: 12 songs (9 tagged flac/ogg/mp3, 3 wav by folder or CSV), a corrupt mp3,
-    a tagged silent flac, a 2-hour flac, and a byte-identical copy of one song."""
-    root = tmp_path_factory.mktemp("music")
-    rows = ["path,artist,title"]
-    songs = sorted((corpus / "songs" / "train").glob("0*"))
-    assert len(songs) == 12
-    for i, d in enumerate(songs):
-        voice = d.name.rsplit("_", 1)[1]
-        x, sr = sf.read(d / "mixture.wav", dtype="float32")
-        kind = ("flac", "ogg", "mp3", "wav")[i % 4]
-        if kind == "wav":
-            if voice in FOLDER:                      # artist from the folder
-                p = root / FOLDER[voice] / "live" / f"take {i}.wav"
-            else:                                    # artist from --artists
-                p = root / f"untagged_{i}.wav"
-                rows.append(f'{p.name},"{ARTISTS[voice]}",From the CSV')
-            p.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(p, x, sr, subtype="PCM_16")
-            continue
-        p = root / f"track{i:02d}.{kind}"
-        sf.write(p, x, sr, format=kind.upper())
-        _tag(p, ARTISTS[voice], "Same Title" if i < 2 else f"Chorale {i}\n  (live)")
-    (root / "artists.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    (root / "Ada Quinn" / "broken.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + os.urandom(3000))
-    silent = root / "silence.flac"
-    sf.write(silent, np.zeros((44100 * 4, 2), np.float32), 44100)
-    _tag(silent, "Ada Quinn", "Nothing")
-    long = root / "dj set.flac"                      # 2 hours of digital silence: tiny as FLAC
-    with sf.SoundFile(long, "w", 8000, 1, format="FLAC") as f:
-        for _ in range(120):
-            f.write(np.zeros(8000 * 60, np.int16))
-    _tag(long, "Ada Quinn", "Two hours")
-    shutil.copy(root / "track01.ogg", root / "copy of track01.ogg")
+    a tagged silent flac, a 2-hour flac, and a byte-identical copy of one song
+    (:func:`tests.library_music.write_test_library`)."""
+    root = write_test_library(corpus, tmp_path_factory.mktemp("music"))
+    assert len(list(root.rglob("track*"))) == 9
     return root
 
 
@@ -146,8 +96,8 @@ def test_library_index_writes_a_gallery_per_artist_and_records_failures(local_li
     assert names == sorted(ARTISTS.values())             # odd characters kept, one per artist
     assert cents.shape == (3, 192) and embs.shape == (12, 192)
     assert np.allclose(np.linalg.norm(embs, axis=1), 1, atol=1e-4)
-    assert cat.count("Same Title") == 2                   # two songs, one title: both kept
-    assert "Chorale 2 (live)" in cat                      # newline in a tag collapsed
+    assert cat.count("Same Title") == 3                   # songs sharing a title: all kept
+    assert re.search(r"Chorale \d+ \(live\)", cat)       # newline in a tag collapsed
     assert "From the CSV" in cat
     why = {Path(f["path"]).name: f for f in rep["failed"]}
     assert set(why) == {"broken.mp3", "silence.flac", "dj set.flac"}
@@ -282,3 +232,112 @@ def test_not_a_library_is_refused_with_the_folder_named(tmp_path, music):
         stats(tmp_path / "other")
     with pytest.raises(DataError, match="no audio files"):
         index_library([tmp_path / "other"], tmp_path / "new")
+
+
+# --------------------------------------------------------------------------- failure policy
+# One file's problem never stops a run: SongWorker.process returns a "failed" record with
+# the reason. These use a worker without models (a separator that must not be reached), so
+# they run in a second.
+
+def _bare_worker(max_minutes: float = 30.0):
+    from discovervoice.library.index import SongWorker
+
+    class MustNotSeparate:
+        sample_rate = 44100
+
+        def separate(self, audio, sample_rate=None):
+            raise AssertionError("this file should have been refused before separation")
+
+    w = SongWorker.__new__(SongWorker)          # no models loaded
+    w.sep, w.clf, w.max_minutes, w.settings = MustNotSeparate(), None, max_minutes, {}
+    return w
+
+
+def _song(path: Path, duration: float | None = None) -> dict:
+    return {"path": str(path), "sha256": "0" * 64, "duration": duration}
+
+
+def test_an_undecodable_file_is_recorded_with_every_backends_reason(tmp_path):
+    bad = tmp_path / "not audio.flac"
+    bad.write_bytes(b"fLaC" + os.urandom(4000))
+    text = tmp_path / "notes.wav"
+    text.write_text("this is a text file\n", encoding="utf-8")
+    w = _bare_worker()
+    for p in (bad, text):
+        r = w.process(_song(p))
+        assert r["status"] == "failed" and r["type"] == "AudioLoadError", r
+        assert p.name in r["reason"] and "soundfile" in r["reason"]
+        assert "\n" not in r["reason"]                    # one line in library.json / stats
+
+
+def test_a_silent_file_is_refused_before_separation(tmp_path):
+    p = tmp_path / "silence.flac"
+    sf.write(p, np.zeros((44100 * 3, 2), np.float32), 44100)
+    r = _bare_worker().process(_song(p, 3.0))
+    assert r["status"] == "failed" and r["type"] == "AudioError"
+    assert "silent" in r["reason"]
+
+
+def test_a_two_hour_file_is_skipped_from_its_header_without_decoding(tmp_path, monkeypatch):
+    from discovervoice import audio
+    from tests.library_music import write_long_flac
+
+    long = write_long_flac(tmp_path / "dj set.flac", hours=2.0)
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(audio, "read", no_decoding)
+    w = _bare_worker(max_minutes=30)
+    # length from the tags' reader (mutagen), and, when it could not tell, from the audio
+    # loader's header check (libsndfile / ffprobe)
+    for dur in (7200.0, None):
+        r = w.process(_song(long, dur))
+        assert r["status"] == "failed" and r["type"] == "DataError"
+        assert "120.0 minutes long, longer than the limit of 30 minutes" in r["reason"]
+
+
+def test_odd_tag_characters_are_kept_and_one_artist_spelled_two_ways_is_one(tmp_path):
+    import unicodedata
+
+    from discovervoice.classify.data import CatalogueEntry, read_catalogue, write_catalogue
+    from discovervoice.library.scan import scan
+
+    t = np.arange(44100) / 44100
+    x = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    artist = 'AC/DC & "Sigur Rós" — 東京 ✨'
+    title = 'It\'s "Back", 100% / B-side\r\n\tlive\x00'
+    for name, spelled in (("a.flac", artist), ("b.mp3", unicodedata.normalize("NFD", artist)),
+                          ("c.ogg", artist + "\n")):
+        sf.write(tmp_path / name, x, 44100, format=name.rsplit(".", 1)[1].upper())
+        _tag(tmp_path / name, spelled, title)
+    songs, problems = scan([tmp_path])
+    assert problems == [] and len(songs) == 3
+    assert {s.artist for s in songs} == {artist}           # NFC, trailing newline dropped
+    assert {s.title for s in songs} == {'It\'s "Back", 100% / B-side live'}
+    assert {s.artist_source for s in songs} == {"tag"}
+    # the catalogue CSV keeps them exactly (quotes, commas, slashes)
+    write_catalogue(tmp_path / "catalogue.csv",
+                    [CatalogueEntry(s.artist, s.title, s.path) for s in songs])
+    back = read_catalogue(tmp_path / "catalogue.csv")
+    assert [(e.singer, e.title) for e in back] == [(s.artist, s.title) for s in songs]
+
+
+def test_songs_with_one_title_stay_distinct_catalogue_entries(local_lib):
+    from collections import Counter
+
+    from discovervoice.classify.classifier import SingerClassifier
+    from discovervoice.classify.data import read_catalogue
+
+    lib, _ = local_lib
+    cat = read_catalogue(lib / "catalogue.csv")
+    same = [i for i, e in enumerate(cat) if e.title == "Same Title"]
+    assert len(same) == 3 and len({cat[i].location for i in same}) == 3
+    artist, n = Counter(cat[i].singer for i in same).most_common(1)[0]
+    assert n == 2                                        # one artist, two songs, one title
+    embs = _gallery(lib)[2]
+    a, b = [i for i in same if cat[i].singer == artist]
+    assert not np.allclose(embs[a], embs[b])             # each keeps its own vocals
+    recs = SingerClassifier.load(lib).recommend([artist], per_singer=10)
+    both = [r for r in recs if r["title"] == "Same Title"]
+    assert len(both) == 2 and both[0]["file_or_link"] != both[1]["file_or_link"]
