@@ -93,6 +93,47 @@ def _trim(x: np.ndarray, range_db: float = 40.0) -> np.ndarray:
     return x[on[0] * F.HOP: min(len(x), (on[-1] + 1) * F.HOP + F.WIN)]
 
 
+def _pause(rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
+    return np.zeros(int(rng.uniform(lo, hi) * SR), np.float32)
+
+
+def _music_stretch(m: np.ndarray, seconds: float, rng: np.random.Generator,
+                   level: float = 0.04) -> np.ndarray:
+    """``seconds`` of the 16 kHz mono track ``m`` from a random start, at RMS ``level``,
+    with 20 ms fades."""
+    n = int(seconds * SR)
+    s0 = int(rng.integers(0, max(1, len(m) - n)))
+    seg = np.array(m[s0:s0 + n], dtype=np.float32)
+    seg = seg / (np.sqrt(np.mean(seg.astype(np.float64) ** 2)) + 1e-9) * level
+    fade = int(0.02 * SR)
+    seg[:fade] *= np.linspace(0, 1, fade)
+    seg[-fade:] *= np.linspace(1, 0, fade)
+    return seg.astype(np.float32)
+
+
+def assemble(parts: list[tuple[np.ndarray, str, str | None]]
+             ) -> tuple[np.ndarray, np.ndarray, list[Segment]]:
+    """Join ``(clip ndarray[T] at 16 kHz, label, speaker)`` parts end to end.
+
+    Returns:
+        ``(mixture, voice_track, truth)``: the voice track holds only the ``speech``
+        parts; truth segments carry each part's label and speaker (adjacent silences
+        merged).
+    """
+    mix = np.concatenate([p for p, _, _ in parts])
+    voice = np.concatenate([p if lab == "speech" else np.zeros_like(p) for p, lab, _ in parts])
+    truth: list[Segment] = []
+    t = 0.0
+    for p, lab, spk in parts:
+        d = len(p) / SR
+        if truth and truth[-1].label == lab == "silence":
+            truth[-1].end = round(t + d, 3)
+        else:
+            truth.append(Segment(round(t, 3), round(t + d, 3), lab, spk))
+        t += d
+    return mix, voice, truth
+
+
 def build_conversation(clips_a: list[np.ndarray], clips_b: list[np.ndarray],
                        music: list[np.ndarray], rng: np.random.Generator,
                        music_every: int = 2) -> tuple[np.ndarray, np.ndarray, list[Segment]]:
@@ -110,36 +151,19 @@ def build_conversation(clips_a: list[np.ndarray], clips_b: list[np.ndarray],
             turns.append((clips_a[i], "A"))
         if i < len(clips_b):
             turns.append((clips_b[i], "B"))
-    parts.append((np.zeros(int(rng.uniform(0.5, 1.0) * SR), np.float32), "silence", None))
+    parts.append((_pause(rng, 0.5, 1.0), "silence", None))
     mi = 0
     for k, (clip, spk) in enumerate(turns):
         c = _trim(clip)
         c = c / (np.sqrt(np.mean(c.astype(np.float64) ** 2)) + 1e-9) * 0.05 * rng.uniform(0.7, 1.4)
         parts.append((c.astype(np.float32), "speech", spk))
-        parts.append((np.zeros(int(rng.uniform(0.8, 2.0) * SR), np.float32), "silence", None))
+        parts.append((_pause(rng, 0.8, 2.0), "silence", None))
         if music and k % music_every == music_every - 1 and k < len(turns) - 1:
             m = music[mi % len(music)]
             mi += 1
-            n = int(rng.uniform(3.0, 5.0) * SR)
-            s0 = int(rng.integers(0, max(1, len(m) - n)))
-            seg = m[s0:s0 + n]
-            seg = seg / (np.sqrt(np.mean(seg.astype(np.float64) ** 2)) + 1e-9) * 0.04
-            fade = int(0.02 * SR)
-            seg[:fade] *= np.linspace(0, 1, fade)
-            seg[-fade:] *= np.linspace(1, 0, fade)
-            parts.append((seg.astype(np.float32), "music", None))
-            parts.append((np.zeros(int(rng.uniform(0.8, 1.5) * SR), np.float32), "silence", None))
-    mix = np.concatenate([p for p, _, _ in parts])
-    voice = np.concatenate([p if lab == "speech" else np.zeros_like(p) for p, lab, _ in parts])
-    truth, t = [], 0.0
-    for p, lab, spk in parts:
-        d = len(p) / SR
-        if truth and truth[-1].label == lab == "silence":
-            truth[-1].end = round(t + d, 3)
-        else:
-            truth.append(Segment(round(t, 3), round(t + d, 3), lab, spk))
-        t += d
-    return mix, voice, truth
+            parts.append((_music_stretch(m, rng.uniform(3.0, 5.0), rng), "music", None))
+            parts.append((_pause(rng, 0.8, 1.5), "silence", None))
+    return assemble(parts)
 
 
 def _sex_votes(segs: list[Segment], truth_sex_at) -> tuple[int, int]:
@@ -359,3 +383,278 @@ def _summary(report: dict, seconds: float) -> dict:
                 sum(r["sex_correct"] for r in rows) / max(1, sum(r["sex_scored"] for r in rows)))
             s[f"conversations_{mode}"]["sex_scored"] = sum(r["sex_scored"] for r in rows)
     return s
+
+
+# ---------------------------------------------------------------------------------------
+# Real conversations (issue 16): recorded speech of real people, short turns, music
+# ---------------------------------------------------------------------------------------
+
+#: Groups of real speakers: ``calibration`` tunes the diarization thresholds, ``evaluation``
+#: (disjoint) is run once with the chosen setting.
+REAL_GROUPS: tuple[str, ...] = ("calibration", "evaluation")
+
+
+def real_speaker_groups() -> dict[str, list]:
+    """Real speakers (:class:`discovervoice.corpus.voices.Voice`) split in two disjoint groups.
+
+    * ``calibration``: the real-songs development speakers
+      (:data:`discovervoice.corpus.realsongs.DEV_SPEAKERS`: ``fillets-k1-pap`` and six
+      KLettres languages) plus the Fish Fillets characters with 10-19 lines (too few for
+      the corpus' recorded voices, enough for a few turns);
+    * ``evaluation``: every other recorded voice of the corpus (Fish Fillets characters
+      with >= 20 lines, KLettres languages).
+
+    One KLettres language folder is taken as one speaker, one Fish Fillets character as
+    one speaker (the game credits several actors; a character voiced by the same actor as
+    another would count as two speakers here). No reserved material is listed.
+    """
+    from discovervoice.corpus.realsongs import DEV_SPEAKERS
+    from discovervoice.corpus.voices import list_voices, recorded_voices
+
+    main = [v for v in list_voices(kinds=("recorded",)) if not v.reserved]
+    ids = {v.id for v in main}
+    extra = [v for v in recorded_voices(min_files=10) if v.id not in ids]
+    return {"calibration": sorted([v for v in main if v.id in DEV_SPEAKERS] + extra,
+                                  key=lambda v: v.id),
+            "evaluation": [v for v in main if v.id not in DEV_SPEAKERS]}
+
+
+def speaker_utterance(voice, rng: np.random.Generator, lo: float = 1.0, hi: float = 4.0,
+                      cache: dict | None = None) -> np.ndarray:
+    """One 16 kHz mono utterance ``ndarray[T]`` of ``lo``-``hi`` seconds by a real speaker:
+    recordings (trimmed to 25 dB below their peak) joined with 0.1-0.25 s pauses until ``lo`` seconds,
+    cut at ``hi`` (a Fish Fillets line is usually one recording; a KLettres turn is
+    several letters or syllables)."""
+    from discovervoice.audio import load
+
+    cache = {} if cache is None else cache
+    files = list(voice.speaker_files)
+    target = rng.uniform(lo, hi)
+    out: list[np.ndarray] = []
+    have = 0.0
+    for _ in range(40):
+        f = files[int(rng.integers(len(files)))]
+        if f not in cache:
+            try:
+                # 25 dB: KLettres recordings carry up to 2 s of room noise within 40 dB
+                # of the voice's peak, which is no speech
+                cache[f] = _trim(load(f, SR, 1)[0], 25.0)
+            except AudioError:
+                cache[f] = np.zeros(0, np.float32)
+        x = cache[f]
+        if len(x) < int(0.2 * SR):
+            continue
+        if out:
+            out.append(_pause(rng, 0.1, 0.25))
+        out.append(x)
+        have += len(x) / SR
+        if have >= target:
+            break
+    y = np.concatenate(out) if out else np.zeros(int(lo * SR), np.float32)
+    return y[: int(hi * SR)]
+
+
+def build_real_conversation(voices: list, rng: np.random.Generator,
+                            music: np.ndarray | None = None, *, turns_per_speaker=(2, 3),
+                            pause=(0.3, 1.0), music_seconds=(4.0, 6.0), cache: dict | None = None
+                            ) -> tuple[np.ndarray, np.ndarray, list[Segment]]:
+    """A conversation of the real speakers ``voices``: each speaks ``turns_per_speaker``
+    turns of 1-4 s (never twice in a row when there are two or more), ``pause`` seconds of
+    silence between turns, and, when ``music`` (16 kHz mono) is given, one instrumental
+    stretch of ``music_seconds`` between two turns (level drawn like the speech's).
+
+    Returns ``(mixture, voice_track, truth)`` as :func:`assemble`; truth speakers are the
+    voice ids.
+    """
+    order: list[int] = []
+    for i in range(len(voices)):
+        order += [i] * int(rng.integers(turns_per_speaker[0], turns_per_speaker[1] + 1))
+    for _ in range(200):  # shuffle until no speaker follows itself
+        rng.shuffle(order)
+        if len(voices) < 2 or all(a != b for a, b in zip(order, order[1:])):
+            break
+    else:  # fall back to a round-robin order
+        order = sorted(order, key=lambda i: (order[: order.index(i)].count(i), i))
+    parts: list[tuple[np.ndarray, str, str | None]] = [(_pause(rng, 0.3, 1.0), "silence", None)]
+    at_music = int(rng.integers(1, len(order))) if music is not None and len(order) > 1 else -1
+    for k, i in enumerate(order):
+        if k == at_music:
+            parts.append((_music_stretch(music, rng.uniform(*music_seconds), rng,
+                                         0.05 * rng.uniform(0.7, 1.4)), "music", None))
+            parts.append((_pause(rng, *pause), "silence", None))
+        c = speaker_utterance(voices[i], rng, cache=cache)
+        c = c / (np.sqrt(np.mean(c.astype(np.float64) ** 2)) + 1e-9) * 0.05 * rng.uniform(0.7, 1.4)
+        parts.append((c.astype(np.float32), "speech", voices[i].id))
+        parts.append((_pause(rng, *pause), "silence", None))
+    return assemble(parts)
+
+
+def real_conversations(group: str, n: int, *, music_root: str | Path = "data/music-root",
+                       speakers=(1, 2, 3, 4), music_share: float = 0.5, seed: int = 0):
+    """Yield ``n`` real conversations of ``group`` (:data:`REAL_GROUPS`) as dicts
+    ``{"id", "voices", "mixture", "voice", "truth", "music"}`` (16 kHz mono arrays).
+
+    The number of speakers cycles through ``speakers``; a share ``music_share`` of the
+    conversations gets an instrumental stretch, screened vocal-free by
+    :func:`discovervoice.corpus.realsongs.screened_excerpt`, from the development music
+    packages (``hyperrogue-music``, ``planetblupi-music-ogg``) for ``evaluation`` and from
+    the other (training) packages for ``calibration``. Same seed, same conversations.
+
+    Raises:
+        DataError: unknown group, too few speakers installed, or no music found.
+    """
+    from discovervoice.corpus import realsongs as RS
+
+    if group not in REAL_GROUPS:
+        raise DataError(f"unknown group {group!r}; use one of {REAL_GROUPS}")
+    voices = real_speaker_groups()[group]
+    if len(voices) < max(speakers):
+        raise DataError(f"{group}: {len(voices)} real speakers installed, {max(speakers)} needed "
+                        "(install fillets-ng-data-cs and klettres-data)")
+    tracks = RS.find_tracks(music_root, RS.DEV_PACKAGES if group == "evaluation"
+                            else RS.TRAIN_PACKAGES) if music_share > 0 else []
+    if music_share > 0 and not tracks:
+        raise DataError(f"{music_root}: no music of the {group} packages "
+                        "(scripts/fetch-real-music.sh unpacks them)")
+    rng = np.random.default_rng([seed, REAL_GROUPS.index(group)])
+    cache: dict = {}
+    for c in range(n):
+        k = speakers[c % len(speakers)]
+        pick = [voices[i] for i in sorted(rng.permutation(len(voices))[:k])]
+        music = None
+        music_info = None
+        if tracks and rng.uniform() < music_share:
+            ex, t, start, _ = RS.screened_excerpt(tracks, 7.0, rng)
+            music = F.to_mono_16k(ex, RS.SR)
+            music_info = {"file": t.path, "start_s": round(start, 2), "licence": t.licence}
+        mix, voice, truth = build_real_conversation(pick, rng, music, cache=cache)
+        yield {"id": f"{group}-{c:03d}", "voices": [v.id for v in pick], "mixture": mix,
+               "voice": voice, "truth": truth, "music": music_info}
+
+
+def _overlap(a0: float, a1: float, segs: list[Segment], label: str) -> float:
+    return sum(max(0.0, min(a1, s.end) - max(a0, s.start)) for s in segs if s.label == label)
+
+
+def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
+                  music_root: str | Path = "data/music-root", separator: str | None = "default",
+                  thresholds: tuple[float, ...] | None = None, voice_classifier: str | None = None,
+                  seed: int = 0, cache_dir: str | Path | None = None,
+                  out: str | Path | None = None, progress=None) -> dict:
+    """Prep (segment, diarize, keep, slice: the ``discovervoice prep`` path with its
+    default options) on the real conversations of ``group`` (:func:`real_conversations`).
+
+    ``separator``: the separation model that gives the voice track (``None``: the mixture
+    itself, as ``prep --no-separate``); ``thresholds``: the automatic speaker count's
+    distance thresholds to score (default: the module's one); ``cache_dir``: keeps each
+    conversation's separated vocals between runs.
+
+    Per conversation and threshold: number of speakers found vs true, DER (collar 0 and
+    0.25 s), kept slices lying mostly (> half) inside a music-only stretch and seconds of
+    kept slices inside music. Per truth region, the voice track's level relative to the
+    mixture (median over active frames, dB), which the segmenter's music check uses.
+    """
+    from discovervoice.prep import diarization as D
+    from discovervoice.prep.pipeline import PrepOptions, keep_regions
+    from discovervoice.prep.segmentation import SegmentOptions
+    from discovervoice.prep.slicing import slice_at_quiet_points
+    from discovervoice.prep.voicetype import get_classifier
+
+    t0 = time.time()
+    clf = get_classifier(voice_classifier)
+    ths = tuple(thresholds) if thresholds else (D.DISTANCE_THRESHOLD,)
+    sep = None
+    if separator:
+        from discovervoice.prep.pipeline import _load_separator, separate_vocals
+
+        sep = _load_separator(None if separator == "default" else separator)
+    cdir = Path(cache_dir) if cache_dir else None
+    popts = PrepOptions()
+    say = progress or (lambda f, m: None)
+    rows = []
+    for k, c in enumerate(real_conversations(group, n_conversations, music_root=music_root,
+                                             seed=seed)):
+        say(k / n_conversations, c["id"])
+        mix = c["mixture"]
+        dur = len(mix) / SR
+        vocals = None
+        if sep is not None:
+            f = cdir / f"{c['id']}-s{seed}-vocals.npy" if cdir else None
+            if f is not None and f.is_file() and np.load(f).shape[-1] == len(mix):
+                vocals = np.load(f)
+            else:
+                vocals = separate_vocals(sep, mix[None], SR)[0]
+                if f is not None:
+                    f.parent.mkdir(parents=True, exist_ok=True)
+                    np.save(f, vocals)
+        track = mix if vocals is None else vocals
+        est = segment(mix, SR, vocals=vocals, classifier=clf)
+        # voice-track level relative to the mixture in each truth region
+        e, ev = F.energy_db(mix), F.energy_db(track)
+        loud = float(np.percentile(e, 95))
+        regions = []
+        for s in c["truth"]:
+            if s.label in ("speech", "music"):
+                a, b = int(s.start * F.FRAME_RATE), int(s.end * F.FRAME_RATE)
+                act = e[a:b] > loud - SegmentOptions().silence_range_db
+                if act.any():
+                    regions.append({"label": s.label, "start": s.start, "end": s.end,
+                                    "voice_rel_db": round(float(np.median((ev[a:b] - e[a:b])[act])), 2)})
+        row = {"id": c["id"], "voices": c["voices"], "n_speakers": len(c["voices"]),
+               "music": c["music"], "duration": round(dur, 2),
+               "segment_f1": segment_f1(c["truth"], [s if s.label != "singing" else
+                                                     Segment(s.start, s.end, "speech")
+                                                     for s in est])["f1"],
+               "regions": regions, "by_threshold": {}}
+        cache: dict = {}
+        music_truth = [s for s in c["truth"] if s.label == "music"]
+        for th in ths:
+            auto = D.diarize(track, SR, est, distance_threshold=th, cache=cache)
+            kept = keep_regions(auto, popts)
+            cuts = slice_at_quiet_points(track, SR, min_seconds=popts.min_seconds,
+                                         max_seconds=popts.max_seconds,
+                                         regions=[(r.start, r.end) for r in kept])
+            in_music = [_overlap(a, b, music_truth, "music") for a, b in cuts]
+            n_found = len({s.speaker for s in auto if s.speaker})
+            row["by_threshold"][str(th)] = {
+                "n_speakers_found": n_found,
+                "count_correct": n_found == len(c["voices"]),
+                "der": diarization_error_rate(c["truth"], auto, dur)["der"],
+                "der_collar025": diarization_error_rate(c["truth"], auto, dur, 0.25)["der"],
+                "music_slices": int(sum(m > 0.5 * (b - a) for m, (a, b) in zip(in_music, cuts))),
+                "music_seconds_kept": round(float(sum(in_music)), 2),
+                "n_slices": len(cuts),
+                "estimate": [asdict(s) for s in auto if s.label != "silence"]}
+        row["truth"] = [asdict(s) for s in c["truth"] if s.label != "silence"]
+        rows.append(row)
+
+    summary: dict = {"group": group, "n_conversations": len(rows), "seed": seed,
+                     "separator": separator, "seconds": round(time.time() - t0, 1),
+                     "speakers": sorted({v for r in rows for v in r["voices"]}),
+                     "segment_f1": _mean([r["segment_f1"] for r in rows])}
+    rel = {lab: [g["voice_rel_db"] for r in rows for g in r["regions"] if g["label"] == lab]
+           for lab in ("speech", "music")}
+    summary["voice_rel_db"] = {lab: {"min": min(v), "median": float(np.median(v)), "max": max(v)}
+                               for lab, v in rel.items() if v}
+    summary["by_threshold"] = {}
+    for th in ths:
+        rs = [r["by_threshold"][str(th)] for r in rows]
+        multi = [x for r, x in zip(rows, rs) if r["n_speakers"] >= 2]
+        summary["by_threshold"][str(th)] = {
+            "count_accuracy": _mean([float(x["count_correct"]) for x in rs]),
+            "count_accuracy_2to4": _mean([float(x["count_correct"]) for x in multi]),
+            "der": _mean([x["der"] for x in rs]),
+            "der_collar025": _mean([x["der_collar025"] for x in rs]),
+            "der_2to4": _mean([x["der"] for x in multi]),
+            "der_collar025_2to4": _mean([x["der_collar025"] for x in multi]),
+            "music_slices": int(sum(x["music_slices"] for x in rs)),
+            "music_seconds_kept": round(float(sum(x["music_seconds_kept"] for x in rs)), 2),
+            "count_by_n": {str(n): f"{sum(x['count_correct'] for r, x in zip(rows, rs) if r['n_speakers'] == n)}"
+                                   f"/{sum(r['n_speakers'] == n for r in rows)}"
+                           for n in sorted({r["n_speakers"] for r in rows})}}
+    report = {"summary": summary, "conversations": rows}
+    if out:
+        p = Path(out)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(report, indent=1, default=float))
+    return report
