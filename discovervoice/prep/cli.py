@@ -68,8 +68,19 @@ def register(subparsers) -> None:
         description="Builds test material from the corpus test split (songs with true vocal "
                     "stems; conversations of two known voices with silences and music) and "
                     "reports segmentation F1 (0.5 s), DER and sex accuracy.")
-    e.add_argument("--corpus", required=True, action="append",
+    e.add_argument("--corpus", action="append",
                    help="corpus folder (data/corpus, corpus-small...); repeat to pool builds")
+    e.add_argument("--real", choices=("calibration", "evaluation"),
+                   help="instead of the corpus: conversations of 1-4 real people "
+                        "(fillets-ng-data-cs, klettres-data) with instrumental music, run "
+                        "through prep's default path (speaker count, DER, slices in music)")
+    e.add_argument("--music-root", default="data/music-root",
+                   help="unpacked Debian music packages for --real (scripts/fetch-real-music.sh)")
+    e.add_argument("--thresholds", metavar="D,D,...",
+                   help="--real: distance thresholds to score (calibration sweep)")
+    e.add_argument("--no-separate", dest="separate", action="store_false",
+                   help="--real: use the mixture as the voice track (prep --no-separate)")
+    e.add_argument("--cache", metavar="DIR", help="--real: keep separated vocals here")
     e.add_argument("--split", default="test", help="corpus split to evaluate on (default test)")
     e.add_argument("--songs", type=int, default=8, help="number of songs")
     e.add_argument("--conversations", type=int, default=8, help="number of conversations")
@@ -166,8 +177,19 @@ class _bar:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from discovervoice.prep.evaluate import evaluate
+    from discovervoice.prep.evaluate import evaluate, evaluate_real
 
+    if args.real:
+        ths = tuple(float(t) for t in args.thresholds.split(",")) if args.thresholds else None
+        report = evaluate_real(args.real, args.conversations, music_root=args.music_root,
+                               separator=(args.separator or "default") if args.separate else None,
+                               thresholds=ths, voice_classifier=args.voice_classifier,
+                               seed=args.seed, cache_dir=args.cache, out=args.out)
+        print(json.dumps(report["summary"], indent=1))
+        return 0
+    if not args.corpus:
+        print("prep-eval: --corpus or --real is needed", file=sys.stderr)
+        return 2
     report = evaluate(args.corpus, split=args.split, n_songs=args.songs,
                       n_conversations=args.conversations, separator=args.separator,
                       seed=args.seed, out=args.out, voice_classifier=args.voice_classifier,
