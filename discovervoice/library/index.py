@@ -29,9 +29,18 @@ recorded with their reason and not retried until ``retry_failed`` (the run goes 
 Identical bytes under two paths are processed once (the first path is catalogued, the
 others are listed as duplicates); two different songs with the same title stay two songs.
 
-Long files: a file whose header says it is longer than ``max_minutes`` (default 30) is
-recorded as failed ("longer than ...") without being decoded, so memory stays bounded
-(a 30-minute stereo file at 44.1 kHz is about 0.6 GB of float32 through separation).
+Failure policy (each case tested in tests/test_library.py): a file that cannot be decoded
+(``AudioLoadError``, every backend's reason), a silent file (refused after decoding, before
+separation), a song with too little voice for the classifier, and a file longer than
+``max_minutes`` (default 30) are recorded as failed with their reason; the run goes on and
+stats list them. Long files are **skipped, not processed in pieces**: the length comes from
+the file header — mutagen's stream length, else the audio loader's header check
+(:func:`discovervoice.audio.check_header`: libsndfile, else ffprobe) — so a 2-hour file is
+refused without being decoded, and memory stays bounded (a 30-minute stereo file at
+44.1 kHz is about 0.6 GB of float32 through separation). A file whose header tells no length
+is decoded and refused by the loader if it is longer (``max_seconds``). Tag text is
+normalised (:func:`discovervoice.library.scan.clean_text`); songs sharing a title stay
+distinct catalogue entries (they differ by path and keep their own embeddings).
 
 Execution (outputs are identical, because every mode runs :class:`SongWorker` on the same
 songs with the same torch thread count, and the driver assembles the records in path order):
@@ -144,7 +153,7 @@ class SongWorker:
         from discovervoice.audio import check_header
         from discovervoice.classify.songs import vocals_of
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rec: dict[str, Any] = {"format": RECORD_FORMAT, "sha256": song["sha256"],
                                "settings": self.settings, "path": song["path"]}
         try:
@@ -174,6 +183,7 @@ class SongWorker:
         except (DiscoverVoiceError, OSError, ValueError, RuntimeError, MemoryError) as exc:
             rec.update(status="failed", type=type(exc).__name__, reason=_reason(exc))
         rec["seconds"] = round(time.perf_counter() - t0, 3)
+        rec["cpu_seconds"] = round(time.process_time() - c0, 3)     # this worker process
         return rec
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
