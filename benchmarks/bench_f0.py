@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -132,6 +133,7 @@ def run(files: list[Path], methods: list[str]) -> dict:
         row = scores(ref_all, np.concatenate(est))
         row["rtf"] = spent / seconds
         out["methods"][m] = row
+        print(f"{m}: {json.dumps(row)}", file=sys.stderr, flush=True)
     return out
 
 
@@ -153,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a split folder of the corpus' singers part")
     ap.add_argument("--per-singer", type=int, default=1)
     ap.add_argument("--max-files", type=int, default=None)
-    ap.add_argument("--methods", default="harvest,dio,praat,crepe-tiny,crepe,rmvpe,fcpe")
+    ap.add_argument("--methods", default="harvest,dio,praat,crepe-tiny,rmvpe,fcpe",
+                    help="comma-separated (crepe, the full model, is slow on a loaded CPU)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     args = ap.parse_args(argv)
