@@ -256,3 +256,27 @@ def test_export_writes_a_registry_manifest(tmp_path):
     x = _input(m)
     with torch.no_grad():
         assert torch.allclose(net(x), m(x), atol=2e-2)
+
+
+def test_weight_interpolation_between_a_network_and_its_fine_tuned_copy(tmp_path):
+    torch.manual_seed(0)
+    base = M.build_model("mdx23c", M.TINY_MDX23C)
+    torch.manual_seed(1)
+    tuned = M.build_model("mdx23c", M.TINY_MDX23C)
+    pa, pb = M.save_embedded(base, tmp_path / "a.safetensors", half=False), \
+        M.save_embedded(tuned, tmp_path / "b.safetensors", half=False)
+    sa, sb = M.load_embedded(pa).state_dict(), M.load_embedded(pb).state_dict()
+    for alpha, want in ((0.0, sa), (1.0, sb)):
+        got = M.interpolate_weights(pa, pb, alpha).state_dict()
+        for k in sa:
+            torch.testing.assert_close(got[k], want[k], msg=k)
+    mid = M.interpolate_weights(pa, pb, 0.25)
+    k = next(k for k, v in sa.items() if v.is_floating_point() and v.numel() > 1)
+    torch.testing.assert_close(mid.state_dict()[k], 0.75 * sa[k] + 0.25 * sb[k])
+    x = torch.randn(1, 2, M.TINY_MDX23C["chunk_size"])
+    assert mid(x).shape[:2] == (1, 2)
+    with pytest.raises(WeightsError, match="alpha"):
+        M.interpolate_weights(pa, pb, 1.5)
+    other = M.build_model("mdx23c", dict(M.TINY_MDX23C, num_channels=8))
+    with pytest.raises(WeightsError, match="same architecture"):
+        M.interpolate_weights(pa, other, 0.5)

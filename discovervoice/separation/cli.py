@@ -108,6 +108,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--weights-dir", default=None, help="default: the repository's weights/")
     ex.set_defaults(func=_export)
 
+    ip = sub.add_parser("interpolate", help="weight-space mix of a network and its fine-tuned copy",
+                        description="theta = (1 - ALPHA) * BASE + ALPHA * TUNED (WiSE-FT): keeps most "
+                                    "of what fine-tuning on new material gained and most of what "
+                                    "the base did well, without training.")
+    ip.add_argument("base", help="embedded checkpoint (registry name or .safetensors)")
+    ip.add_argument("tuned", help="its fine-tuned copy (same architecture and kwargs)")
+    ip.add_argument("--alpha", type=float, required=True, help="weight of TUNED in [0, 1]")
+    ip.add_argument("-o", "--out", required=True, help="output .safetensors")
+    ip.set_defaults(func=_interpolate)
+
     ev = sub.add_parser("evaluate", help="score models on a MUSDB-layout split (uSDR, SI-SDR)")
     ev.add_argument("--data", required=True, help="folder of song folders (e.g. corpus songs/test)")
     ev.add_argument("--models", required=True, help="comma-separated model names/paths; "
@@ -262,6 +272,20 @@ def _export(args: argparse.Namespace) -> int:
     dest, manifest = export_embedded(args.checkpoint, args.name, weights_dir=args.weights_dir,
                                      source=args.source, licence=args.licence)
     print(f"{dest}\n{manifest}")
+    return 0
+
+
+def _interpolate(args: argparse.Namespace) -> int:
+    from discovervoice.separation import models as M
+    from discovervoice.weights import resolve
+
+    def path(x: str) -> Path:
+        return Path(x) if Path(x).is_file() else Path(resolve(x))
+
+    net = M.interpolate_weights(path(args.base), path(args.tuned), args.alpha)
+    out = M.save_embedded(net, args.out, extra={"interpolated": {
+        "base": args.base, "tuned": args.tuned, "alpha": args.alpha}})
+    print(out)
     return 0
 
 

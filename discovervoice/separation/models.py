@@ -224,6 +224,46 @@ def _shrink_to_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Non
             mod.num_embeddings, mod.embedding_dim = shape
 
 
+def interpolate_weights(base: str | os.PathLike | nn.Module, tuned: str | os.PathLike | nn.Module,
+                        alpha: float) -> nn.Module:
+    """Weight-space interpolation of a network and its fine-tuned copy:
+    ``theta = (1 - alpha) * theta_base + alpha * theta_tuned`` (WiSE-FT, Wortsman et al. 2022,
+    "Robust fine-tuning of zero-shot models"). Fine-tuning on a new domain (real recordings)
+    moves the weights away from what served the old one (the synthetic corpus); a point on
+    the line between them often keeps most of the new domain's gain and most of the old
+    domain's accuracy, without training.
+
+    Args:
+        base, tuned: embedded checkpoints (paths, registry names resolved by the caller) or
+            networks of the same architecture and constructor kwargs.
+        alpha: weight of ``tuned`` in ``[0, 1]``.
+
+    Returns:
+        a new network (fp32, eval mode) with ``base``'s kwargs.
+
+    Raises:
+        WeightsError: ``alpha`` outside ``[0, 1]``, or networks of another architecture,
+            kwargs or tensor names.
+    """
+    import copy
+
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise WeightsError(f"alpha must be in [0, 1], got {alpha}")
+    a = base if isinstance(base, nn.Module) else load_embedded(base)
+    b = tuned if isinstance(tuned, nn.Module) else load_embedded(tuned)
+    if architecture_of(a) != architecture_of(b) or init_kwargs(a) != init_kwargs(b):
+        raise WeightsError("interpolation needs two networks of the same architecture and "
+                           f"kwargs: {architecture_of(a)} {init_kwargs(a)} vs {architecture_of(b)} "
+                           f"{init_kwargs(b)}")
+    sa, sb = a.state_dict(), b.state_dict()
+    if sa.keys() != sb.keys():
+        raise WeightsError("interpolation needs the same tensors in both networks")
+    out = copy.deepcopy(a)
+    out.load_state_dict({k: ((1 - alpha) * v.float() + alpha * sb[k].float()).to(v.dtype)
+                         if v.is_floating_point() else sb[k] for k, v in sa.items()})
+    return out.eval()
+
+
 def load_embedded(path: str | os.PathLike, spec: Any = None, **_: Any) -> nn.Module:
     """Factory for DiscoverVoice's embedded safetensors separation checkpoints.
 
