@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ix.add_argument("--model", default="default",
                     help="classifier whose AST embeds the vocals (default: dv-singer-ast)")
     ix.add_argument("--separation-model", default="default",
-                    help="vocals separator (default: dv-mdx23c-small)")
+                    help="vocals separator (default: dv-mdx23c-real)")
     ix.add_argument("--artists", default=None, metavar="CSV",
                     help="CSV with columns path,artist[,title] overriding the tags")
     ix.add_argument("--workers", type=int, default=1,

@@ -85,7 +85,7 @@ class IndexConfig:
 
     Attributes:
         model: base classifier (registry name or folder) whose AST embeds the vocals.
-        separation_model: separator for the vocals (``"default"``: dv-mdx23c-small).
+        separation_model: separator for the vocals (``"default"``: dv-mdx23c-real).
         workers: parallel workers (processes, or Ray actors).
         threads: torch threads per worker.
         max_minutes: longer files are recorded as failed without decoding.
