@@ -80,18 +80,6 @@ def speaker_clips(voice, n: int, seconds: float, seed: int) -> list[np.ndarray]:
     return clips
 
 
-def fit_scale(sim: np.ndarray, y: np.ndarray) -> float:
-    """Scale ``s`` in ``[1, 500]`` minimising the cross-entropy of ``softmax(s * sim)``
-    (temperature scaling of similarities; scipy's bounded Brent search on ``log s``)."""
-    from scipy.optimize import minimize_scalar
-    from scipy.special import log_softmax
-
-    def nll(log_s: float) -> float:
-        return float(-log_softmax(np.exp(log_s) * sim, axis=1)[np.arange(len(y)), y].mean())
-
-    return float(np.exp(minimize_scalar(nll, bounds=(0.0, np.log(500.0)), method="bounded").x))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="dv-singer-ast")
@@ -109,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from discovervoice.classify.classifier import SingerClassifier
-    from discovervoice.classify.features import SAMPLE_RATE, aggregate_logits, cut_windows, voiced_audio
+    from discovervoice.classify.features import (SAMPLE_RATE, aggregate_logits, cut_windows,
+                                                 fit_temperature, voiced_audio)
     from discovervoice.errors import AudioError
     from discovervoice.eval import classification as C
 
@@ -167,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     for w in ws:
         clf.speaker_weight = w
         sim = clf.gallery_similarity(qa, names, qs)
-        scale = fit_scale(sim, yi) if a.fit_scale else clf.speaker_scale
+        # the fused similarities' scale: temperature scaling, T = 1 / scale in [1/500, 1]
+        scale = 1.0 / fit_temperature(sim, yi, t_min=1 / 500, t_max=1.0) if a.fit_scale \
+            else clf.speaker_scale
         rows.append(row(f"AST + GE2E fusion, weight {w:g}", sim, scale))
     spk = np.stack([clf.speaker_gallery[n] for n in names])
     spk /= np.linalg.norm(spk, axis=1, keepdims=True)

@@ -436,15 +436,19 @@ def aggregate_logits(window_logits: np.ndarray, temperature: float = 1.0,
     return p / p.sum()
 
 
-def fit_temperature(clip_logits: np.ndarray, labels: np.ndarray) -> float:
+def fit_temperature(clip_logits: np.ndarray, labels: np.ndarray, *,
+                    t_min: float = 0.05, t_max: float = 20.0) -> float:
     """Temperature minimising the NLL of ``softmax(clip_logits / T)`` (Guo et al. 2017).
 
     Args:
-        clip_logits: ``ndarray[M, K]`` mean window logits per validation clip.
+        clip_logits: ``ndarray[M, K]`` mean window logits per validation clip (or cosine
+            similarities, whose scale is ``1 / T``).
         labels: ``ndarray[M]`` true class indices.
+        t_min, t_max: search range of ``T`` (similarities in ``[-1, 1]`` need a small
+            ``t_min``: a scale of 60 is ``T`` = 0.017).
 
     Returns:
-        ``T`` in ``[0.05, 20]`` (golden-section search on ``log T``; the NLL is convex in
+        ``T`` in ``[t_min, t_max]`` (golden-section search on ``log T``; the NLL is convex in
         ``1/T``).
     """
     z = np.asarray(clip_logits, dtype=np.float64)
@@ -458,7 +462,7 @@ def fit_temperature(clip_logits: np.ndarray, labels: np.ndarray) -> float:
         lse = np.log(np.exp(s).sum(axis=1))
         return float(np.mean(lse - s[np.arange(len(y)), y]))
 
-    lo, hi = math.log(0.05), math.log(20.0)
+    lo, hi = math.log(t_min), math.log(t_max)
     g = (math.sqrt(5) - 1) / 2
     a, b = hi - g * (hi - lo), lo + g * (hi - lo)
     fa, fb = nll(a), nll(b)

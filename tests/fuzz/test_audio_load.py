@@ -53,7 +53,7 @@ def check_load(case: FuzzCase, folder) -> str:
         outcome = "error"
         msg = str(exc)
         assert path.name in msg or str(path) in msg, f"{case.name}: error does not name the file: {msg}"
-        assert "\n" not in msg.strip() or len(msg) < 2000, f"{case.name}: unreadable error"
+        assert len(msg) < 2000, f"{case.name}: an error too long to read ({len(msg)} characters)"
     except _Hang:
         pytest.fail(f"{case.name}: audio.load ran past {LIMIT_S} s")
     except Exception as exc:  # noqa: BLE001 - the point of the test
