@@ -322,3 +322,27 @@ def test_training_stops_early_when_validation_is_flat(musdb, tmp_path):
                       patience=2)
     summary = train(cfg)
     assert summary["epoch"] == 3 and len(summary["history"]) == 3   # best at 1, then 2 flat
+
+
+def test_prune_fine_tunes_with_silent_vocals(musdb, tmp_path):
+    """``silent_vocals`` reaches the pruning fine-tune: with every example's vocals silent the
+    pruned network learns to put (almost) nothing in its vocals stem, unlike without."""
+    from discovervoice.separation.api import _load_network
+    from discovervoice.separation.prune import prune_iteratively
+
+    mix = sf.read(musdb / "valid" / "v0" / "mixture.wav", dtype="float32")[0].T[None]
+    energy = {}
+    for share in (0.0, 1.0):
+        torch.manual_seed(0)
+        net = M.build_model("mdx23c", dict(M.TINY_MDX23C, num_channels=8, growth=8)).eval()
+        src = M.save_embedded(net, tmp_path / f"base{share}.safetensors", half=False)
+        table = prune_iteratively(src, f"{musdb},{musdb}", tmp_path / f"p{share}", sparsities=[0.25],
+                                  finetune_steps=12, batch_size=2, valid_seconds=1, rtf_seconds=1,
+                                  lr=1e-2, silent_vocals=share)
+        assert table.settings["silent_vocals"] == share
+        pruned, _ = _load_network(table.rows[-1].path, None)
+        with torch.no_grad():
+            est = pruned.float().eval()(torch.from_numpy(mix[..., : int(pruned.segment * SR)]))
+        v = est[0, list(pruned.sources).index("vocals")].numpy()
+        energy[share] = float(np.mean(v ** 2))
+    assert energy[1.0] < 0.1 * energy[0.0]

@@ -86,7 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     pr = sub.add_parser("prune", help="iterative structured channel pruning with fine-tuning")
     pr.add_argument("--model", required=True, help="embedded model name or .safetensors path")
-    pr.add_argument("--data", required=True, help="MUSDB-layout dataset root for fine-tuning/validation")
+    pr.add_argument("--data", required=True,
+                    help="MUSDB-layout dataset root for fine-tuning/validation; several comma-separated "
+                         "roots train on all and validate on the first")
     pr.add_argument("--out", required=True, help="folder for pruned checkpoints and the table")
     pr.add_argument("--sparsities", default="0.25,0.5",
                     help="comma-separated channel sparsities reached step by step")
@@ -96,6 +98,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--valid-songs", type=int, default=2)
     pr.add_argument("--valid-seconds", type=float, default=30.0)
     pr.add_argument("--rtf-seconds", type=float, default=20.0, help="audio length for the RTF measurement")
+    pr.add_argument("--silent-vocals", type=float, default=0.0,
+                    help="probability that a fine-tuning example's vocals are digital silence")
     pr.add_argument("--threads", type=int, default=None)
     pr.add_argument("-d", "--device", default="cpu")
     pr.set_defaults(func=_prune)
@@ -259,7 +263,8 @@ def _prune(args: argparse.Namespace) -> int:
                               finetune_steps=args.finetune_steps, batch_size=args.batch_size,
                               lr=args.lr, valid_songs=args.valid_songs,
                               valid_seconds=args.valid_seconds, rtf_seconds=args.rtf_seconds,
-                              threads=args.threads, device=args.device)
+                              threads=args.threads, device=args.device,
+                              silent_vocals=args.silent_vocals)
     print(table.markdown())
     return 0
 

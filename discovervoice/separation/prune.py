@@ -177,15 +177,20 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
                       sparsities: Sequence[float] = (0.25, 0.5), finetune_steps: int = 100,
                       batch_size: int = 4, lr: float = 1e-4, valid_songs: int = 2,
                       valid_seconds: float = 30.0, rtf_seconds: float = 20.0,
-                      threads: int | None = None, device: str = "cpu", seed: int = 0) -> PruneTable:
+                      threads: int | None = None, device: str = "cpu", silent_vocals: float = 0.0,
+                      seed: int = 0) -> PruneTable:
     """Prune step by step to each sparsity, fine-tuning in between; see the module docstring.
 
     Args:
         model: embedded model name (``dv-mdx23c-small``) or ``.safetensors`` path.
-        data: MUSDB-layout dataset root (``train/`` and optionally ``valid/``).
+        data: MUSDB-layout dataset root (``train/`` and optionally ``valid/``), or several
+            comma-separated roots (trained on all, validated on the first; as ``separation train``).
         out: output folder.
         sparsities: non-decreasing cumulative channel sparsities in ``[0, 1)`` (a repeated
             value fine-tunes again without pruning).
+        silent_vocals: probability that a fine-tuning example's vocals are digital silence
+            (as ``separation train --silent-vocals``; keeps a parent trained with vocal-free
+            examples from losing that).
 
     Returns:
         The :class:`PruneTable` (also written to ``out``).
@@ -214,6 +219,7 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
     mix, _ = load_song(valid_list[0] if valid_list else train_songs[0], sources, rtf_seconds)
     table = PruneTable(name, settings={"sparsities": sp, "finetune_steps": finetune_steps,
                                        "lr": lr, "batch_size": batch_size, "rtf_seconds": rtf_seconds,
+                                       "silent_vocals": silent_vocals,
                                        "threads": torch.get_num_threads(),
                                        "valid_split": f"{len(valid_list)} validation",
                                        "importance": "L1 magnitude (torch-pruning MagnitudeImportance p=1)"})
@@ -233,7 +239,8 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
 
     table.rows.append(measure(0.0))
     prev = 0.0
-    sampler = RemixSampler(train_songs, sources, net.segment, int(net.samplerate), seed=seed)
+    sampler = RemixSampler(train_songs, sources, net.segment, int(net.samplerate),
+                           silent_vocals=silent_vocals, seed=seed)
     for s in sp:
         ratio = 1.0 - (1.0 - s) / (1.0 - prev)
         prune_step(net, ratio)
