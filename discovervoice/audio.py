@@ -162,13 +162,17 @@ def check_header(path: str | os.PathLike, max_seconds: float | None) -> AudioInf
     return hdr
 
 
-def read(path: str | os.PathLike, *, check: bool = True) -> tuple[np.ndarray, int]:
+def read(path: str | os.PathLike, *, check: bool = True,
+         max_seconds: float | None = DEFAULT_MAX_SECONDS) -> tuple[np.ndarray, int]:
     """Decode a file at its native sample rate.
 
     Args:
         path: audio file (wav, flac, ogg, mp3 through libsndfile; m4a/aac/webm and others
             through ffmpeg when installed).
-        check: run :func:`validate` on the result (finite samples, rate in range).
+        check: run :func:`validate` on the result (finite samples, rate in range) and
+            :func:`check_header` before decoding (rate, channels, ``max_seconds``).
+        max_seconds: refuse files longer than this (seconds), from the header when it
+            tells, else after decoding; ``None`` for no limit.
 
     Returns:
         ``(audio, sample_rate)``: ``ndarray[float32, C, T]`` and Hz.
@@ -176,7 +180,8 @@ def read(path: str | os.PathLike, *, check: bool = True) -> tuple[np.ndarray, in
     Raises:
         AudioLoadError: the file is missing, empty, or no backend can decode it; the
             message lists each backend's failure.
-        AudioError: decoded, but invalid (see :func:`validate`).
+        AudioError: decoded, but invalid (see :func:`validate`), or the header shows a
+            rate, channel count or duration out of bounds (:func:`check_header`).
     """
     p = Path(path)
     if not p.exists():
@@ -185,6 +190,8 @@ def read(path: str | os.PathLike, *, check: bool = True) -> tuple[np.ndarray, in
         raise AudioLoadError(p, "is a folder, not an audio file")
     if p.stat().st_size == 0:
         raise AudioLoadError(p, "file is empty (0 bytes)")
+    if check:
+        check_header(p, max_seconds)
     failures: dict[str, str] = {}
     for name, backend in _BACKENDS:
         try:
@@ -196,12 +203,16 @@ def read(path: str | os.PathLike, *, check: bool = True) -> tuple[np.ndarray, in
             raise AudioLoadError(p, "contains no audio samples (zero length)")
         if check:
             validate(audio, sr, path=p)
+            if max_seconds is not None and audio.shape[1] / sr > max_seconds:
+                raise AudioError(f"duration {audio.shape[1] / sr:.1f} s is above the limit of "
+                                 f"{max_seconds:.1f} s", p)
         return audio, sr
     raise AudioLoadError(p, "not a readable audio file", failures)
 
 
 def info(path: str | os.PathLike) -> AudioInfo:
-    """Header information without decoding the samples (soundfile; ffmpeg decodes).
+    """Header information without decoding the samples (libsndfile, else ffprobe; only a
+    file whose header neither reads is decoded, to tell why it is unreadable).
 
     Raises:
         AudioLoadError: as :func:`read`.
@@ -213,8 +224,16 @@ def info(path: str | os.PathLike) -> AudioInfo:
         i = sf.info(str(p))
         return AudioInfo(p, int(i.samplerate), int(i.channels), int(i.frames), "soundfile")
     except Exception:
-        audio, sr = read(p, check=False)
-        return AudioInfo(p, sr, audio.shape[0], audio.shape[1], "ffmpeg")
+        pass
+    if p.is_file() and p.stat().st_size > 0:
+        try:
+            sr, ch, dur = _probe_ffmpeg(p)
+            if sr > 0 and ch > 0 and np.isfinite(dur):
+                return AudioInfo(p, sr, ch, int(dur * sr), "ffmpeg")
+        except Exception:
+            pass
+    audio, sr = read(p, check=False)
+    return AudioInfo(p, sr, audio.shape[0], audio.shape[1], "ffmpeg")
 
 
 def load(
@@ -243,12 +262,7 @@ def load(
             being decoded.
     """
     p = Path(path)
-    if p.exists() and p.is_file() and p.stat().st_size > 0:
-        check_header(p, max_seconds)
-    audio, sr = read(path)
-    if max_seconds is not None and audio.shape[1] / sr > max_seconds:
-        raise AudioError(
-            f"duration {audio.shape[1] / sr:.1f} s is above the limit of {max_seconds:.1f} s", p)
+    audio, sr = read(p, max_seconds=max_seconds)
     if not allow_silent and is_silent(audio):
         raise AudioError("audio is silent (peak below -100 dBFS)", p)
     # fewer channels before resampling, more after: the resampler never works on copies
