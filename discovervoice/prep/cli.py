@@ -132,12 +132,13 @@ def _prep(args: argparse.Namespace) -> int:
         transcribe_model=args.asr_model,
         language=args.language, audio_format=args.format,
         voice_classifier=args.voice_classifier)
-    bar = _bar()
+    from discovervoice.progress import tqdm_bar
+
+    cb, bar = tqdm_bar("prep", leave=False)
     try:
-        summary = prepare(args.inputs, args.out, opts, progress=bar.update if bar else None)
+        summary = prepare(args.inputs, args.out, opts, progress=cb)
     finally:
-        if bar:
-            bar.close()
+        bar.close()
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -151,29 +152,6 @@ def _prep(args: argparse.Namespace) -> int:
         for f in summary["failed"]:
             print(f"  failed: {f['file']}: {f['error']}", file=sys.stderr)
     return 1 if summary["failed"] and not summary["slices"] else 0
-
-
-class _bar:
-    """tqdm bar driven by ``update(fraction, message)`` (None when tqdm is missing)."""
-
-    def __new__(cls):
-        try:
-            import tqdm  # noqa: F401
-        except ImportError:
-            return None
-        return super().__new__(cls)
-
-    def __init__(self):
-        from tqdm import tqdm
-
-        self.t = tqdm(total=1000, unit="‰", leave=False, file=sys.stderr)
-
-    def update(self, frac: float, msg: str) -> None:
-        self.t.n = int(1000 * min(max(frac, 0.0), 1.0))
-        self.t.set_description(msg[:60], refresh=True)
-
-    def close(self) -> None:
-        self.t.close()
 
 
 def _eval(args: argparse.Namespace) -> int:
