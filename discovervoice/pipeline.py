@@ -379,16 +379,18 @@ def cover(song: str | os.PathLike, voice_model: str | os.PathLike, out_dir: str 
           limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None) -> CoverResult:
     """Sing a song's vocal line in a trained voice and remix it with the accompaniment.
 
-    Separation (unless ``stems`` from :func:`separate` are given) then
-    :func:`discovervoice.convert.api.make_cover`, the one cover mix: converted vocals at the
-    original vocals' loudness, the cover at the song's loudness, true peak <= -1 dBTP.
+    Separates with :func:`separate` (its stem files are kept) unless ``stems`` from
+    :func:`separate` are given, then hands the stems to
+    :func:`discovervoice.convert.api.make_cover`, the one cover path (also the CLI's):
+    converted vocals at the original vocals' loudness, the cover at the song's loudness,
+    true peak <= -1 dBTP, both files tagged AI-generated.
 
     Raises:
         AudioError / AudioLoadError: bad song file.
-        StageUnavailableError: separation or conversion is not installed.
+        VoiceModelError / WeightsError: the voice or a model cannot be loaded.
     """
-    conv = _stage("discovervoice.convert.api", "voice conversion")
-    voices = _stage("discovervoice.convert.voice", "voice conversion")
+    from discovervoice.convert import api as conv
+
     p = progress or _noop
     out = Path(out_dir)
     sep = stems or separate(song, out / "stems", model=separation_model, two_stems=True, views=False,
@@ -397,18 +399,14 @@ def cover(song: str | os.PathLike, voice_model: str | os.PathLike, out_dir: str 
     mix = audio.load(song, rate, max_seconds=limits.max_song_seconds)
     parts = {"vocals": audio.load(sep.stems["vocals"], rate),
              "accompaniment": audio.load(sep.stems["accompaniment"], rate)}
-    voice = voices.VoiceModel.load(voice_model)
     p(0.5, "converting the vocals")
-    made = conv.make_cover(mix, voice, out / "cover.wav", sample_rate=rate, stems=parts, transpose=transpose,
+    made = conv.make_cover(mix, voice_model, out / "cover.wav", sample_rate=rate, stems=parts,
+                           vocals_out=out / "converted_vocals.wav", transpose=transpose,
                            f0_method=f0_method, index_rate=index_rate, protect=protect,
                            progress=_sub(p, 0.5, 0.98))
-    res = CoverResult(
-        cover=made["path"],
-        converted_vocals=audio.save(out / "converted_vocals.wav", made["vocals"], rate, clip="rescale",
-                                    metadata={"comment": conv.AI_TAG, "software": "DiscoverVoice"}),
-        accompaniment=sep.stems["accompaniment"], original_vocals=sep.stems["vocals"])
     p(1.0, "done")
-    return res
+    return CoverResult(cover=made["path"], converted_vocals=made["vocals_path"],
+                       accompaniment=sep.stems["accompaniment"], original_vocals=sep.stems["vocals"])
 
 
 # --------------------------------------------------------------------------- listening tests

@@ -11,32 +11,40 @@ points (:func:`split_points`: every ``chunk_seconds`` the quietest 10 ms frame w
 with ``context_seconds`` of audio either side, and joins the chunks with a short
 equal-gain crossfade over the overlap so seams have no clicks (:func:`join_chunks`).
 
-:func:`make_cover` separates a song (``discovervoice.separation.Separator``), converts the
-vocals, optionally shifts the accompaniment's key (WORLD-free phase-vocoder pitch shift
-from librosa), and mixes at the song's loudness: the converted vocals are matched to the
-original vocals' loudness (``discovervoice.audio.match_loudness``, pyloudnorm), so they sit
-against the accompaniment as the singer did, with bursts more than 3 dB above the original
-vocals' true peak limited; the sum is matched to the song's integrated loudness and true-peak limited at
+:func:`make_cover` is the one cover path (the app's ``discovervoice.pipeline.cover``, the
+main job and ``discovervoice cover`` all call it). It takes already separated stems (the
+main job separates once and passes them; without them it separates with
+``discovervoice.separation.Separator`` itself, :func:`separate_stems`), converts the vocals,
+optionally shifts the accompaniment's key (phase-vocoder pitch shift from librosa), and
+mixes at the song's loudness: the converted vocals are matched to the original vocals'
+loudness (``discovervoice.audio.match_loudness``, pyloudnorm), so they sit against the
+accompaniment as the singer did, with bursts more than 3 dB above the original vocals' true
+peak limited; the sum is matched to the song's integrated loudness and true-peak limited at
 -1 dBTP (``discovervoice.audio.limit_true_peak``) — the accompaniment is never turned down
-to make room for a burst. The cover is written with an "AI-generated" tag in its metadata.
-It is the one cover mix: ``discovervoice.pipeline.cover`` (the app) calls it too.
+to make room for a burst.
+
+Every file written here goes through :func:`save_converted`: one "AI-generated" tag set
+(comment, title, software) and RVC-WebUI / Applio's output rule, a whole-file scale down to
+a peak of 0.99 when the peak is above it (:func:`peak_scale`), never hard clipping.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from discovervoice.errors import AudioError, DiscoverVoiceError
+from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None] | None
 SR16 = 16000
 AI_TAG = "AI-generated voice conversion (DiscoverVoice)"
+#: Output peak ceiling of converted audio (RVC-WebUI's and Applio's ``audio_max / 0.99``).
+PEAK_CEILING = 0.99
 #: True-peak ceiling of a cover (dBTP), as streaming loudness guidelines ask.
 COVER_CEILING_DB = -1.0
 #: Headroom (dB) of the converted vocals over the original vocals' true peak before limiting.
@@ -136,7 +144,7 @@ def join_chunks(pieces: list[np.ndarray], starts: list[int], total: int, fade: i
 
 def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 0, f0_method: str = "harvest",
             index_rate: float = 0.75, protect: float = 0.33, rms_mix_rate: float = 0.25,
-            progress: Progress = None, *, filter_radius: int = 3, auto_octave: bool = False,
+            progress: Progress | None = None, *, filter_radius: int = 3, auto_octave: bool = False,
             chunk_seconds: float = 30.0, context_seconds: float = 1.0, fade_seconds: float = 0.05) -> np.ndarray:
     """Sing/speak ``audio`` in ``voice``.
 
@@ -205,12 +213,34 @@ def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 
             progress((i + 1) / (len(bounds) - 1), f"converted chunk {i + 1}/{len(bounds) - 1}")
     total = int(round(len(x16) * ratio))
     out = join_chunks(pieces, starts, total, fade if len(pieces) > 1 else 0)
-    # as RVC-WebUI's vc_single: a peak above 0.99 scales the whole output down to 0.99
-    # (WORLD / NSF synthesis can overshoot full scale at onsets; clipping on save would click)
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
-    if peak > 0.99:
-        out = (out * (0.99 / peak)).astype(np.float32)
-    return out[None]
+    # WORLD / NSF synthesis can overshoot full scale at onsets; clipping on save would click
+    return peak_scale(out)[None]
+
+
+def peak_scale(audio: np.ndarray, ceiling: float = PEAK_CEILING) -> np.ndarray:
+    """``audio`` (any shape) scaled as a whole so its sample peak is at most ``ceiling``
+    (linear, default 0.99); unchanged when already below. The output rule of RVC-WebUI's
+    ``vc_single`` and Applio's pipeline (``audio /= max(1, peak / 0.99)``)."""
+    x = np.asarray(audio, dtype=np.float32)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return (x * np.float32(ceiling / peak)).astype(np.float32) if peak > ceiling else x
+
+
+def save_converted(path: str | Path, audio: np.ndarray, sample_rate: int, title: str) -> Path:
+    """Write converted audio (a cover, converted vocals, a converted clip): peak-scaled to
+    0.99 (:func:`peak_scale`) and tagged ``comment`` = :data:`AI_TAG`, ``title``,
+    ``software`` = DiscoverVoice where the format has tags. Atomic (``audio.save``).
+
+    Args:
+        audio: ``ndarray[C, T]`` or ``[T]``, float, at ``sample_rate`` Hz.
+
+    Raises:
+        AudioError: invalid audio or an unsupported suffix.
+    """
+    from discovervoice import audio as dva
+
+    return dva.save(path, peak_scale(audio), sample_rate,
+                    metadata={"comment": AI_TAG, "title": title, "software": "DiscoverVoice"})
 
 
 # =========================================================================== covers
@@ -225,31 +255,54 @@ def pitch_shift(audio: np.ndarray, sample_rate: int, semitones: float) -> np.nda
                                                  n_steps=float(semitones)) for c in audio]).astype(np.float32)
 
 
+def separate_stems(mix: np.ndarray, sample_rate: int, *, separator: Any = None,
+                   separation_model: str = "default") -> tuple[np.ndarray, np.ndarray]:
+    """``(vocals, accompaniment)``, both ``ndarray[C, T]`` at ``sample_rate``, of a song
+    ``mix`` (``ndarray[C, T]``) by ``separator`` (default ``Separator(separation_model,
+    stems=("vocals",))``, the two-stem mode), resampled to and from the separator's rate."""
+    from discovervoice import audio as dva
+    from discovervoice.separation import Separator
+
+    sep = separator or Separator(separation_model, stems=("vocals",))
+    sep_sr = int(getattr(sep, "sample_rate", sample_rate))
+    res = sep.separate(dva.resample(mix, sample_rate, sep_sr) if sep_sr != sample_rate else mix, sep_sr)
+    res = getattr(res, "stems", res)
+    vocals = np.asarray(res["vocals"])
+    acc = np.asarray(res["accompaniment"]) if "accompaniment" in res else \
+        sum(np.asarray(v) for k, v in res.items() if k != "vocals")
+    if sep_sr != sample_rate:
+        vocals, acc = dva.resample(vocals, sep_sr, sample_rate), dva.resample(acc, sep_sr, sample_rate)
+    return vocals, acc
+
+
 def make_cover(song: str | Path | np.ndarray, voice: Any, out: str | Path | None = None, *,
                sample_rate: int | None = None, transpose: float = 0, key_shift_accompaniment: bool = False,
                f0_method: str = "harvest", index_rate: float = 0.75, protect: float = 0.33,
                rms_mix_rate: float = 0.25, auto_octave: bool = False, separator: Any = None,
-               separation_model: str = "default",
-               stems: dict[str, np.ndarray] | None = None, progress: Progress = None) -> dict[str, Any]:
-    """Make a cover: separate, convert the vocals, remix.
+               separation_model: str = "default", stems: dict[str, np.ndarray] | None = None,
+               vocals_out: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Make a cover: convert the vocals of already separated stems (or separate first), remix.
 
     Args:
-        song: a song file, or ``ndarray[C, T]`` with ``sample_rate``.
-        voice: voice to sing in.
-        out: file to write (wav/flac/...), tagged ``comment = "AI-generated ..."``.
+        song: a song file, or ``ndarray[C, T]`` with ``sample_rate``; its loudness is the
+            cover's target.
+        voice: voice to sing in (:class:`VoiceModel`, folder, RVC ``.pth`` or registry name).
+        out: cover file to write (wav/flac/...), through :func:`save_converted`.
         transpose: semitones for the vocals; with ``key_shift_accompaniment`` the
             accompaniment is shifted by the same amount so the cover stays in tune.
-        separator: a ``discovervoice.separation.Separator``; default: ``Separator(separation_model,
-            stems=("vocals",))`` (two-stem mode: vocals + accompaniment).
-        stems: precomputed ``{"vocals": [C, T], "accompaniment": [C, T]}`` at ``sample_rate``
-            (skips separation).
+        separator: a ``discovervoice.separation.Separator`` used when ``stems`` is not given;
+            default ``Separator(separation_model, stems=("vocals",))``.
+        stems: already separated ``{"vocals": [C, T], "accompaniment": [C, T]}`` at the
+            song's rate (no separation is run).
+        vocals_out: also write the converted vocals (at the cover's level) here.
 
     Returns:
         ``{"cover": [C, T], "vocals": converted [C, T], "accompaniment": [C, T],
-        "sample_rate": Hz, "path": out or None}``.
+        "sample_rate": Hz, "path": out or None, "vocals_path": vocals_out or None}``.
 
     Raises:
-        DiscoverVoiceError: separation not available and no ``stems`` given.
+        AudioError / AudioLoadError: an unreadable or invalid song; DiscoverVoiceError: an
+        array song without ``sample_rate``; VoiceModelError / WeightsError: see :func:`convert`.
     """
     from discovervoice import audio as dva
 
@@ -265,21 +318,8 @@ def make_cover(song: str | Path | np.ndarray, voice: Any, out: str | Path | None
             raise DiscoverVoiceError("make_cover: pass sample_rate with an array song")
         mix, sr = dva.as_2d(np.asarray(song, dtype=np.float32)), int(sample_rate)
     if stems is None:
-        try:
-            from discovervoice.separation import Separator
-        except ImportError as exc:
-            raise DiscoverVoiceError(f"covers need discovervoice.separation.Separator, which is not available ({exc}); "
-                                     f"pass stems= to make_cover instead") from exc
-        sep = separator or Separator(separation_model, stems=("vocals",))
         step(0.0, "separating")
-        sep_sr = int(getattr(sep, "sample_rate", sr))
-        res = sep.separate(dva.resample(mix, sr, sep_sr) if sep_sr != sr else mix, sep_sr)
-        res = getattr(res, "stems", res)
-        vocals = np.asarray(res["vocals"])
-        acc = np.asarray(res["accompaniment"]) if "accompaniment" in res else \
-            sum(np.asarray(v) for k, v in res.items() if k != "vocals")
-        if sep_sr != sr:
-            vocals, acc = dva.resample(vocals, sep_sr, sr), dva.resample(acc, sep_sr, sr)
+        vocals, acc = separate_stems(mix, sr, separator=separator, separation_model=separation_model)
     else:
         vocals, acc = dva.as_2d(stems["vocals"]), dva.as_2d(stems["accompaniment"])
     step(0.3, "converting vocals")
@@ -309,9 +349,10 @@ def make_cover(song: str | Path | np.ndarray, voice: Any, out: str | Path | None
         gain = np.float32(10 ** ((target - level) / 20) if np.isfinite(target) and np.isfinite(level) else 1.0)
         conv, acc = conv * gain, acc * gain
         cover = dva.limit_true_peak(cover * gain, sr, COVER_CEILING_DB)
-    path = None
-    if out is not None:
-        path = dva.save(out, cover, sr, metadata={"comment": AI_TAG, "title": f"AI cover ({Path(str(v.path)).name})",
-                                                  "software": "DiscoverVoice"})
+    name = Path(str(v.path)).name
+    path = None if out is None else save_converted(out, cover, sr, f"AI cover ({name})")
+    vocals_path = None if vocals_out is None else save_converted(vocals_out, conv, sr,
+                                                                 f"AI-converted vocals ({name})")
     step(1.0, "cover done")
-    return {"cover": cover, "vocals": conv, "accompaniment": acc, "sample_rate": sr, "path": path}
+    return {"cover": cover, "vocals": conv, "accompaniment": acc, "sample_rate": sr, "path": path,
+            "vocals_path": vocals_path}

@@ -8,17 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-from typing import Any, Callable
 
-
-def _bar(desc: str) -> tuple[Callable[[float, str], None], Any]:
-    from discovervoice.progress import tqdm_bar
-
-    return tqdm_bar(desc)
-
-
+from discovervoice.progress import tqdm_bar
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -103,7 +95,7 @@ def _conv_args(p: argparse.ArgumentParser, methods: tuple[str, ...]) -> None:
 def _train(args: argparse.Namespace) -> int:
     from discovervoice.convert.voice import train_voice
 
-    cb, bar = _bar("voice train")
+    cb, bar = tqdm_bar("voice train")
     if args.arch == "rvc":
         from discovervoice.convert.rvc_train import train_rvc
 
@@ -134,7 +126,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    cb, bar = _bar("evaluate")
+    cb, bar = tqdm_bar("evaluate")
     try:
         r = evaluate_parallel(args.corpus, args.voices, split=args.split, f0_method=args.f0_method,
                               index_rate=args.index_rate, protect=args.protect, rms_mix_rate=args.rms_mix_rate,
@@ -149,7 +141,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _train_content(args: argparse.Namespace) -> int:
     from discovervoice.convert.content import train_ppg
 
-    cb, bar = _bar("content encoder")
+    cb, bar = tqdm_bar("content encoder")
     try:
         s = train_ppg(args.roots, args.out, exclude_voices=[v for v in args.exclude_voices.split(",") if v],
                       steps=args.steps, threads=args.threads, cache=args.cache, device=args.device,
@@ -162,18 +154,18 @@ def _train_content(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     from discovervoice import audio as dva
-    from discovervoice.convert.api import AI_TAG, convert
+    from discovervoice.convert.api import convert, save_converted
     from discovervoice.convert.voice import VoiceModel
 
     v = VoiceModel.load(args.voice, index=args.index)
     x, sr = dva.read(args.input)
-    cb, bar = _bar("convert")
+    cb, bar = tqdm_bar("convert")
     try:
         y = convert(x, sr, v, transpose=args.transpose, f0_method=args.f0_method, index_rate=args.index_rate,
                     protect=args.protect, rms_mix_rate=args.rms_mix_rate, auto_octave=args.auto_octave, progress=cb)
     finally:
         bar.close()
-    dva.save(args.out, y, v.sample_rate, metadata={"comment": AI_TAG})
+    save_converted(args.out, y, v.sample_rate, f"AI-converted voice ({Path(str(v.path)).name})")
     print(args.out)
     return 0
 
@@ -181,7 +173,7 @@ def _convert(args: argparse.Namespace) -> int:
 def _cover(args: argparse.Namespace) -> int:
     from discovervoice.convert.api import make_cover
 
-    cb, bar = _bar("cover")
+    cb, bar = tqdm_bar("cover")
     try:
         r = make_cover(args.song, args.voice, args.out, transpose=args.transpose,
                        key_shift_accompaniment=args.key_shift_accompaniment, f0_method=args.f0_method,
