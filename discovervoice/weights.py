@@ -71,7 +71,7 @@ class ModelSpec:
         task: ``separation``, ``singer-classification``, ``content``, ``f0``, ``voice``,
             ``mos``, ``asr``, ``speaker``, ``enhancement``.
         architecture: network family (``HTDemucs``, ``TFC-TDF-v3``, ``AST``, ...).
-        file_format: ``demucs-th``, ``mdx23c-ckpt+yaml``, ``hf-safetensors``,
+        file_format: ``demucs-th``, ``mdx23c-ckpt+yaml``, ``roformer-ckpt+yaml``, ``hf-safetensors``,
             ``fairseq-pt``, ``rvc-pth``, ``safetensors``...
         sample_rate: the rate the model expects, in Hz.
         licence: licence of the weights (and training data, for embedded ones).
@@ -109,6 +109,21 @@ _RVC = "https://huggingface.co/lj1995/VoiceConversionWebUI/resolve/main/"
 _UVR = "https://github.com/TRvlvr/model_repo/releases/download/all_public_uvr_models/"
 _MSST = "https://github.com/ZFTurbo/Music-Source-Separation-Training/releases/download/"
 _HF = "https://huggingface.co/"
+_UVR_CFG = "https://raw.githubusercontent.com/TRvlvr/application_data/main/mdx_model_data/mdx_c_configs/"
+_MSST_CFG = "https://raw.githubusercontent.com/ZFTurbo/Music-Source-Separation-Training/main/configs/"
+_AS_CFG = "https://github.com/nomadkaraoke/python-audio-separator/releases/download/model-configs/"
+_ROFORMER = "discovervoice.separation.roformer:load_roformer_checkpoint"
+
+
+def _roformer(name: str, kind: str, ckpt_url: str, yaml_url: str, licence: str, source: str,
+              **extra: object) -> "ModelSpec":
+    """A published BS-/Mel-RoFormer: the ``.ckpt`` and its MSST/UVR yaml (no publisher
+    gives a sha256 for these files; ``weights verify`` pins the first download)."""
+    arch = {"bs_roformer": "BS-RoFormer", "mel_band_roformer": "Mel-RoFormer"}[kind]
+    files = (RemoteFile(ckpt_url.rsplit("/", 1)[1], ckpt_url), RemoteFile(yaml_url.rsplit("/", 1)[1], yaml_url))
+    return ModelSpec(name, "separation", arch, "roformer-ckpt+yaml", 44100, licence, files,
+                     factory=_ROFORMER, source=source,
+                     extra={"stems": ["vocals", "accompaniment"], "roformer": kind, **extra})
 
 
 def _demucs_file(sig: str, hash8: str) -> RemoteFile:
@@ -160,6 +175,48 @@ PUBLISHED: tuple[ModelSpec, ...] = (
               factory="discovervoice.separation.models:load_mdx23c_checkpoint",
               source="ZFTurbo/Music-Source-Separation-Training v1.0.0",
               extra={"stems": ["vocals", "other"]}),
+    # BS-/Mel-RoFormer vocals models: URLs from UVR's own download list
+    # (TRvlvr/application_data filelists/download_checks.json) and MSST's
+    # docs/pretrained_models.md; vocals SDR on MVSep's multisong set from MSST's table.
+    _roformer("bs_roformer_viperx_1297", "bs_roformer",
+              _UVR + "model_bs_roformer_ep_317_sdr_12.9755.ckpt",
+              _UVR_CFG + "model_bs_roformer_ep_317_sdr_12.9755.yaml", "MIT (UVR model repository)",
+              "Lu et al. 2023, BS-RoFormer; viperx's vocals model (UVR 'BS-Roformer-Viperx-1297'), "
+              "vocals SDR 10.87 multisong (MSST pretrained_models.md)",
+              config_dim=512, config_depth=12),
+    _roformer("bs_roformer_viperx_1296", "bs_roformer",
+              _UVR + "model_bs_roformer_ep_368_sdr_12.9628.ckpt",
+              _UVR_CFG + "model_bs_roformer_ep_368_sdr_12.9628.yaml", "MIT (UVR model repository)",
+              "Lu et al. 2023, BS-RoFormer; viperx's vocals model (UVR 'BS-Roformer-Viperx-1296')",
+              config_dim=512, config_depth=12),
+    _roformer("mel_roformer_viperx_1143", "mel_band_roformer",
+              _UVR + "model_mel_band_roformer_ep_3005_sdr_11.4360.ckpt",
+              _UVR_CFG + "model_mel_band_roformer_ep_3005_sdr_11.4360.yaml", "MIT (UVR model repository)",
+              "Wang et al. 2023, Mel-RoFormer; viperx's vocals model (UVR 'Mel-Roformer-Viperx-1143'), "
+              "vocals SDR 9.67 multisong (MSST pretrained_models.md)",
+              config_dim=384, config_depth=12),
+    _roformer("mel_roformer_kim_vocals", "mel_band_roformer",
+              _HF + "KimberleyJSN/melbandroformer/resolve/main/MelBandRoformer.ckpt",
+              _MSST_CFG + "KimberleyJensen/config_vocals_mel_band_roformer_kj.yaml",
+              "as stated on huggingface.co/KimberleyJSN/melbandroformer (not given in UVR's or MSST's lists)",
+              "Wang et al. 2023, Mel-RoFormer; Kimberley Jensen's vocals model, vocals SDR 10.98 "
+              "multisong (MSST pretrained_models.md); the config is MSST's",
+              config_dim=384, config_depth=6),
+    _roformer("mel_roformer_karaoke_aufr33_viperx", "mel_band_roformer",
+              _UVR + "mel_band_roformer_karaoke_aufr33_viperx_sdr_10.1956.ckpt",
+              _UVR_CFG + "config_mel_band_roformer_karaoke.yaml", "MIT (UVR model repository)",
+              "Mel-RoFormer karaoke model by aufr33 and viperx: lead vocals vs. instruments + "
+              "backing vocals (UVR's download list)", config_dim=384, config_depth=6),
+    _roformer("mel_roformer_karaoke_gabox_v2", "mel_band_roformer",
+              _AS_CFG + "mel_band_roformer_karaoke_gabox_v2.ckpt",
+              _AS_CFG + "config_mel_band_roformer_karaoke_gabox.yaml",
+              "unstated by the author (Gabox); distributed by audio-separator",
+              "Mel-RoFormer karaoke model by Gabox (audio-separator models.json, karaoke preset)"),
+    _roformer("mel_roformer_karaoke_becruily", "mel_band_roformer",
+              _AS_CFG + "mel_band_roformer_karaoke_becruily.ckpt",
+              _AS_CFG + "config_mel_band_roformer_karaoke_becruily.yaml",
+              "unstated by the author (becruily); distributed by audio-separator",
+              "Mel-RoFormer karaoke model by becruily (audio-separator models.json, karaoke preset)"),
     ModelSpec("ast_audioset", "singer-classification", "AST", "hf-safetensors", 16000,
               "BSD-3-Clause (MIT/ast-finetuned-audioset-10-10-0.4593)",
               _hf_files("MIT/ast-finetuned-audioset-10-10-0.4593",
@@ -208,7 +265,7 @@ PUBLISHED: tuple[ModelSpec, ...] = (
                          "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
                          "vocab.json", "merges.txt", "normalizer.json", "added_tokens.json",
                          "special_tokens_map.json")),
-              factory="discovervoice.prep.transcribe:load_whisper",
+              factory="discovervoice.transcribe.api:load_whisper",
               source="Radford et al. 2022, Whisper"),
     ModelSpec("whisper_small", "asr", "Whisper small", "hf-safetensors", 16000, "MIT (openai/whisper)",
               _hf_files("openai/whisper-small",
@@ -216,7 +273,7 @@ PUBLISHED: tuple[ModelSpec, ...] = (
                          "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
                          "vocab.json", "merges.txt", "normalizer.json", "added_tokens.json",
                          "special_tokens_map.json")),
-              factory="discovervoice.prep.transcribe:load_whisper",
+              factory="discovervoice.transcribe.api:load_whisper",
               source="Radford et al. 2022, Whisper"),
     ModelSpec("ecapa_voxceleb", "speaker", "ECAPA-TDNN", "speechbrain-ckpt", 16000, "Apache-2.0 (SpeechBrain)",
               _hf_files("speechbrain/spkrec-ecapa-voxceleb",

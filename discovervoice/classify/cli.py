@@ -214,6 +214,9 @@ def _which_singer(args: argparse.Namespace) -> int:
 
     from discovervoice.classify.classifier import SingerClassifier, classify_file
 
+    from discovervoice import audio
+
+    audio.preflight(args.voice_file)  # a plainly bad file is refused before the model loads
     torch.set_num_threads(2)
     clf = SingerClassifier.load(args.model)
     x = classify_file(clf, args.voice_file, song=args.song, separator=args.separation_model)

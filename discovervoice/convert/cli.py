@@ -157,8 +157,8 @@ def _convert(args: argparse.Namespace) -> int:
     from discovervoice.convert.api import convert, save_converted
     from discovervoice.convert.voice import VoiceModel
 
+    x, sr = dva.read(args.input)  # a bad input is refused before the voice loads
     v = VoiceModel.load(args.voice, index=args.index)
-    x, sr = dva.read(args.input)
     cb, bar = tqdm_bar("convert")
     try:
         y = convert(x, sr, v, transpose=args.transpose, f0_method=args.f0_method, index_rate=args.index_rate,

@@ -149,12 +149,10 @@ def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from discovervoice import audio
-    from discovervoice.errors import AudioError
 
     inputs = list(args.inputs)
-    for p in inputs:
-        if not p.is_file():
-            raise AudioError("input file not found", p)
+    for p in inputs:  # plainly bad files are refused before the model loads
+        audio.preflight(p)
     many = len(inputs) > 1 or args.output.is_dir()
     if many:
         args.output.mkdir(parents=True, exist_ok=True)
@@ -257,12 +255,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _transcribe(args: argparse.Namespace) -> int:
     from discovervoice import audio
-    from discovervoice.errors import AudioError
     from discovervoice.prep.transcribe import error_rates, load_transcriber
 
-    for p in args.inputs:
-        if not p.is_file():
-            raise AudioError("input file not found", p)
+    for p in args.inputs:  # plainly bad files are refused before the model loads
+        audio.preflight(p)
     reference = args.reference
     if args.reference_file is not None:
         reference = args.reference_file.read_text(encoding="utf-8")

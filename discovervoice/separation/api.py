@@ -6,10 +6,14 @@ progress=..., stems=...).separate(audio_or_path) -> {stem: ndarray[C, T]}``
 * ``model``: ``"default"`` (the embedded small MDX23C fine-tuned on real recordings,
   ``dv-mdx23c-real``: the best embedded model on real material, within 0.5 dB of
   ``dv-mdx23c-small`` on the synthetic test songs; see its model card), any separation model of the
-  weights registry (``htdemucs``, ``htdemucs_ft``, ``mdx23c_instvoc_hq``, ``dv-...``), a
-  checkpoint path (``.th`` demucs package, ``.ckpt`` MDX23C with its yaml, ``.safetensors``
-  DiscoverVoice file), an already built network, or ``"ensemble"`` (see
-  :mod:`discovervoice.separation.ensemble`).
+  weights registry (``htdemucs``, ``htdemucs_ft``, ``mdx23c_instvoc_hq``,
+  ``bs_roformer_viperx_1297``, ``mel_roformer_kim_vocals``, ``dv-...``), a checkpoint path
+  (``.th`` demucs package, ``.ckpt`` MDX23C or BS-/Mel-RoFormer with its yaml, told apart by
+  the yaml's ``model:`` section; ``.safetensors`` DiscoverVoice file), an already built
+  network, ``"ensemble"``, or an ensemble preset name (``vocal_balanced``, ``karaoke``...;
+  see :mod:`discovervoice.separation.ensemble`).
+* ``overlap``: ``None`` runs each network with its checkpoints' own convention (MSST
+  ``num_overlap`` for RoFormers: 0.5 for the published vocals models; 0.25 otherwise).
 * ``stems``: ``None`` gives every stem the model has; one name (``("vocals",)``) is the
   two-stem mode: that stem and its complement (``accompaniment`` for vocals, ``no_<stem>``
   otherwise; demucs' ``--two-stems``); several names give that subset. With
@@ -81,23 +85,55 @@ def _load_network(model: str | os.PathLike, stems: Sequence[str] | None) -> tupl
             raise WeightsError(f"model {name!r} is a {spec.task} model, not a separation model")
         net = W.load_model(name, stems=stems)
         return net, name
+    from discovervoice.separation.ensemble import PRESETS
+
     p = Path(name).expanduser()
+    if not p.exists() and name in PRESETS:
+        raise SeparationError(f"{name!r} is an ensemble preset: use Separator({name!r}) or "
+                              f"--ensemble-preset {name}")
     if not p.exists():
         known = sorted(k for k, s in reg.items() if s.task == "separation")
         raise WeightsError(f"unknown separation model {name!r}: not in the registry "
                            f"({', '.join(known)}) and no such file")
     if p.is_dir():
         if list(p.glob("*.ckpt")):
-            return M.load_mdx23c_checkpoint(p), p.name
+            return load_msst_checkpoint(p), p.name
         return M.load_demucs_checkpoint(p), p.name
     suffix = p.suffix.lower()
     if suffix == ".safetensors":
         return M.load_embedded(p), p.stem
     if suffix == ".ckpt":
-        return M.load_mdx23c_checkpoint(p), p.stem
+        return load_msst_checkpoint(p), p.stem
     if suffix in (".th", ".pt", ".pth"):
         return M.load_demucs_checkpoint(p), p.stem
     raise WeightsError(f"{p}: unknown checkpoint type {suffix!r} (.th, .ckpt + .yaml, .safetensors)")
+
+
+def load_msst_checkpoint(path: str | os.PathLike, spec: Any = None, **kwargs: Any) -> Any:
+    """Load an MSST/UVR ``.ckpt`` + yaml pair (a file, or a folder holding both) as the
+    network its yaml describes: a BS-/Mel-RoFormer
+    (:func:`discovervoice.separation.roformer.load_roformer_checkpoint`) when the ``model:``
+    section is a RoFormer's, else MDX23C (:func:`discovervoice.separation.models.
+    load_mdx23c_checkpoint`).
+
+    Raises:
+        WeightsError: missing/unreadable files, or tensors that do not fit the config.
+    """
+    from discovervoice.separation import models as M
+    from discovervoice.separation import roformer as RF
+
+    p = Path(path)
+    ckpt = p
+    if p.is_dir():
+        ckpts = sorted(p.glob("*.ckpt"))
+        if len(ckpts) != 1:
+            raise WeightsError(f"{p}: expected one .ckpt file, found {len(ckpts)}")
+        ckpt = ckpts[0]
+    cfg_path = kwargs.get("config") or M._find_yaml(ckpt)
+    cfg = cfg_path if isinstance(cfg_path, Mapping) else M.read_mdx23c_config(cfg_path)
+    if RF.roformer_kind(cfg):
+        return RF.load_roformer_checkpoint(ckpt, spec, config=cfg_path)
+    return M.load_mdx23c_checkpoint(ckpt, spec, config=cfg_path)
 
 
 def _stem_names(sources: Sequence[str]) -> list[str]:
@@ -119,8 +155,10 @@ class Separator:
     Args:
         model: see the module docstring (name, path, network, or ``"ensemble"``).
         device: ``"cpu"``, ``"cuda"``...
-        segment: chunk length in seconds (default: the network's training segment).
-        overlap: chunk overlap fraction in ``[0, 1)``.
+        segment: chunk length in seconds (default: the network's training segment, or the
+            checkpoint's inference chunk for MSST RoFormers).
+        overlap: chunk overlap fraction in ``[0, 1)`` (default ``None``: the network's own
+            convention, see :func:`discovervoice.separation.apply.default_overlap`).
         shifts: random shifts averaged (demucs' shift trick), 0 = off.
         jobs: worker threads for chunks (CPU).
         batch_size: chunks per forward call.
@@ -129,6 +167,8 @@ class Separator:
         members, weights, method: for ``model="ensemble"``: member models (default
             :data:`DEFAULT_ENSEMBLE`), their weights (default equal), and the combination
             (``average``, ``median_mag``, ``max_mag``, ``min_mag``, ``mask_avg``).
+        preset: an ensemble preset of :data:`discovervoice.separation.ensemble.PRESETS`
+            (members and method); ``model`` may also be the preset's name.
 
     Attributes:
         sample_rate: Hz the model works at.
@@ -141,11 +181,21 @@ class Separator:
     """
 
     def __init__(self, model: Any = "default", device: str = "cpu", segment: float | None = None,
-                 overlap: float = 0.25, shifts: int = 0, progress: ProgressFn | None = None,
+                 overlap: float | None = None, shifts: int = 0, progress: ProgressFn | None = None,
                  stems: Sequence[str] | None = None, *, jobs: int = 0, batch_size: int = 1,
                  members: Sequence[Any] | None = None, weights: Sequence[float] | None = None,
-                 method: str = "average", normalize: bool | None = None):
-        if not 0.0 <= overlap < 1.0:
+                 method: str = "average", normalize: bool | None = None, preset: str | None = None):
+        from discovervoice.separation.ensemble import PRESETS
+
+        if isinstance(model, str) and model in PRESETS and preset is None:
+            preset, model = model, "ensemble"
+        if preset is not None:
+            if preset not in PRESETS:
+                raise SeparationError(f"unknown ensemble preset {preset!r}; presets: {', '.join(PRESETS)}")
+            p = PRESETS[preset]
+            model, members, method = "ensemble", list(p.members), p.method
+            weights = list(p.weights) if p.weights else weights
+        if overlap is not None and not 0.0 <= overlap < 1.0:
             raise SeparationError(f"overlap must be in [0, 1), got {overlap}")
         if shifts < 0:
             raise SeparationError(f"shifts must be >= 0, got {shifts}")
@@ -163,7 +213,8 @@ class Separator:
                               stems=None, jobs=jobs, batch_size=batch_size, normalize=normalize)
                     for m in names]
             self.ensemble = Ensemble(seps, weights=weights, method=method)
-            self.name = "ensemble(" + ",".join(s.name for s in seps) + ")"
+            self.name = (f"{preset}:" if preset else "ensemble(") + ",".join(s.name for s in seps) + \
+                ("" if preset else ")")
             self.network = None
             self.sample_rate = seps[0].sample_rate
             self.audio_channels = seps[0].audio_channels
@@ -375,7 +426,8 @@ def separate_files(separator: Separator, inputs: Iterable[str | os.PathLike], ou
     """Separate files into ``out_dir/<track>/<stem>.<fmt>``.
 
     Bad files (unreadable, empty, invalid) are reported in ``failed`` and the rest go on;
-    a track whose output files exist is skipped unless ``force``; files are written
+    a track whose output files all exist is skipped unless ``force`` (one with some stems
+    missing, from a killed run, is separated again); files are written
     atomically (:func:`discovervoice.audio.save`), clipped to [-1, 1] except float wav.
 
     Raises:
@@ -393,7 +445,9 @@ def separate_files(separator: Separator, inputs: Iterable[str | os.PathLike], ou
         dest = out / track
         targets = [dest / f"{s}.{fmt}" for s in separator.stems]
         existing = [t for t in targets if t.exists()]
-        if existing and not force:
+        # a track counts as done only when every stem is there: a run killed between two
+        # stems' (atomic) writes leaves some, and the next run redoes the track
+        if existing and len(existing) == len(targets) and not force:
             report.skipped.append((f, f"{existing[0]} exists (use --force to overwrite)"))
             continue
         try:

@@ -9,6 +9,13 @@ of the windows. Only ``jobs * batch_size`` chunks are ever in the network at onc
 memory of the activations does not grow with the length of the input; the output buffer
 ``[B, S, C, T]`` is the only full-length allocation.
 
+Networks may carry their checkpoints' own chunking conventions: a ``num_overlap``
+attribute (MSST: ``step = chunk // num_overlap``) gives the default overlap
+(:func:`default_overlap`), and a ``chunk_fade`` attribute (a fraction of the chunk) selects
+MSST's window, flat with linear fades at both ends (``utils/model_utils.py::demix``), in
+place of the triangle (:func:`chunk_window`). The fades never reach 0, so the start and end
+of a song (covered by one chunk) keep their full level after normalisation.
+
 ``shifts`` (demucs' "shift trick", Défossez et al. 2019): the input is shifted by a random
 offset in ``[0, 0.5 s)`` ``shifts`` times, separated, shifted back and averaged, which
 makes the estimate closer to time-equivariant. A ``demucs.apply.BagOfModels`` is applied
@@ -50,6 +57,36 @@ def default_segment(model: nn.Module) -> float:
     return min(float(m.segment) for m in members)
 
 
+def default_overlap(model: nn.Module) -> float:
+    """The overlap fraction a network's checkpoints were made to run with:
+    ``1 - 1 / num_overlap`` for networks with a ``num_overlap`` (MSST configs), else 0.25
+    (demucs' default)."""
+    members = list(model.models) if hasattr(model, "models") else [model]
+    n = getattr(members[0], "num_overlap", None)
+    return 1.0 - 1.0 / int(n) if n else 0.25
+
+
+def fade_window(length: int, fade: float, device: torch.device | None = None) -> Tensor:
+    """MSST's chunk window ``Tensor[length]``: 1 in the middle, linear fades over
+    ``fade * length`` samples at each end, strictly positive (``k / (n + 1)``, k = 1..n)."""
+    n = min(max(1, int(length * fade)), length // 2)
+    w = torch.ones(length, device=device)
+    ramp = torch.arange(1, n + 1, device=device, dtype=torch.float32) / (n + 1)
+    w[:n] = ramp
+    w[length - n:] = ramp.flip(0)
+    return w
+
+
+def chunk_window(model: nn.Module, length: int, power: float = 1.0,
+                 device: torch.device | None = None) -> Tensor:
+    """The cross-fade window of a network's chunks: :func:`fade_window` for networks with a
+    ``chunk_fade`` attribute, else :func:`transition_window`."""
+    fade = getattr(model, "chunk_fade", None)
+    if fade:
+        return fade_window(length, float(fade), device=device)
+    return transition_window(length, power, device=device)
+
+
 def transition_window(length: int, power: float = 1.0, device: torch.device | None = None) -> Tensor:
     """Triangular cross-fade weights ``Tensor[length]`` in (0, 1] (demucs ``apply_model``)."""
     half = length // 2
@@ -59,17 +96,32 @@ def transition_window(length: int, power: float = 1.0, device: torch.device | No
     return w ** power
 
 
-def _padded_chunk(mix: Tensor, offset: int, length: int, target: int) -> Tensor:
-    """``mix[..., offset:offset+length]`` widened symmetrically to ``target`` samples with the
-    surrounding audio where it exists and zeros beyond the ends (demucs ``TensorChunk.padded``)."""
+def _lead(model: nn.Module, delta: int) -> int:
+    """Samples of context put before a chunk widened by ``delta``: half of it (demucs), or
+    none for networks with MSST's conventions (``chunk_fade``), which pad after the chunk so
+    that every chunk starts on the same STFT frame grid as the song (MSST ``demix``)."""
+    return 0 if getattr(model, "chunk_fade", None) else delta // 2
+
+
+def _padded_chunk(mix: Tensor, offset: int, length: int, target: int, lead: int | None = None,
+                  reflect_end: bool = False) -> Tensor:
+    """``mix[..., offset:offset+length]`` widened to ``target`` samples, ``lead`` of them
+    before it (default: half, symmetrically), with the surrounding audio where it exists and
+    zeros beyond the ends (demucs ``TensorChunk.padded``); ``reflect_end`` mirrors the audio
+    past the song's end instead where it can (MSST pads its last chunk so; a centred STFT
+    of the whole song sees the same samples there)."""
     total = mix.shape[-1]
     delta = target - length
-    start = offset - delta // 2
+    start = offset - (delta // 2 if lead is None else lead)
     end = start + target
     cs, ce = max(0, start), min(total, end)
     out = mix[..., cs:ce]
-    if cs - start or end - ce:
-        out = F.pad(out, (cs - start, end - ce))
+    right = end - ce
+    if reflect_end and 0 < right < out.shape[-1]:
+        out = F.pad(out, (0, right), mode="reflect")
+        right = 0
+    if cs - start or right:
+        out = F.pad(out, (cs - start, right))
     return out
 
 
@@ -88,7 +140,7 @@ def _apply_single(model: nn.Module, mix: Tensor, *, segment: float, overlap: flo
     stride = max(1, int((1.0 - overlap) * seg_len))
     out = torch.zeros(b, n_src, c, length, dtype=torch.float32, device=mix.device)
     sum_w = torch.zeros(length, dtype=torch.float32, device=mix.device)
-    weight = transition_window(seg_len, transition_power, device=mix.device)
+    weight = chunk_window(model, seg_len, transition_power, device=mix.device)
     offsets = list(range(0, length, stride)) if length > seg_len else [0]
     if length <= seg_len:
         seg_len_eff = length
@@ -99,7 +151,9 @@ def _apply_single(model: nn.Module, mix: Tensor, *, segment: float, overlap: flo
     def work(group: list[int]) -> tuple[list[int], list[int], Tensor]:
         lens = [min(seg_len_eff, length - o) for o in group]
         target = model.valid_length(seg_len_eff) if hasattr(model, "valid_length") else seg_len_eff
-        chunks = [_padded_chunk(mix, o, n, target) for o, n in zip(group, lens)]
+        msst = bool(getattr(model, "chunk_fade", None))
+        chunks = [_padded_chunk(mix, o, n, target, _lead(model, target - n), reflect_end=msst)
+                  for o, n in zip(group, lens)]
         # chunks of one group share ``target``; batch them along B
         res = _run(model, torch.cat(chunks, dim=0), device)
         return group, lens, res
@@ -109,7 +163,8 @@ def _apply_single(model: nn.Module, mix: Tensor, *, segment: float, overlap: flo
         for i, (o, n) in enumerate(zip(group, lens)):
             r = res[i * b:(i + 1) * b]
             delta = target - n
-            r = r[..., delta // 2: delta // 2 + n]
+            lead = _lead(model, delta)
+            r = r[..., lead: lead + n]
             w = weight[:n] if length > seg_len else torch.ones(n, device=mix.device)
             out[..., o:o + n] += r * w
             sum_w[o:o + n] += w
@@ -141,7 +196,7 @@ def _apply_single(model: nn.Module, mix: Tensor, *, segment: float, overlap: flo
 
 
 def apply_model(model: nn.Module, mix: Tensor, *, segment: float | None = None,
-                overlap: float = 0.25, shifts: int = 0, transition_power: float = 1.0,
+                overlap: float | None = None, shifts: int = 0, transition_power: float = 1.0,
                 device: str | torch.device | None = None, jobs: int = 0, batch_size: int = 1,
                 split: bool = True, progress: ProgressFn | None = None,
                 seed: int | None = 0) -> Tensor:
@@ -155,7 +210,8 @@ def apply_model(model: nn.Module, mix: Tensor, *, segment: float | None = None,
             ``C == model.audio_channels``.
         segment: chunk length in seconds (default: the network's training segment; capped
             at what HTDemucs accepts).
-        overlap: fraction of a chunk shared with the next, in ``[0, 1)``.
+        overlap: fraction of a chunk shared with the next, in ``[0, 1)`` (default: the
+            network's convention, :func:`default_overlap`).
         shifts: number of random time shifts to average (0 = none).
         transition_power: exponent of the triangular cross-fade window.
         device: where the network runs (the mixture and output stay on ``mix.device``).
@@ -178,6 +234,8 @@ def apply_model(model: nn.Module, mix: Tensor, *, segment: float | None = None,
         mix = mix.unsqueeze(0)
     if mix.dim() != 3:
         raise ValueError(f"mix must be Tensor[C, T] or Tensor[B, C, T], got shape {tuple(mix.shape)}")
+    if overlap is None:
+        overlap = default_overlap(model)
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
     if shifts < 0 or jobs < 0 or batch_size < 1:

@@ -22,14 +22,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", help="audio files or folders")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("-n", "--model", default="default",
-                   help="model name from the weights registry or a checkpoint path "
-                        "(default: the embedded default; 'ensemble' combines the embedded models)")
+                   help="model name from the weights registry (e.g. bs_roformer_viperx_1297, "
+                        "mel_roformer_kim_vocals after `discovervoice weights fetch NAME`) or a "
+                        "checkpoint path (default: the embedded default; 'ensemble' combines the "
+                        "embedded models)")
     p.add_argument("--two-stems", metavar="STEM", default=None,
                    help="only STEM and its complement (e.g. vocals -> vocals + accompaniment)")
     p.add_argument("--format", choices=("wav", "flac", "mp3"), default="wav")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--segment", type=float, default=None, help="chunk length in seconds")
-    p.add_argument("--overlap", type=float, default=0.25, help="chunk overlap fraction")
+    p.add_argument("--overlap", type=float, default=None,
+                   help="chunk overlap fraction (default: the checkpoint's own convention, "
+                        "0.5 for the published RoFormers, else 0.25)")
     p.add_argument("--shifts", type=int, default=0, help="random shifts to average (shift trick)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel chunk workers (CPU)")
     p.add_argument("-d", "--device", default="cpu", help="cpu or cuda")
@@ -39,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="for --model ensemble: comma-separated weights per member")
     p.add_argument("--ensemble-models", default=None,
                    help="for --model ensemble: comma-separated member model names")
+    from discovervoice.separation.ensemble import PRESETS
+
+    p.add_argument("--ensemble-preset", default=None, choices=sorted(PRESETS),
+                   help="a named ensemble of published models and its combination: "
+                        + "; ".join(f"{k}: {' + '.join(v.members)} ({v.method})" for k, v in PRESETS.items()))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_separate)
 
@@ -159,7 +168,9 @@ def _separate(args: argparse.Namespace) -> int:
     if args.two_stems:
         stems = (args.two_stems,)
     kw = {}
-    if args.model == "ensemble":
+    if args.ensemble_preset:
+        kw["preset"] = args.ensemble_preset
+    elif args.model == "ensemble":
         if args.ensemble_models:
             kw["members"] = [m.strip() for m in args.ensemble_models.split(",") if m.strip()]
         if args.ensemble_weights:

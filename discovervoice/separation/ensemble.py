@@ -15,10 +15,17 @@ on each side, so memory stays bounded for long songs; the result equals a whole-
 away from the ends because every frame of a block's kept part sees the same samples.
 
 STFT: torch, Hann window, ``n_fft=4096``, hop 1024 (the sigsep defaults at 44.1 kHz).
+
+Presets (:data:`PRESETS`, after audio-separator's ``ensemble_presets.json``, whose
+algorithms map to ours: ``avg_wave``/``avg_fft`` -> ``average`` (a complex average of STFTs
+is the waveform average), ``max_fft`` -> ``max_mag``, ``min_fft`` -> ``min_mag``): named
+member models of the weights registry and a method. ``Separator("vocal_balanced")`` or
+``discovervoice separate --ensemble-preset vocal_balanced`` runs one.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -26,6 +33,37 @@ import numpy as np
 from discovervoice.errors import DiscoverVoiceError
 
 METHODS = ("average", "median_mag", "max_mag", "min_mag", "mask_avg")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named ensemble: registry models, their combination and what it is for."""
+
+    members: tuple[str, ...]
+    method: str
+    description: str
+    weights: tuple[float, ...] | None = None
+
+
+#: Ensemble presets (members: published checkpoints of the weights registry).
+PRESETS: dict[str, Preset] = {
+    "vocal_balanced": Preset(
+        ("bs_roformer_viperx_1297", "mel_roformer_kim_vocals"), "average",
+        "best-known BS-RoFormer + Mel-RoFormer vocals models, waveforms averaged"),
+    "vocal_quality": Preset(
+        ("bs_roformer_viperx_1297", "bs_roformer_viperx_1296", "mel_roformer_kim_vocals"), "average",
+        "three RoFormer vocals models averaged (slower, steadier)"),
+    "vocal_full": Preset(
+        ("bs_roformer_viperx_1297", "mel_roformer_kim_vocals"), "max_mag",
+        "per STFT bin the larger magnitude: fuller vocals and harmonies, more bleed"),
+    "vocal_clean": Preset(
+        ("bs_roformer_viperx_1297", "mel_roformer_kim_vocals"), "min_mag",
+        "per STFT bin the smaller magnitude: least instrument bleed, thinner vocals"),
+    "karaoke": Preset(
+        ("mel_roformer_karaoke_aufr33_viperx", "mel_roformer_karaoke_gabox_v2",
+         "mel_roformer_karaoke_becruily"), "average",
+        "lead vocals vs. everything else (backing vocals stay in the accompaniment)"),
+}
 
 
 class EnsembleError(DiscoverVoiceError):
