@@ -162,6 +162,33 @@ def check_header(path: str | os.PathLike, max_seconds: float | None) -> AudioInf
     return hdr
 
 
+def preflight(path: str | os.PathLike, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> AudioInfo:
+    """Refuse an input that is plainly unusable before a command loads its models: missing,
+    a folder, empty, a header that no backend reads, or one out of bounds (:func:`check_header`).
+    Nothing is decoded, so a file that passes can still fail :func:`read` (a corrupt body,
+    NaN samples); the errors are the ones :func:`read` would raise.
+
+    Returns:
+        The header (:class:`AudioInfo`).
+
+    Raises:
+        AudioLoadError: missing, a folder, empty, or no readable header (lists why per backend).
+        AudioError: rate, channels or duration out of bounds.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise AudioLoadError(p, "file not found")
+    if p.is_dir():
+        raise AudioLoadError(p, "is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise AudioLoadError(p, "file is empty (0 bytes)")
+    hdr = check_header(p, max_seconds)
+    if hdr is None:
+        raise AudioLoadError(p, "not a readable audio file", {"header": "neither libsndfile nor ffprobe "
+                                                             "reads an audio header"})
+    return hdr
+
+
 def read(path: str | os.PathLike, *, check: bool = True,
          max_seconds: float | None = DEFAULT_MAX_SECONDS) -> tuple[np.ndarray, int]:
     """Decode a file at its native sample rate.

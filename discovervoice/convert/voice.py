@@ -535,7 +535,9 @@ def _train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "d
                                  f"{len(files)} recording(s); a voice needs at least {MIN_VOICED_SECONDS:.0f} s — "
                                  f"record more speaking or singing (words with pauses are about one third voiced)")
         C, Fz, Y = np.concatenate(Cs), np.concatenate(Fs), np.concatenate(Ys)
-        np.savez(feats_path, key=np.array(cfg_key), lengths=np.array(lengths), content=C, f0=Fz, y=Y)
+        tmp = feats_path.with_name(f".features-{secrets.token_hex(4)}.npz")  # atomic: a killed run
+        np.savez(tmp, key=np.array(cfg_key), lengths=np.array(lengths), content=C, f0=Fz, y=Y)
+        os.replace(tmp, feats_path)  # never leaves a half-written features.npz to resume from
     voiced_f0 = Fz[Fz > 0]
     if len(voiced_f0) / 100.0 < MIN_VOICED_SECONDS:
         raise VoiceDataError(f"{data_dir}: only {len(voiced_f0) / 100:.1f} s of voiced sound; "

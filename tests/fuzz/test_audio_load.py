@@ -63,7 +63,8 @@ def check_load(case: FuzzCase, folder) -> str:
         signal.signal(signal.SIGALRM, old)
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0
     assert grown < MAX_RSS_GROWTH_MB, f"{case.name}: peak RSS grew {grown:.0f} MiB"
-    if outcome == "ok":
+    if outcome == "ok":  # the commands' cheap check before their models load never refuses a good file
+        audio.preflight(path)
         assert x.dtype == np.float32 and x.ndim == 2 and x.shape[0] == 1, f"{case.name}: {x.shape}"
         assert np.isfinite(x).all(), f"{case.name}: non-finite samples returned"
     if case.expect != "any":
