@@ -49,3 +49,9 @@ class WeightsUnavailableError(WeightsError):
 
 class DataError(DiscoverVoiceError):
     """A dataset folder is missing, empty, or laid out wrongly."""
+
+
+class StageUnavailableError(DiscoverVoiceError):
+    """A stage that was asked for cannot run because its model cannot be loaded (missing,
+    not downloaded, or unreadable); raised where retrying file after file would fail the
+    same way (dataset preparation ends the run on it)."""

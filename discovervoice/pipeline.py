@@ -9,8 +9,8 @@ Each function takes paths inside a :class:`~discovervoice.workspace.Workspace` (
 folder for the CLI), reports progress through ``progress(fraction, message)``, resamples
 between stages (never inside a model), writes outputs atomically with
 :func:`discovervoice.audio.save`, and raises :class:`~discovervoice.errors.DiscoverVoiceError`
-subclasses with readable messages. The stage packages are imported lazily, so the app
-starts fast and runs with whichever stages are installed.
+subclasses with readable messages. The stage packages are imported lazily (inside the
+functions), so the app starts fast.
 """
 
 from __future__ import annotations
@@ -28,15 +28,11 @@ import numpy as np
 
 from discovervoice import audio
 from discovervoice.errors import DataError, DiscoverVoiceError
-
-Progress = Callable[[float, str], None]
+from discovervoice.errors import StageUnavailableError  # noqa: F401  (app.py catches pipeline.StageUnavailableError)
+from discovervoice.progress import Progress
 
 SONG_RATE = 44100
 VOICE_RATE = 16000
-
-
-class StageUnavailableError(DiscoverVoiceError):
-    """A stage's package or default model is not installed in this build."""
 
 
 @dataclass(frozen=True)
@@ -60,15 +56,6 @@ def _sub(progress: Progress | None, start: float, stop: float) -> Progress:
     """Map a sub-step's 0..1 progress into ``[start, stop]`` of the caller's."""
     p = progress or _noop
     return lambda f, m: p(start + (stop - start) * float(min(max(f, 0.0), 1.0)), m)
-
-
-def _stage(module: str, what: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("discovervoice"):
-            raise StageUnavailableError(f"{what} is not available in this build ({module} missing)") from exc
-        raise
 
 
 def stage_available(module: str) -> bool:
@@ -130,13 +117,9 @@ def _choice(value: str, label: str, models: tuple[str, ...], stems: tuple[str, .
 
 
 def separation_choices() -> list[Choice]:
-    """``default``, ``ensemble`` and every separation model of the registry.
-
-    Raises:
-        StageUnavailableError: separation is not installed.
-    """
-    sep_api = _stage("discovervoice.separation.api", "separation")
+    """``default``, ``ensemble`` and every separation model of the registry."""
     from discovervoice import weights
+    from discovervoice.separation import api as sep_api
 
     reg = weights.registry()
 
@@ -156,17 +139,18 @@ def separation_choices() -> list[Choice]:
 def f0_choices() -> list[Choice]:
     """Every F0 method of :data:`discovervoice.convert.f0.METHODS`; a method named after a
     registry ``f0`` model (``rmvpe``) needs that model."""
-    F0 = _stage("discovervoice.convert.f0", "voice conversion")
     from discovervoice import weights
+    from discovervoice.convert import f0 as F0
 
     reg = weights.registry()
     return [_choice(m, m, (m,) if m in reg and reg[m].task == "f0" else ()) for m in F0.METHODS]
 
 
 def transcription_choices() -> list[Choice]:
-    """Every backend of :data:`discovervoice.prep.transcribe.BACKENDS` (Whisper needs its
+    """Every backend of :data:`discovervoice.transcribe.api.BACKENDS` (Whisper needs its
     default checkpoint)."""
-    tr = _stage("discovervoice.prep.transcribe", "transcription")
+    from discovervoice.transcribe import api as tr
+
     return [_choice(b, b, (tr.DEFAULT_WHISPER,) if b == "whisper" else ()) for b in tr.BACKENDS]
 
 
@@ -208,9 +192,10 @@ def separate(song: str | os.PathLike, out_dir: str | os.PathLike, *, model: str 
 
     Raises:
         AudioLoadError / AudioError: unreadable, silent or too long song.
-        StageUnavailableError: separation is not installed.
+        WeightsError: the separation model cannot be loaded.
     """
-    sep_api = _stage("discovervoice.separation.api", "separation")
+    from discovervoice.separation import api as sep_api
+
     p = progress or _noop
     p(0.0, "loading the model")
     separator = sep_api.Separator(model=model, stems=("vocals",) if two_stems else None,
@@ -252,9 +237,10 @@ def which_singer(voice: str | os.PathLike, *, model: str = "default", top_k: int
 
     Raises:
         AudioError: unreadable or silent recording.
-        StageUnavailableError: the classifier is not installed.
+        WeightsError: the classifier cannot be loaded.
     """
-    cls_mod = _stage("discovervoice.classify.classifier", "the singer classifier")
+    from discovervoice.classify import classifier as cls_mod
+
     p = progress or _noop
     p(0.0, "loading the recording")
     x = audio.load(voice, VOICE_RATE, channels=1, max_seconds=limits.max_voice_seconds,
@@ -334,11 +320,11 @@ def train_voice(clips: list[str | os.PathLike], out_dir: str | os.PathLike, *, n
         VoiceDataError: too little voiced audio (see ``MIN_VOICED_SECONDS``).
         TrainingCancelled: ``cancel()`` returned true.
         AudioLoadError: an unreadable recording (named in the message).
-        StageUnavailableError: voice conversion is not installed.
     """
     import shutil
 
-    conv = _stage("discovervoice.convert.voice", "voice conversion")
+    from discovervoice.convert import voice as conv
+
     if not clips:
         raise DiscoverVoiceError("add at least one recording of your voice")
     if len(clips) > limits.max_voice_files:
@@ -465,18 +451,20 @@ def clean_and_transcribe(recording: str | os.PathLike, out_dir: str | os.PathLik
 
     Raises:
         AudioError: unreadable or silent recording.
-        StageUnavailableError: enhancement or transcription is not installed.
+        WeightsError: the enhancer or the transcriber cannot be loaded.
     """
     p = progress or _noop
     x = audio.load(recording, VOICE_RATE, channels=1, max_seconds=limits.max_voice_seconds,
                    allow_silent=False)
     enhanced_path = None
     if denoise:
-        enh = _stage("discovervoice.enhance.apply", "speech enhancement")
+        from discovervoice.enhance import apply as enh
+
         p(0.1, "removing noise")
         x = enh.load().enhance(x, progress=_sub(p, 0.1, 0.5))
         enhanced_path = audio.save(Path(out_dir) / "enhanced.wav", x, VOICE_RATE, clip="rescale")
-    tr = _stage("discovervoice.prep.transcribe", "transcription")
+    from discovervoice.transcribe import api as tr
+
     p(0.5, "transcribing")
     transcriber = tr.load_transcriber(backend, language=language)
     text = transcriber.transcribe(x, language, progress=_sub(p, 0.5, 0.95)).text
@@ -551,7 +539,7 @@ def run_main_job(song: str | os.PathLike, voice_clips: list[str | os.PathLike], 
     """Song + the user's voice -> stems, singer ranking, voice model, cover, scores, report.
 
     Writes ``out_dir/{stems/, voice/, cover/, report.json, report.md}`` and returns the
-    report dict. Stages that are not installed are recorded as skipped, not failed.
+    report dict. The song is separated once; the cover reuses those stems.
 
     Raises:
         AudioLoadError / AudioError: an unreadable or invalid song or voice file.
@@ -563,14 +551,11 @@ def run_main_job(song: str | os.PathLike, voice_clips: list[str | os.PathLike], 
     sep = separate(song, out / "stems", model=separation_model, two_stems=True, views=True,
                    progress=_sub(p, 0.0, 0.25))
     report["stems"] = {k: str(v) for k, v in sep.stems.items()}
-    try:
-        merged = out / "voice_input.wav"
-        clips = [audio.load(c, VOICE_RATE, channels=1) for c in voice_clips]
-        audio.save(merged, np.concatenate(clips, axis=1), VOICE_RATE)
-        report["singers"] = which_singer(merged, model=classifier, top_k=top_k,
-                                         progress=_sub(p, 0.25, 0.3)).to_json()
-    except StageUnavailableError as exc:
-        report["singers"] = {"skipped": str(exc)}
+    merged = out / "voice_input.wav"
+    clips = [audio.load(c, VOICE_RATE, channels=1) for c in voice_clips]
+    audio.save(merged, np.concatenate(clips, axis=1), VOICE_RATE)
+    report["singers"] = which_singer(merged, model=classifier, top_k=top_k,
+                                     progress=_sub(p, 0.25, 0.3)).to_json()
     if voice_model is None:
         voice_model = train_voice(list(voice_clips), out / "voice", steps=steps, progress=_sub(p, 0.3, 0.75))
     report["voice_model"] = str(voice_model)

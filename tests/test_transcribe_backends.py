@@ -10,10 +10,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from discovervoice.prep.transcribe import (PocketSphinxTranscriber, Transcript,
-                                           UnsupportedLanguageError, error_rates,
-                                           load_transcriber, load_whisper,
-                                           whisper_language_code)
+from discovervoice.transcribe.api import (PocketSphinxTranscriber, Transcript,
+                                          UnsupportedLanguageError, error_rates,
+                                          load_transcriber, load_whisper,
+                                          whisper_language_code)
 
 
 def test_cer_and_wer_on_known_strings():

@@ -12,7 +12,7 @@
 * :mod:`~discovervoice.enhance.evaluate` — PESQ-WB, STOI, SI-SDRi, DNSMOS per SNR against
   the baselines, and the ASR robustness (CER) table.
 
-Transcription lives in :mod:`discovervoice.prep.transcribe`. Nothing heavy is imported
+Transcription lives in :mod:`discovervoice.transcribe`. Nothing heavy is imported
 here: ``from discovervoice.enhance import Enhancer, load`` imports torch on first use.
 """
 

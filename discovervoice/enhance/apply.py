@@ -12,13 +12,12 @@ Libraries: numpy (buffers), torch (inference).
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
-from discovervoice.errors import AudioError
-
-Progress = Callable[[float, str], None]
+from discovervoice.errors import AudioError, WeightsError
+from discovervoice.progress import Progress
 
 #: Working level of the network (RMS, dBFS): inputs are scaled to it and back.
 WORK_LEVEL_DB = -25.0
@@ -146,9 +145,25 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, **kwargs) -> Enhancer:
         WeightsError / WeightsUnavailableError: see :func:`discovervoice.weights.resolve`.
     """
     from discovervoice import weights
-    from discovervoice.enhance.model import load_enhancer
 
     p = str(name_or_path)
     if p in weights.registry():
         return weights.load_model(p, **kwargs)
     return load_enhancer(weights.resolve(p), **kwargs)
+
+
+def load_enhancer(path: str | os.PathLike, spec: Any = None, **kwargs: Any) -> Enhancer:
+    """Registry factory (``discovervoice.enhance.apply:load_enhancer``): a CRNN checkpoint
+    (:func:`discovervoice.enhance.model.load_crnn`) -> :class:`Enhancer`; ``kwargs`` go to
+    the Enhancer.
+
+    Raises:
+        WeightsError: not a CRNN checkpoint, or its sample rate differs from the registry's.
+    """
+    from discovervoice.enhance.model import load_crnn
+
+    model = load_crnn(path)
+    if spec is not None and getattr(spec, "sample_rate", None) not in (None, model.sample_rate):
+        raise WeightsError(f"{path}: model sample rate {model.sample_rate} Hz does not match "
+                           f"the registry's {spec.sample_rate} Hz for {spec.name!r}")
+    return Enhancer(model, **kwargs)

@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from discovervoice.progress import tqdm_bar
+
 _ENHANCE_SUBCOMMANDS = ("train", "evaluate")
 
 
@@ -37,18 +39,6 @@ class _DefaultSubcommand(argparse._SubParsersAction):  # noqa: SLF001 (argparse 
         if values and values[0] not in _ENHANCE_SUBCOMMANDS:
             values = ["run", *values]
         super().__call__(parser, namespace, values, option_string)
-
-
-def _progress_bar(desc: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=1000, desc=desc, unit="‰", leave=False, file=sys.stderr)
-
-    def cb(frac: float, msg: str) -> None:
-        bar.n = int(round(1000 * min(max(frac, 0.0), 1.0)))
-        bar.set_postfix_str(msg[:40], refresh=False)
-        bar.refresh()
-    return bar, cb
 
 
 def register(subparsers) -> None:
@@ -171,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
         native, native_sr = audio.read(p)
         x = audio.resample(native, native_sr, sr) if native_sr != sr else native
         if enh is not None:
-            bar, cb = _progress_bar(p.name)
+            cb, bar = tqdm_bar(p.name, leave=False)
             try:
                 y = enh.enhance(x, progress=cb)
             finally:
@@ -210,7 +200,7 @@ def _train(args: argparse.Namespace) -> int:
         max_train_files=args.max_train_files,
         model={"causal": args.causal, "hidden": args.hidden, "layers": args.layers,
                "channels": [int(c) for c in args.channels.split(",")]})
-    bar, cb = _progress_bar("training")
+    cb, bar = tqdm_bar("training", leave=False)
     try:
         path = train(cfg, resume=args.resume, progress=cb)
     finally:
@@ -234,10 +224,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         enhancer = load(args.model, num_threads=args.threads)
     transcriber = None
     if args.asr != "none":
-        from discovervoice.prep.transcribe import load_transcriber
+        from discovervoice.transcribe.api import load_transcriber
 
         transcriber = load_transcriber(args.asr, model=args.asr_model)
-    bar, cb = _progress_bar("evaluating")
+    cb, bar = tqdm_bar("evaluating", leave=False)
     try:
         result = evaluate(args.data, args.split, enhancer=enhancer, methods=methods,
                           use_dnsmos=not args.no_dnsmos, transcriber=transcriber,
@@ -255,7 +245,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _transcribe(args: argparse.Namespace) -> int:
     from discovervoice import audio
-    from discovervoice.prep.transcribe import error_rates, load_transcriber
+    from discovervoice.transcribe.api import error_rates, load_transcriber
 
     for p in args.inputs:  # plainly bad files are refused before the model loads
         audio.preflight(p)

@@ -32,9 +32,9 @@ import numpy as np
 
 from discovervoice.enhance import data as pairdata
 from discovervoice.enhance import metrics
+from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
-Progress = Callable[[float, str], None]
 
 METHODS = ("noisy", "noisereduce", "mmse-stsa", "wiener", "crnn")
 METRICS = ("pesq", "stoi", "si_sdr", "si_sdri", "dnsmos")
@@ -69,7 +69,7 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
         data: a pair folder, a ``noisy_speech`` folder or a corpus root
             (see :func:`discovervoice.enhance.data.pair_dir`).
         enhancer: an :class:`~discovervoice.enhance.apply.Enhancer` (for ``crnn``).
-        transcriber: a transcriber (``discovervoice.prep.transcribe``) for the ASR
+        transcriber: a transcriber (``discovervoice.transcribe``) for the ASR
             robustness table, or ``None``.
         max_files: score only the first N pairs (sorted by name).
         languages: keep only pairs whose metadata ``language`` has one of these base codes
@@ -167,7 +167,7 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
 
 def _asr_language_ok(transcriber, language: str | None) -> bool:
     """Whether the recogniser handles the pair's language (unknown: assume yes)."""
-    from discovervoice.prep.transcribe import UnsupportedLanguageError
+    from discovervoice.transcribe.api import UnsupportedLanguageError
 
     if not language:
         return True

@@ -17,7 +17,8 @@ STFT window); ``causal=False`` sees the whole chunk (bidirectional GRU).
 
 Checkpoints are safetensors files whose metadata carry the constructor arguments
 (``"config"``, JSON) so that a file rebuilds its own model (:func:`save_crnn`,
-:func:`load_crnn`); the registry factory is :func:`load_enhancer`.
+:func:`load_crnn`); the registry factory,
+:func:`discovervoice.enhance.apply.load_enhancer`, wraps one in the stage object.
 
 Libraries: torch (network, STFT), safetensors (checkpoint files).
 """
@@ -226,15 +227,3 @@ def load_crnn(path: str | os.PathLike) -> CRNN:
     except RuntimeError as exc:
         raise WeightsError(f"{path}: weights do not fit the stored config ({exc})") from exc
     return model.eval()
-
-
-def load_enhancer(path: str | os.PathLike, spec: Any = None, **kwargs: Any):
-    """Registry factory (``discovervoice.enhance.model:load_enhancer``): checkpoint ->
-    :class:`discovervoice.enhance.apply.Enhancer`. ``kwargs`` go to the Enhancer."""
-    from discovervoice.enhance.apply import Enhancer
-
-    model = load_crnn(path)
-    if spec is not None and getattr(spec, "sample_rate", None) not in (None, model.sample_rate):
-        raise WeightsError(f"{path}: model sample rate {model.sample_rate} Hz does not match "
-                           f"the registry's {spec.sample_rate} Hz for {spec.name!r}")
-    return Enhancer(model, **kwargs)

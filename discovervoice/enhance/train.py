@@ -31,16 +31,15 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from discovervoice.enhance import data as pairdata
 from discovervoice.errors import DataError
+from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
 
 
 @dataclass

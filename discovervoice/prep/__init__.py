@@ -21,7 +21,7 @@ Modules: :mod:`~discovervoice.prep.segmentation` (speech / singing / music / sil
 features), :mod:`~discovervoice.prep.sex` (sex-of-voice estimate),
 :mod:`~discovervoice.prep.slicing`, :mod:`~discovervoice.prep.filters`,
 :mod:`~discovervoice.prep.diarization` (resemblyzer + scikit-learn),
-:mod:`~discovervoice.prep.transcribe` (Whisper / PocketSphinx),
+transcription through :mod:`discovervoice.transcribe` (Whisper / PocketSphinx),
 :mod:`~discovervoice.prep.pipeline` (:func:`prepare`, manifest, resume),
 :mod:`~discovervoice.prep.metrics` and :mod:`~discovervoice.prep.evaluate` (scores on
 corpus material), :mod:`~discovervoice.prep.train_sex`.

@@ -14,7 +14,7 @@ For every input file (:func:`prepare`):
    band-filter (:mod:`discovervoice.prep.filters`), loudness-normalise
    (:func:`discovervoice.audio.normalize_lufs`) and write each slice;
 7. estimate the voice's sex per slice (:mod:`discovervoice.prep.sex`) and transcribe it
-   when asked (:mod:`discovervoice.prep.transcribe`).
+   when asked (:mod:`discovervoice.transcribe`).
 
 Output folder::
 
@@ -40,19 +40,18 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from discovervoice.errors import DataError, DiscoverVoiceError
+from discovervoice.errors import DataError, DiscoverVoiceError, StageUnavailableError
+from discovervoice.progress import Progress
 from discovervoice.prep.filters import FilterSpec
 from discovervoice.prep.segmentation import VOICE_LABELS, Segment, SegmentOptions
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
 
 #: Keys of every manifest.jsonl record.
 MANIFEST_FIELDS = ("file", "source", "start", "end", "duration", "label", "speaker",
@@ -64,11 +63,6 @@ FORMAT_VERSION = 1
 
 class PrepError(DiscoverVoiceError):
     """Dataset preparation cannot run as asked (bad options, no inputs...)."""
-
-
-class StageUnavailableError(PrepError):
-    """A stage that was asked for (separation, denoising, transcription) cannot be loaded;
-    this ends the run, since every file would fail the same way."""
 
 
 @dataclass
@@ -94,7 +88,7 @@ class PrepOptions:
         estimate_sex: add the sex estimate to every slice.
         transcribe: transcribe every slice with ``transcribe_backend`` (``pocketsphinx``,
             offline, English; or ``whisper``), ``transcribe_model`` (Whisper name or
-            folder) and ``language`` (see :mod:`discovervoice.prep.transcribe`).
+            folder) and ``language`` (see :mod:`discovervoice.transcribe`).
         audio_format: ``wav`` or ``flac``.
         voice_classifier: speech/singing/music window classifier: ``"default"`` (the
             shipped ``dv-prep-voicetype``, else fixed thresholds), ``"rule"`` or a file.
@@ -206,10 +200,6 @@ class _Stages:
         if self._separator is None:
             try:
                 self._separator = _load_separator(self.o.separator_model)
-            except ImportError as exc:
-                raise StageUnavailableError("music removal needs discovervoice.separation, "
-                                            f"which is not available ({exc}); run with "
-                                            "--no-separate") from exc
             except DiscoverVoiceError as exc:
                 raise StageUnavailableError(f"cannot load the separation model: {exc} (for "
                                             "recordings without music, use --no-separate)") from exc
@@ -217,11 +207,8 @@ class _Stages:
 
     def enhancer(self):
         if self._enhancer is None:
-            try:
-                from discovervoice.enhance.apply import load
-            except ImportError as exc:
-                raise StageUnavailableError(f"denoising needs discovervoice.enhance ({exc}); run without "
-                                "--denoise") from exc
+            from discovervoice.enhance.apply import load
+
             try:
                 self._enhancer = load(self.o.enhancer_model) if self.o.enhancer_model else load()
             except DiscoverVoiceError as exc:
@@ -240,11 +227,8 @@ class _Stages:
 
     def transcriber(self):
         if self._transcriber is None:
-            try:
-                from discovervoice.prep.transcribe import load_transcriber
-            except ImportError as exc:
-                raise StageUnavailableError(f"transcription is not available ({exc}); run "
-                                            "without --transcribe") from exc
+            from discovervoice.transcribe.api import load_transcriber
+
             try:
                 self._transcriber = load_transcriber(self.o.transcribe_backend,
                                                      model=self.o.transcribe_model,
@@ -257,10 +241,8 @@ class _Stages:
 def _load_separator(name: str | None):
     """A :class:`discovervoice.separation.Separator` for ``name`` (``None``: its default)
     giving the vocal stem and its complement."""
-    try:
-        from discovervoice.separation import Separator
-    except ImportError:
-        from discovervoice.separation.api import Separator
+    from discovervoice.separation.api import Separator
+
     return Separator(name or "default", stems=["vocals"])
 
 
@@ -307,7 +289,7 @@ def denoise(enhancer, audio: np.ndarray, sample_rate: int,
 def transcribe_slice(transcriber, audio: np.ndarray, sample_rate: int,
                      language: str | None = None) -> str:
     """Text of one slice (``ndarray[C, T]`` at ``sample_rate``) through a transcriber of
-    :mod:`discovervoice.prep.transcribe` (resampled to its ``sample_rate``)."""
+    :mod:`discovervoice.transcribe` (resampled to its ``sample_rate``)."""
     from discovervoice.audio import resample
 
     sr = int(getattr(transcriber, "sample_rate", 16_000))

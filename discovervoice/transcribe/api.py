@@ -30,13 +30,12 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from discovervoice.errors import AudioError, DiscoverVoiceError, WeightsError
-
-Progress = Callable[[float, str], None]
+from discovervoice.progress import Progress
 
 SAMPLE_RATE = 16000
 BACKENDS = ("whisper", "pocketsphinx")
