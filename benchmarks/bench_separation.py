@@ -24,10 +24,31 @@ that numbers from machines of other speeds compare:
    the parent is the anchor; ``speedup`` = best parent time / best child time, and
    ``speedup_median_of_pairs`` = the median over the interleaved pairs of their ratio.
 
+5. **RoFormers** (``--roformers``; issue 19): full-size BS-RoFormer and Mel-RoFormer with
+   the published configs' sizes (random init: the cost does not depend on the weights) next
+   to a full-size HTDemucs (demucs' defaults, 4 stems, 7.8-s segment as htdemucs) and the
+   embedded default, in one run:
+
+   * CPU time of one chunk of each network's own length (8 s for the RoFormers) through
+     :class:`~discovervoice.separation.Separator`; ``song_rtf`` = chunk time x
+     ``1 / (1 - overlap)`` / chunk length, the real-time factor of a whole song with the
+     network's default overlap (0.5 for the RoFormers' ``num_overlap: 2``, 0.25 otherwise);
+     ``ratio_to_htdemucs`` compares ``song_rtf``s.
+   * Peak resident memory on a 10-minute song, in a child process per network: the whole
+     Separator path (model, mixture, full-length output and normalisation buffers, the
+     stems) with the first ``--mem-real-chunks`` chunks through the real network and the
+     rest through a stand-in that returns zeros of the right shape: every chunk has the same
+     size, so its activations peak in the first one, and a full run of a 10-minute song
+     would take hours on one CPU.
+   * A small Mel-RoFormer with about as many parameters as ``dv-mdx23c-small`` (0.38 M)
+     against ``dv-mdx23c-small``: CPU seconds per minute of song, on the same
+     ``--small-seconds`` excerpt, runs interleaved, best of ``--repeats``.
+
 The song is built from the corpus' songs when ``--song-dir`` is given (concatenated to the
 length), else it is a synthetic harmonic mixture.
 
     python benchmarks/bench_separation.py [--model default] [--threads 1] [--song-dir DIR]
+    nice -n 10 python benchmarks/bench_separation.py --roformers --threads 1
 
 Prints one JSON object.
 """
@@ -179,6 +200,153 @@ def bench_pruned(child: str, parent: str, seconds: float, repeats: int, song_dir
             "parent_times_s": times["parent"], "pruned_times_s": times["pruned"]}
 
 
+# --------------------------------------------------------------------------- RoFormers
+
+#: ``model:`` sections of the published configs (MSST configs/viperx/*.yaml,
+#: configs/KimberleyJensen/config_vocals_mel_band_roformer_kj.yaml); BS uses MSST's default
+#: 62 bands, which is what the viperx yaml lists.
+_ROFORMER_COMMON = dict(stereo=True, num_stems=1, time_transformer_depth=1, freq_transformer_depth=1,
+                        dim_head=64, heads=8, stft_n_fft=2048, stft_hop_length=441, stft_win_length=2048,
+                        mask_estimator_depth=2, sources=["vocals", "other"], target_instrument="vocals",
+                        samplerate=SR, chunk_size=352800, num_overlap=2)
+FULL_ROFORMERS = {
+    "BS-RoFormer 512x12 (bs_roformer_viperx_1297)": ("bs_roformer", dict(_ROFORMER_COMMON, dim=512, depth=12)),
+    "Mel-RoFormer 384x6 (mel_roformer_kim_vocals)": (
+        "mel_band_roformer", dict(_ROFORMER_COMMON, dim=384, depth=6, num_bands=60, sample_rate=SR)),
+    "Mel-RoFormer 384x12 (mel_roformer_viperx_1143)": (
+        "mel_band_roformer", dict(_ROFORMER_COMMON, dim=384, depth=12, num_bands=60, sample_rate=SR)),
+}
+#: A Mel-RoFormer about the size of dv-mdx23c-small (0.38 M parameters): 1024-point STFT,
+#: 24 mel bands, dim 28, two axial blocks, one-hidden-layer mask MLPs of width 28 (0.386 M).
+SMALL_MEL_ROFORMER = dict(stereo=True, num_stems=1, dim=28, depth=2, time_transformer_depth=1,
+                          freq_transformer_depth=1, dim_head=12, heads=2, stft_n_fft=1024,
+                          stft_hop_length=256, stft_win_length=1024, mask_estimator_depth=1,
+                          mlp_expansion_factor=1, num_bands=24, sample_rate=SR,
+                          sources=["vocals", "accompaniment"], target_instrument="vocals",
+                          samplerate=SR, chunk_size=256 * 344, num_overlap=2)
+
+
+def _network(name: str):
+    """A random-init network by benchmark name (seed 0)."""
+    import torch
+
+    torch.manual_seed(0)
+    if name == "HTDemucs (htdemucs size)":
+        from demucs.htdemucs import HTDemucs
+
+        return HTDemucs(sources=["drums", "bass", "other", "vocals"], samplerate=SR, segment=7.8).eval()
+    if name == "Mel-RoFormer small":
+        from discovervoice.separation.roformer import build_roformer
+
+        return build_roformer("mel_band_roformer", SMALL_MEL_ROFORMER)
+    from discovervoice.separation.roformer import build_roformer
+
+    kind, kw = FULL_ROFORMERS[name]
+    return build_roformer(kind, kw)
+
+
+def _params(net) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def bench_roformer_rtf(names: list[str], song_dir: str | None, repeats: int) -> list[dict]:
+    """One chunk of each network's own length through the Separator (see the module doc)."""
+    from discovervoice.separation.api import Separator
+    from discovervoice.separation.apply import default_overlap
+
+    rows = []
+    for name in names:
+        sep = Separator(_network(name) if name != "default" else "default")
+        net = sep.network
+        seg = float(net.segment)
+        overlap = default_overlap(net)
+        song = make_song(seg, song_dir)[:, : int(round(seg * SR))]
+        cpu, wall = [], []
+        for _ in range(repeats):
+            c0, t0 = time.process_time(), time.perf_counter()
+            sep.separate(song)
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - t0)
+        row = {"network": name if name != "default" else sep.name, "parameters": _params(net),
+               "chunk_s": seg, "overlap": overlap, "chunk_cpu_s": min(cpu), "chunk_wall_s": min(wall),
+               "song_rtf_cpu": min(cpu) / (1 - overlap) / seg}
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        del sep, net
+    anchor = next((r for r in rows if r["network"].startswith("HTDemucs")), None)
+    if anchor:
+        for r in rows:
+            r["ratio_to_htdemucs"] = r["song_rtf_cpu"] / anchor["song_rtf_cpu"]
+    return rows
+
+
+def _roformer_memory_child(name: str, seconds: float, real_chunks: int, song_dir: str | None) -> None:
+    import torch
+
+    from discovervoice.separation.api import Separator
+
+    sep = Separator(_network(name) if name != "default" else "default")
+    net = sep.network
+    calls = [0]
+    real_forward = net.forward
+
+    def forward(x):   # the first chunks for real, then zeros of the same shape (module doc)
+        calls[0] += 1
+        if calls[0] <= real_chunks:
+            return real_forward(x)
+        return torch.zeros(x.shape[0], len(net.sources), x.shape[1], x.shape[-1])
+
+    net.forward = forward
+    song = make_song(seconds, song_dir)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = sep.separate(song)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"network": name, "after_load_and_song_mb": base / 1024, "peak_mb": peak / 1024,
+                      "chunks": calls[0], "real_chunks": min(real_chunks, calls[0]),
+                      "stems": list(out), "song_mb": song.nbytes / 2**20}))
+
+
+def bench_roformer_memory(names: list[str], seconds: float, real_chunks: int, song_dir: str | None,
+                          threads: int) -> list[dict]:
+    rows = []
+    for name in names:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--roformer-memory-child", name,
+               "--mem-seconds", str(seconds), "--threads", str(threads),
+               "--mem-real-chunks", str(real_chunks)]
+        if song_dir:
+            cmd += ["--song-dir", song_dir]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+        if proc.returncode != 0:
+            raise SystemExit(f"memory child for {name} failed: {proc.stderr.strip()[-2000:]}")
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        row["seconds"] = seconds
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def bench_small_roformer(seconds: float, repeats: int, song_dir: str | None) -> dict:
+    """CPU seconds per minute of song: the small Mel-RoFormer vs dv-mdx23c-small."""
+    from discovervoice.separation.api import Separator
+
+    seps = {"Mel-RoFormer small": Separator(_network("Mel-RoFormer small")),
+            "dv-mdx23c-small": Separator("dv-mdx23c-small")}
+    song = make_song(seconds, song_dir)
+    cpu: dict[str, list[float]] = {k: [] for k in seps}
+    for _ in range(repeats):   # interleaved
+        for k, sp in seps.items():
+            c0 = time.process_time()
+            sp.separate(song)
+            cpu[k].append(time.process_time() - c0)
+    out = {k: {"parameters": _params(sp.network), "cpu_s_per_song_minute": min(cpu[k]) / seconds * 60}
+           for k, sp in seps.items()}
+    out["ratio_small_roformer_to_mdx23c_small"] = (out["Mel-RoFormer small"]["cpu_s_per_song_minute"]
+                                                   / out["dv-mdx23c-small"]["cpu_s_per_song_minute"])
+    out["seconds"] = seconds
+    return out
+
+
 def _memory_child(model: str, seconds: float, song_dir: str | None) -> None:
     from discovervoice.separation.api import Separator
 
@@ -223,12 +391,40 @@ def main(argv=None) -> int:
     ap.add_argument("--pruned-seconds", type=float, default=60.0)
     ap.add_argument("--skip", default="", help="comma list of rtf,memory,overhead to skip")
     ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--roformers", action="store_true",
+                    help="only the RoFormer section: chunk RTF, 10-minute peak memory, small Mel-RoFormer")
+    ap.add_argument("--roformer-nets", default=None,
+                    help="comma list of networks for --roformers (default: all, with HTDemucs and default)")
+    ap.add_argument("--mem-real-chunks", type=int, default=1,
+                    help="chunks run through the real network in the memory children of --roformers")
+    ap.add_argument("--small-seconds", type=float, default=60.0)
+    ap.add_argument("--roformer-memory-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     if args.memory_child:
         _memory_child(args.model, args.mem_seconds, args.song_dir)
+        return 0
+    if args.roformer_memory_child:
+        _roformer_memory_child(args.roformer_memory_child, args.mem_seconds, args.mem_real_chunks,
+                               args.song_dir)
+        return 0
+    if args.roformers:
+        names = ([n.strip() for n in args.roformer_nets.split(",")] if args.roformer_nets else
+                 ["HTDemucs (htdemucs size)", *FULL_ROFORMERS, "default"])
+        skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+        result = {"threads": args.threads, "cpu_count": os.cpu_count(), "load_average": os.getloadavg()}
+        if "rtf" not in skip:
+            result["chunk_rtf"] = bench_roformer_rtf(names, args.song_dir, args.repeats)
+        if "memory" not in skip:
+            result["memory_10min"] = bench_roformer_memory(names, args.mem_seconds, args.mem_real_chunks,
+                                                           args.song_dir, args.threads)
+        if "small" not in skip:
+            result["small_mel_roformer"] = bench_small_roformer(args.small_seconds, args.repeats,
+                                                                args.song_dir)
+        result["load_average_end"] = os.getloadavg()
+        print(json.dumps(result, indent=2))
         return 0
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     result = {"threads": args.threads, "cpu_count": os.cpu_count(),
