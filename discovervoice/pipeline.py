@@ -117,7 +117,8 @@ def _choice(value: str, label: str, models: tuple[str, ...], stems: tuple[str, .
 
 
 def separation_choices() -> list[Choice]:
-    """``default``, ``ensemble`` and every separation model of the registry."""
+    """``default``, ``ensemble``, every separation model of the registry and the ensemble
+    presets (:data:`discovervoice.separation.ensemble.PRESETS`)."""
     from discovervoice import weights
     from discovervoice.separation import api as sep_api
 
@@ -133,6 +134,11 @@ def separation_choices() -> list[Choice]:
     for d in sep_api.describe():
         kind = "built in" if d["embedded"] else "published"
         out.append(_choice(d["name"], f"{d['name']} ({d['architecture']}, {kind})", (d["name"],), stems(d["name"])))
+    from discovervoice.separation.ensemble import PRESETS
+
+    for name, p in PRESETS.items():   # ensemble presets of published models (Separator(name))
+        out.append(_choice(name, f"{name} ensemble ({' + '.join(p.members)}, {p.method})", p.members,
+                           ("vocals", "accompaniment")))
     return out
 
 
