@@ -124,6 +124,46 @@ def _probe_ffmpeg(path: Path) -> tuple[int, int, float]:
     return int(st.get("sample_rate") or 0), int(st.get("channels") or 0), float(duration)
 
 
+_HEADER_CACHE: dict[tuple, tuple[AudioInfo | None, dict[str, str]]] = {}
+
+
+def _header(p: Path) -> tuple[AudioInfo | None, dict[str, str]]:
+    """``(header or None, {backend: why it could not read one})`` from libsndfile, else ffprobe.
+
+    Remembered per (path, size, mtime) for the last few files, so a command's
+    :func:`preflight` and its :func:`read` of the same file start ffprobe once."""
+    try:
+        st = p.stat()
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None
+    hit = _HEADER_CACHE.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    failures: dict[str, str] = {}
+    hdr: AudioInfo | None = None
+    try:
+        import soundfile as sf
+
+        i = sf.info(str(p))
+        hdr = AudioInfo(p, int(i.samplerate), int(i.channels), int(i.frames), "soundfile")
+    except Exception as exc:  # noqa: BLE001 - reported with the other backend's reason
+        failures["soundfile"] = f"{type(exc).__name__}: {exc}".strip()
+        try:
+            sr, ch, dur = _probe_ffmpeg(p)
+            if sr > 0 and np.isfinite(dur):
+                hdr = AudioInfo(p, sr, ch, int(dur * sr), "ffmpeg")
+            elif sr <= 0:
+                failures["ffmpeg"] = "ffprobe reports no sample rate"
+        except Exception as exc2:  # noqa: BLE001
+            failures["ffmpeg"] = f"{type(exc2).__name__}: {exc2}".strip()
+    if key is not None:
+        if len(_HEADER_CACHE) >= 32:
+            _HEADER_CACHE.clear()
+        _HEADER_CACHE[key] = (hdr, failures)
+    return hdr, failures
+
+
 def check_header(path: str | os.PathLike, max_seconds: float | None) -> AudioInfo | None:
     """Refuse a file whose header already shows it is unusable, before decoding it.
 
@@ -135,19 +175,7 @@ def check_header(path: str | os.PathLike, max_seconds: float | None) -> AudioInf
         AudioError: the header shows a problem; the message names the file.
     """
     p = Path(path)
-    hdr: AudioInfo | None = None
-    try:
-        import soundfile as sf
-
-        i = sf.info(str(p))
-        hdr = AudioInfo(p, int(i.samplerate), int(i.channels), int(i.frames), "soundfile")
-    except Exception:
-        try:
-            sr, ch, dur = _probe_ffmpeg(p)
-            if sr > 0 and np.isfinite(dur):
-                hdr = AudioInfo(p, sr, ch, int(dur * sr), "ffmpeg")
-        except Exception:
-            hdr = None
+    hdr, _ = _header(p)
     if hdr is None:
         return None
     if not MIN_SAMPLE_RATE <= hdr.sample_rate <= MAX_SAMPLE_RATE:
@@ -162,14 +190,20 @@ def check_header(path: str | os.PathLike, max_seconds: float | None) -> AudioInf
     return hdr
 
 
-def preflight(path: str | os.PathLike, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> AudioInfo:
+def _unreadable(p: Path) -> dict[str, str] | None:
+    """Each backend's reason when neither reads ``p``'s header (both raised), else ``None``."""
+    hdr, failures = _header(p)
+    return failures if hdr is None and len(failures) == 2 else None
+
+
+def preflight(path: str | os.PathLike, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> AudioInfo | None:
     """Refuse an input that is plainly unusable before a command loads its models: missing,
     a folder, empty, a header that no backend reads, or one out of bounds (:func:`check_header`).
     Nothing is decoded, so a file that passes can still fail :func:`read` (a corrupt body,
     NaN samples); the errors are the ones :func:`read` would raise.
 
     Returns:
-        The header (:class:`AudioInfo`).
+        The header (:class:`AudioInfo`); ``None`` for a stream whose header gives no length.
 
     Raises:
         AudioLoadError: missing, a folder, empty, or no readable header (lists why per backend).
@@ -183,10 +217,10 @@ def preflight(path: str | os.PathLike, max_seconds: float | None = DEFAULT_MAX_S
     if p.stat().st_size == 0:
         raise AudioLoadError(p, "file is empty (0 bytes)")
     hdr = check_header(p, max_seconds)
-    if hdr is None:
-        raise AudioLoadError(p, "not a readable audio file", {"header": "neither libsndfile nor ffprobe "
-                                                             "reads an audio header"})
-    return hdr
+    failures = _unreadable(p)
+    if failures is not None:
+        raise AudioLoadError(p, "not a readable audio file", failures)
+    return hdr  # type: ignore[return-value]  # a header without a duration passes as None
 
 
 def read(path: str | os.PathLike, *, check: bool = True,
@@ -219,6 +253,9 @@ def read(path: str | os.PathLike, *, check: bool = True,
         raise AudioLoadError(p, "file is empty (0 bytes)")
     if check:
         check_header(p, max_seconds)
+        unreadable = _unreadable(p)  # neither header reads: the decoders would fail the same way
+        if unreadable is not None:
+            raise AudioLoadError(p, "not a readable audio file", unreadable)
     failures: dict[str, str] = {}
     for name, backend in _BACKENDS:
         try:

@@ -385,6 +385,8 @@ def content_fingerprint(content: str | Path) -> str:
 def _native_rate(files: list[Path]) -> int:
     from discovervoice import audio as dva
 
+    for f in files:  # a plainly bad recording is refused (named) before any model loads
+        dva.preflight(f)
     return max(dva.info(f).sample_rate for f in files)
 
 
