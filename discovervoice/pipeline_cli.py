@@ -34,21 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _studio(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from discovervoice import pipeline
     from discovervoice.errors import DiscoverVoiceError
+    from discovervoice.progress import tqdm_bar
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:
         raise DiscoverVoiceError(f"{out}: output folder is not empty (use --force to write into it)")
-    bar = tqdm(total=1000, unit="‰", leave=False)
-
-    def progress(fraction: float, message: str) -> None:
-        bar.n = int(1000 * fraction)
-        bar.set_description(message[:40])
-        bar.refresh()
-
+    progress, bar = tqdm_bar("studio", leave=False)
     try:
         report = pipeline.run_main_job(
             args.song, args.voice, out, voice_model=args.voice_model, separation_model=args.separation_model,

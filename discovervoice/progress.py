@@ -1,7 +1,10 @@
-"""Progress reporting for the command line: one adapter from the stages'
-``progress(fraction, message)`` callbacks to a tqdm bar on stderr (tqdm draws it).
+"""Progress reporting: the one callback type every stage accepts, and the one command-line
+adapter that draws it as a tqdm bar on stderr (tqdm draws it).
 
-The app maps the same callbacks to ``gr.Progress``; library code never imports this.
+Stages take ``progress: Progress | None`` and call ``progress(fraction, message)`` with
+``fraction`` in [0, 1]. The app maps the same callbacks to ``gr.Progress``; the CLI
+handlers use :func:`tqdm_bar`. Importing this module imports nothing heavy (tqdm loads
+inside :func:`tqdm_bar`), so library modules import :data:`Progress` from here.
 """
 
 from __future__ import annotations
@@ -13,12 +16,20 @@ from typing import Any, Callable
 Progress = Callable[[float, str], None]
 
 
-def tqdm_bar(desc: str = "", *, leave: bool = True) -> tuple[Progress, Any]:
+def tqdm_bar(desc: str = "", *, leave: bool = True, tty_only: bool = False) -> tuple[Progress, Any]:
     """A tqdm bar on stderr driven by ``progress(fraction, message)``; returns
-    ``(callback, bar)`` (close the bar when done)."""
+    ``(callback, bar)`` (close the bar when done).
+
+    Args:
+        desc: label left of the bar.
+        leave: keep the finished bar on screen.
+        tty_only: draw nothing when stderr is not a terminal (logs, pipes); the callback
+            still works.
+    """
     from tqdm import tqdm
 
     bar = tqdm(total=1000, desc=desc, unit="‰", leave=leave, file=sys.stderr,
+               disable=None if tty_only else False,
                bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
 
     def cb(frac: float, msg: str) -> None:

@@ -161,6 +161,19 @@ def test_no_import_cycle_between_files_of_a_package():
     assert not cycles, f"import cycles between files of a package: {cycles}"
 
 
+def _application(module: str) -> bool:
+    """The top layer (docs/ARCHITECTURE.md): pipeline and command-line modules."""
+    last = module.rsplit(".", 1)[-1]
+    return module in ("discovervoice.pipeline", "discovervoice.__main__") or last == "cli" or last.endswith("_cli")
+
+
+def test_library_code_does_not_import_the_application_layer():
+    """Stages and the foundation never import ``pipeline`` or a CLI module (the app and the
+    CLI sit on top of them, docs/ARCHITECTURE.md)."""
+    bad = {m: sorted(d for d in deps if _application(d)) for m, deps in GRAPH.items() if not _application(m)}
+    assert not {m: d for m, d in bad.items() if d}
+
+
 @pytest.mark.parametrize("package", SUBPACKAGES + TOP_MODULES)
 def test_each_package_imports_alone_in_a_fresh_interpreter(package):
     """Import the package alone, then each of its modules (same fresh interpreter)."""

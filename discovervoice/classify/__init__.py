@@ -10,8 +10,9 @@ Modules:
     model       building / loading / adapting / saving the AST (published + embedded)
     classifier  :class:`SingerClassifier` (rank, recommend, gallery, which_singer JSON)
     backend     the gallery's scoring backend: NAP of the singing/speaking shift + WCCN
-    train       ``discovervoice classify train``
-    evaluate    ``discovervoice classify evaluate`` (vs a resemblyzer baseline)
+    train       ``discovervoice classify train`` (``from discovervoice.classify.train import train``)
+    evaluate    ``discovervoice classify evaluate`` (vs a resemblyzer baseline;
+                ``from discovervoice.classify.evaluate import evaluate``)
     songs       full songs -> vocals through ``discovervoice.separation``
     cli         the command-line commands
 
@@ -23,22 +24,21 @@ Python API::
     clf.recommend(ranking)                          # songs from the model's catalogue
     clf.add_to_gallery("new singer", [clip1, clip2, clip3])
 
-Nothing heavy is imported until an attribute is used.
+Nothing heavy is imported until an attribute is used. The package exports no name that is
+also one of its submodules (``train``, ``evaluate`` are the modules), so
+``discovervoice.classify.train`` means the same thing before and after any import.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SingerClassifier", "load_singer_classifier", "TrainConfig", "train", "evaluate",
-           "WindowConfig", "AugmentConfig"]
+__all__ = ["SingerClassifier", "load_singer_classifier", "TrainConfig", "WindowConfig", "AugmentConfig"]
 
 _LAZY = {
     "SingerClassifier": "discovervoice.classify.classifier",
     "load_singer_classifier": "discovervoice.classify.classifier",
     "TrainConfig": "discovervoice.classify.train",
-    "train": "discovervoice.classify.train",
-    "evaluate": "discovervoice.classify.evaluate",
     "WindowConfig": "discovervoice.classify.features",
     "AugmentConfig": "discovervoice.classify.features",
 }

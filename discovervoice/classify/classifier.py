@@ -70,7 +70,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -91,13 +91,13 @@ from discovervoice.classify.model import (
     save_ast_folder,
 )
 from discovervoice.errors import AudioError, DataError, WeightsError
+from discovervoice.progress import Progress
 
 FORMAT = "discovervoice-singer-ast/1"
 #: Registry name of the embedded default classifier.
 DEFAULT_MODEL = "dv-singer-ast"
 #: File of a classifier folder with one embedding per catalogue song (module docstring).
 SONG_EMBEDDINGS = "catalogue_embeddings.safetensors"
-Progress = Callable[[float, str], None]
 
 
 class SingerClassifier:

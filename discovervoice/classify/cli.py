@@ -194,21 +194,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ca.set_defaults(func=_catalogue)
 
 
-def _progress(enabled: bool):
-    if not enabled:
-        return None, None
-    from tqdm import tqdm
-
-    bar = tqdm(total=1000, leave=False, bar_format="{l_bar}{bar}| {elapsed}")
-
-    def cb(frac: float, msg: str) -> None:
-        bar.n = int(1000 * max(0.0, min(1.0, frac)))
-        bar.set_description(msg[:60])
-        bar.refresh()
-
-    return cb, bar
-
-
 def _which_singer(args: argparse.Namespace) -> int:
     import torch
 
@@ -257,13 +242,14 @@ def _train(args: argparse.Namespace) -> int:
                       aam_margin=args.aam_margin, aam_scale=args.aam_scale,
                       cross_modal=args.cross_modal, cross_modal_scale=args.cross_modal_scale,
                       cross_modal_crops=args.cross_modal_crops)
-    cb, bar = _progress(sys.stderr.isatty())
+    from discovervoice.progress import tqdm_bar
+
+    cb, bar = tqdm_bar("training", leave=False, tty_only=True)
     try:
         res = train(args.data_dir, args.out, cfg, cache_dir=args.cache, resume=args.resume,
                     catalogue=args.catalogue, allow_reserved=args.allow_reserved, progress=cb)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     s = res.summary
     print(f"saved {res.model_dir}: {len(s['singers'])} singers, {s['steps']} steps "
           f"(best {s['best_step']}, stopped: {s['stopped']}), temperature {s['temperature']:.3f}")
@@ -278,7 +264,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from discovervoice.classify.evaluate import evaluate, metrics_markdown
 
     torch.set_num_threads(max(1, args.threads))
-    cb, bar = _progress(sys.stderr.isatty())
+    from discovervoice.progress import tqdm_bar
+
+    cb, bar = tqdm_bar("evaluating", leave=False, tty_only=True)
     try:
         protocols = ("seen", "unseen") if args.protocol == "both" else (args.protocol,)
         res = evaluate(args.model, args.data_dir, args.out, protocols=protocols,
@@ -288,8 +276,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                        seed=args.seed, allow_reserved=args.allow_reserved,
                        write_enrolment=args.write_enrolment, progress=cb)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     print(metrics_markdown(res), end="")
     print(f"wrote {Path(args.out) / 'metrics.json'}")
     return 0

@@ -30,16 +30,16 @@ import logging
 import os
 import random
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from discovervoice.classify.data import Clip, scan_dataset
 from discovervoice.classify.features import SAMPLE_RATE, WindowConfig, voiced_audio
 from discovervoice.errors import AudioError, DataError
+from discovervoice.progress import Progress
 
 log = logging.getLogger("discovervoice.classify")
-Progress = Callable[[float, str], None]
 KINDS = ("sung", "spoken")
 
 

@@ -40,7 +40,7 @@ import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -56,9 +56,9 @@ from discovervoice.classify.features import (
     voiced_audio,
 )
 from discovervoice.errors import AudioError, DataError, WeightsError
+from discovervoice.progress import Progress
 
 log = logging.getLogger("discovervoice.classify")
-Progress = Callable[[float, str], None]
 
 
 @dataclass

@@ -34,14 +34,14 @@ import logging
 import time
 from itertools import permutations
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from discovervoice.errors import DataError
+from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
-Progress = Callable[[float, str], None] | None
 
 
 def _median_midi(path: Path) -> float | None:
@@ -89,7 +89,7 @@ def speaker_probe_report(voice_dirs: list[Path], content: str, clips_per_voice: 
 def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str = "test",
                       f0_method: str = "harvest", index_rate: float = 0.75, protect: float = 0.33,
                       rms_mix_rate: float = 0.25, train_kwargs: dict | None = None, max_sets: int | None = None,
-                      out_dir: str | Path | None = None, mos: bool = True, progress: Progress = None) -> dict:
+                      out_dir: str | Path | None = None, mos: bool = True, progress: Progress | None = None) -> dict:
     """Run the evaluation described in the module docstring.
 
     Args:

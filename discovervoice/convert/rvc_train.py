@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -40,8 +39,8 @@ from torch.nn.utils import weight_norm
 
 from discovervoice.convert.rvc import WN, SynthesizerTrnMsNSFsid, build_synthesizer, default_config, save_rvc_checkpoint
 from discovervoice.errors import WeightsError
+from discovervoice.progress import Progress
 
-Progress = Callable[[float, str], None] | None
 LRELU = 0.1
 
 
@@ -245,7 +244,7 @@ def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 4
               f0_method: str = "rmvpe", pretrained: bool = True, config: list | None = None, steps: int = 2000,
               batch: int = 4, lr: float = 1e-4, device: str = "cpu", save_every: int = 200, resume: bool = True,
               disc_div: int = 1,
-              progress: Progress = None, seed: int = 0) -> Path:
+              progress: Progress | None = None, seed: int = 0) -> Path:
     """Train (fine-tune) an RVC v2 voice; returns the voice folder (``model.pth`` + ``added.index``).
 
     Args:

@@ -65,7 +65,7 @@ Python API::
 """
 
 from discovervoice.corpus.accompaniment import SoundFont, soundfonts
-from discovervoice.corpus.build import BuildConfig, build, read_manifest
+from discovervoice.corpus.build import BuildConfig, read_manifest  # build() stays in corpus.build: the name is the submodule
 from discovervoice.corpus.mix import coloured_noise, mix_at_snr, rms, snr_db
 from discovervoice.corpus.reserved import (ReservedMaterialError, check_split,
                                            is_reserved_piece, is_reserved_soundfont,
@@ -77,7 +77,7 @@ from discovervoice.corpus.voices import Voice, get_voice, list_voices
 
 __all__ = [
     "BuildConfig", "Note", "Piece", "Rendering", "ReservedMaterialError", "Song",
-    "SoundFont", "SungNote", "SynthesisError", "Voice", "build", "build_song", "check_split",
+    "SoundFont", "SungNote", "SynthesisError", "Voice", "build_song", "check_split",
     "chorale_ids", "coloured_noise", "get_voice", "is_reserved_piece",
     "is_reserved_soundfont", "is_reserved_voice", "list_voices", "load_piece", "mix_at_snr",
     "read_manifest", "rms", "snr_db", "sing", "soundfonts", "speak",

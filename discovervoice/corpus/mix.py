@@ -76,12 +76,6 @@ def pan_gains(pan: float) -> tuple[float, float]:
     return float(np.cos(theta)), float(np.sin(theta))
 
 
-def pan_mono(x: np.ndarray, pan: float) -> np.ndarray:
-    """``ndarray[T]`` mono -> ``ndarray[2, T]`` stereo with constant-power panning."""
-    gl, gr = pan_gains(pan)
-    return np.stack([gl * x, gr * x])
-
-
 def synthetic_ir(sr: int, rt60: float, rng: np.random.Generator, *, channels: int = 2,
                  predelay: float = 0.01) -> np.ndarray:
     """A simple room impulse response: ``ndarray[C, T]`` of decaying noise.

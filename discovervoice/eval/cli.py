@@ -22,9 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def _progress(done: int, total: int, name: str) -> None:
-    print(f"[{done}/{total}] {name}", file=sys.stderr, flush=True)
+from discovervoice.progress import tqdm_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,18 +138,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------- handlers
 
-def _print_table(md: str) -> None:
-    print(md)
-
-
 def _separation(args: argparse.Namespace) -> int:
     from discovervoice.eval import report as rep
     from discovervoice.eval import separation as sep
 
-    r = sep.evaluate_separation(args.reference, args.estimate, stems=args.stems,
-                                bss=args.bss, window_s=args.window, hop_s=args.hop,
-                                jobs=args.jobs,
-                                progress=_progress)
+    cb, bar = tqdm_bar("separation", leave=False, tty_only=True)
+    with bar:
+        r = sep.evaluate_separation(args.reference, args.estimate, stems=args.stems,
+                                    bss=args.bss, window_s=args.window, hop_s=args.hop,
+                                    jobs=args.jobs, progress=cb)
     d = r.to_dict()
     figures = []
     if args.report:
@@ -236,8 +231,10 @@ def _compare(args: argparse.Namespace) -> int:
 def _oracle(args: argparse.Namespace) -> int:
     from discovervoice.eval.separation import write_oracle_estimates
 
-    done = write_oracle_estimates(args.reference, args.out, method=args.method, power=args.power,
-                                  stems=args.stems, progress=_progress)
+    cb, bar = tqdm_bar(args.method, leave=False, tty_only=True)
+    with bar:
+        done = write_oracle_estimates(args.reference, args.out, method=args.method, power=args.power,
+                                      stems=args.stems, progress=cb)
     print(f"wrote {args.method} estimates of {len(done)} tracks to {args.out}")
     return 0
 
@@ -247,13 +244,15 @@ def _conversion(args: argparse.Namespace) -> int:
     from discovervoice.eval import report as rep
 
     enc = None if args.speaker_encoder == "none" else args.speaker_encoder
-    d = conversion.evaluate_conversion(
-        args.reference, args.estimate, source=args.source,
-        speaker_reference=args.speaker_reference, shift_semitones=args.shift,
-        mcd_mode=args.mcd_mode, include_c0=args.include_c0, f0_method=args.f0_method,
-        speaker_encoder=enc, mos_model=args.mos, keep_contours=3 if args.report else 0,
-        speaker_checkpoint=args.ecapa_checkpoint, mos_checkpoint=args.utmos_checkpoint,
-        progress=_progress)
+    cb, bar = tqdm_bar("conversion", leave=False, tty_only=True)
+    with bar:
+        d = conversion.evaluate_conversion(
+            args.reference, args.estimate, source=args.source,
+            speaker_reference=args.speaker_reference, shift_semitones=args.shift,
+            mcd_mode=args.mcd_mode, include_c0=args.include_c0, f0_method=args.f0_method,
+            speaker_encoder=enc, mos_model=args.mos, keep_contours=3 if args.report else 0,
+            speaker_checkpoint=args.ecapa_checkpoint, mos_checkpoint=args.utmos_checkpoint,
+            progress=cb)
     contours = d.pop("_contours", {})
     if args.report:
         from discovervoice import audio as dva
@@ -290,8 +289,9 @@ def _mos(args: argparse.Namespace) -> int:
             elif len(args.audio) > 1:
                 k = f"{a.name}/{k}"
             files[k] = p
-    d = conversion.score_mos(files, args.model, progress=_progress,
-                             checkpoint=args.utmos_checkpoint)
+    cb, bar = tqdm_bar(args.model, leave=False, tty_only=True)
+    with bar:
+        d = conversion.score_mos(files, args.model, progress=cb, checkpoint=args.utmos_checkpoint)
     if args.report:
         key = "dnsmos_ovrl" if args.model == "dnsmos" else "utmos"
         figs = [plots.plot_values({k: v[key] for k, v in d["items"].items()},

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from discovervoice.errors import AudioError, DataError
+from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
-ProgressFn = Callable[[int, int, str], None]
 
 
 def audio_files(folder: str | Path) -> dict[str, Path]:
@@ -114,7 +114,7 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
                         mos_model: str | None = None, keep_contours: int = 0,
                         speaker_checkpoint: str | Path | None = None,
                         mos_checkpoint: str | Path | None = None,
-                        progress: ProgressFn | None = None) -> dict:
+                        progress: Progress | None = None) -> dict:
     """Score converted files against references.
 
     Args:
@@ -185,7 +185,7 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
         if c:
             contours[name] = c
         if progress is not None:
-            progress(i + 1, len(names), name)
+            progress((i + 1) / len(names), f"{name} ({i + 1}/{len(names)})")
     settings = {"mcd": mcd_settings,
                 "f0": {"method": f"pyworld {f0_method}", "hop_s": f0m.DEFAULT_HOP_S,
                        "range_hz": [f0m.F0_FLOOR_HZ, f0m.F0_CEIL_HZ],
@@ -204,7 +204,7 @@ def evaluate_conversion(reference: str | Path, estimate: str | Path, *,
 
 
 def score_mos(paths: Sequence[Path] | Mapping[str, Path], model: str = "dnsmos",
-              progress: ProgressFn | None = None,
+              progress: Progress | None = None,
               checkpoint: str | Path | None = None) -> dict:
     """Neural MOS of audio files: ``{"kind": "mos", "model", "items", "mean"}``.
 
@@ -230,7 +230,7 @@ def score_mos(paths: Sequence[Path] | Mapping[str, Path], model: str = "dnsmos",
         except AudioError as exc:
             raise AudioError(str(exc), p) from exc
         if progress is not None:
-            progress(i + 1, len(files), name)
+            progress((i + 1) / len(files), f"{name} ({i + 1}/{len(files)})")
     return {"kind": "mos", "model": scorer.name, "items": items, "mean": _mean(items),
             "settings": {"model": scorer.name,
                          "note": "DNSMOS P.835/P.808 (speechmos ONNX)" if model == "dnsmos"

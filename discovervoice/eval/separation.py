@@ -47,11 +47,12 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from discovervoice.errors import AudioError, DataError
+from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,6 @@ BSS_DITHER_DB = -80.0
 _DITHER_SEED = 20180417  # fixed: the dither is the same on every run
 BSS_METRICS = ("sdr", "isr", "sir", "sar")
 
-ProgressFn = Callable[[int, int, str], None]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -672,7 +672,7 @@ def _score_track_dirs(ref_dir: Path, est_dir: Path, stems: tuple[str, ...] | Non
 def evaluate_separation(reference_dir: str | Path, estimate_dir: str | Path, *,
                         stems: Sequence[str] | None = None, bss: bool | str = True,
                         window_s: float = 1.0, hop_s: float = 1.0, jobs: int = 1,
-                        progress: ProgressFn | None = None) -> SeparationReport:
+                        progress: Progress | None = None) -> SeparationReport:
     """Score every track of ``estimate_dir`` against ``reference_dir`` (MUSDB layout).
 
     Each ``estimate_dir/<track>/<stem>.wav`` whose track and stem exist in the reference
@@ -685,7 +685,7 @@ def evaluate_separation(reference_dir: str | Path, estimate_dir: str | Path, *,
         bss: ``"full"`` (or ``True``): BSSEval v4 SDR/ISR/SIR/SAR with museval; ``"sdr"``:
             the v4 SDR only, in closed form (fast); ``"none"`` (or ``False``).
         jobs: tracks scored in parallel worker processes (full BSSEval is CPU-bound).
-        progress: ``progress(done, total, track_name)``.
+        progress: ``progress(fraction done, message)`` after each track.
 
     Raises:
         DataError: a folder is missing, has no tracks, or no estimate matches a reference.
@@ -713,14 +713,14 @@ def evaluate_separation(reference_dir: str | Path, estimate_dir: str | Path, *,
             for n, fut in enumerate(as_completed(futures), 1):
                 results[futures[fut]] = fut.result()
                 if progress is not None:
-                    progress(n, len(matched), futures[fut])
+                    progress(n / len(matched), f"{futures[fut]} ({n}/{len(matched)})")
         ordered = [(d.name, results[d.name]) for d in matched]
     else:
         ordered = []
         for i, a in enumerate(jobs_args):
             ordered.append((a[1].name, _score_track_dirs(*a)))
             if progress is not None:
-                progress(i + 1, len(matched), a[1].name)
+                progress((i + 1) / len(matched), f"{a[1].name} ({i + 1}/{len(matched)})")
     for name, (scores, lacking) in ordered:
         if scores is None:
             log.warning("%s: no estimated stem matches a reference stem", est_root / name)
@@ -760,7 +760,7 @@ def evaluate_separation(reference_dir: str | Path, estimate_dir: str | Path, *,
 def write_oracle_estimates(reference_dir: str | Path, out_dir: str | Path, *,
                            method: str = "irm", power: float = 2.0,
                            stems: Sequence[str] | None = None,
-                           progress: ProgressFn | None = None) -> list[Path]:
+                           progress: Progress | None = None) -> list[Path]:
     """Write oracle estimates for every track of a MUSDB-layout folder.
 
     Args:
@@ -797,5 +797,5 @@ def write_oracle_estimates(reference_dir: str | Path, out_dir: str | Path, *,
                 dva.save(dest / f"{k}.wav", v, ref.sample_rate, clip="none")
         written.append(dest)
         if progress is not None:
-            progress(i + 1, len(tracks), tdir.name)
+            progress((i + 1) / len(tracks), f"{tdir.name} ({i + 1}/{len(tracks)})")
     return written

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,17 +62,9 @@ def _index(args: argparse.Namespace) -> int:
                       workers=max(1, args.workers), threads=max(1, args.threads),
                       max_minutes=args.max_minutes, ray_address=args.ray_address,
                       retry_failed=args.retry_failed)
-    bar = None
-    cb = None
-    if sys.stderr.isatty() and not args.json:
-        from tqdm import tqdm
+    from discovervoice.progress import tqdm_bar
 
-        bar = tqdm(total=1000, leave=False, bar_format="{l_bar}{bar}| {elapsed}")
-
-        def cb(frac: float, msg: str) -> None:
-            bar.n = int(1000 * max(0.0, min(1.0, frac)))
-            bar.set_description(msg[:60])
-            bar.refresh()
+    cb, bar = (None, None) if args.json else tqdm_bar("indexing", leave=False, tty_only=True)
     try:
         r = index_library(args.music_dir, args.out, cfg, artists_csv=args.artists, progress=cb)
     finally:

@@ -65,18 +65,18 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from discovervoice.errors import DataError, DiscoverVoiceError
 from discovervoice.library.scan import HashCache, SongFile, scan
+from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
 
 LIBRARY_FORMAT = "discovervoice-library/1"
 RECORD_FORMAT = "discovervoice-library-song/1"
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)

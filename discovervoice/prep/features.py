@@ -10,8 +10,6 @@ envelope, **scipy** for the cepstrum (DCT) of that envelope.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 #: Sample rate (Hz) of every analysis in :mod:`discovervoice.prep`.
@@ -41,11 +39,6 @@ def to_mono_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 def n_frames(n_samples: int) -> int:
     """Frames on the analysis grid for ``n_samples`` samples at 16 kHz (at least 1)."""
     return max(1, int(np.ceil(n_samples / HOP)))
-
-
-def frame_times(n: int) -> np.ndarray:
-    """Start time (seconds) of each of ``n`` frames."""
-    return np.arange(n) / FRAME_RATE
 
 
 def energy_db(x16: np.ndarray, floor_db: float = -120.0) -> np.ndarray:
@@ -111,27 +104,6 @@ def envelope_cepstrum(x16: np.ndarray, f0: np.ndarray, n_coef: int = 20) -> np.n
     sp = pyworld.cheaptrick(x, np.ascontiguousarray(f0[voiced]), np.ascontiguousarray(t),
                             ANALYSIS_RATE)
     return dct(np.log(sp + 1e-12), type=2, norm="ortho", axis=1)[:, 1:n_coef + 1]
-
-
-@dataclass
-class FrameFeatures:
-    """Features of one signal on the 10 ms grid (every array is ``ndarray[N]``).
-
-    Attributes:
-        energy_db: frame RMS level, dBFS.
-        f0: F0 in Hz, 0 where unvoiced.
-        flux: positive log-spectral flux.
-        vad: silero-vad speech probability, interpolated from its 32 ms frames.
-    """
-
-    energy_db: np.ndarray
-    f0: np.ndarray
-    flux: np.ndarray
-    vad: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return len(self.energy_db)
 
 
 def semitone_slope(f0: np.ndarray) -> np.ndarray:
