@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BACKENDS", "DEFAULT_WHISPER", "SAMPLE_RATE", "PocketSphinxTranscriber", "Transcript",
+__all__ = ["BACKENDS", "DEFAULT_WHISPER", "SAMPLE_RATE", "PocketSphinxTranscriber", "Transcriber", "Transcript",
            "UnsupportedLanguageError", "WhisperTranscriber", "Word", "error_rates", "load_transcriber",
            "load_whisper", "whisper_language_code"]
 

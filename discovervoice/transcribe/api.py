@@ -138,7 +138,33 @@ def whisper_language_code(language: str) -> str:
 
 # --------------------------------------------------------------------------- whisper
 
-class WhisperTranscriber:
+class Transcriber:
+    """What every backend is: ``sample_rate`` (Hz), ``languages`` (ISO codes),
+    ``check_language(language)`` and :meth:`transcribe`; a backend implements
+    ``_transcribe(x, code, progress)`` on validated 16 kHz mono samples."""
+
+    sample_rate = SAMPLE_RATE
+    backend = ""
+    languages: tuple[str, ...] = ()
+
+    def check_language(self, language: str | None) -> str | None:
+        raise NotImplementedError
+
+    def transcribe(self, audio: np.ndarray, language: str | None = None, *,
+                   progress: Progress | None = None) -> Transcript:
+        """``ndarray[C, T]`` or ``ndarray[T]`` at 16 kHz -> :class:`Transcript`.
+
+        Raises:
+            AudioError: bad samples. UnsupportedLanguageError: see ``check_language``.
+        """
+        x = _mono16k(audio)
+        return self._transcribe(x, self.check_language(language), progress)
+
+    def _transcribe(self, x: np.ndarray, code: str | None, progress: Progress | None) -> Transcript:
+        raise NotImplementedError
+
+
+class WhisperTranscriber(Transcriber):
     """Whisper through transformers.
 
     Args:
@@ -148,7 +174,6 @@ class WhisperTranscriber:
         name: label used in messages.
     """
 
-    sample_rate = SAMPLE_RATE
     backend = "whisper"
 
     def __init__(self, model, processor, *, device: str = "cpu", name: str = "whisper"):
@@ -188,15 +213,7 @@ class WhisperTranscriber:
                 f"checkpoint; it has: {', '.join(self.languages)}")
         return code
 
-    def transcribe(self, audio: np.ndarray, language: str | None = None, *,
-                   progress: Progress | None = None) -> Transcript:
-        """``ndarray[C, T]`` or ``ndarray[T]`` at 16 kHz -> :class:`Transcript`.
-
-        Raises:
-            AudioError: bad samples. UnsupportedLanguageError: see :meth:`check_language`.
-        """
-        x = _mono16k(audio)
-        code = self.check_language(language)
+    def _transcribe(self, x: np.ndarray, code: str | None, progress: Progress | None) -> Transcript:
         gen: dict[str, Any] = {"task": "transcribe"}
         if code is not None and getattr(self.model.generation_config, "is_multilingual", True):
             gen["language"] = code
@@ -254,7 +271,7 @@ def load_whisper(path: str | os.PathLike, spec: Any = None, *, device: str = "cp
 _PS_FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
 
 
-class PocketSphinxTranscriber:
+class PocketSphinxTranscriber(Transcriber):
     """CMU PocketSphinx, offline.
 
     Args:
@@ -263,7 +280,6 @@ class PocketSphinxTranscriber:
             (then ``language`` names their language).
     """
 
-    sample_rate = SAMPLE_RATE
     backend = "pocketsphinx"
 
     def __init__(self, language: str = "en", *, hmm: str | None = None,
@@ -291,17 +307,9 @@ class PocketSphinxTranscriber:
                 f"{', '.join(self.languages)} (use --backend whisper for other languages)")
         return code
 
-    def transcribe(self, audio: np.ndarray, language: str | None = None, *,
-                   progress: Progress | None = None) -> Transcript:
-        """``ndarray[C, T]`` or ``ndarray[T]`` at 16 kHz -> :class:`Transcript`.
-
-        Raises:
-            AudioError: bad samples. UnsupportedLanguageError: see :meth:`check_language`.
-        """
+    def _transcribe(self, x: np.ndarray, code: str | None, progress: Progress | None) -> Transcript:
         from pocketsphinx import Segmenter
 
-        x = _mono16k(audio)
-        code = self.check_language(language)
         peak = float(np.max(np.abs(x)))
         if peak > 1.0:
             x = x / peak
