@@ -19,11 +19,8 @@ SAMPLE_RATE = 16_000
 
 
 def _separator(model: str | None, progress: Callable[[float, str], None] | None) -> Any:
-    try:
-        from discovervoice.separation.api import Separator
-    except ImportError as exc:
-        raise DataError("separating a full song into vocals needs discovervoice.separation "
-                        f"(not importable here: {exc}); give vocal clips instead") from exc
+    from discovervoice.separation.api import Separator
+
     return Separator(model=model or "default", stems=("vocals",), progress=progress)
 
 
