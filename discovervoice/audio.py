@@ -66,11 +66,33 @@ class AudioInfo:
 
 # --------------------------------------------------------------------------- decoding
 
+#: Largest buffer (bytes) :func:`_read_soundfile` sizes from a header's frame count; a header
+#: claiming more (a lying one, or a file beyond any limit) is read without preallocation.
+_PREALLOCATE_MAX_BYTES = 4 * 2 ** 30
+#: Frames per block when decoding, writing and checking long signals (~1.5 s at 44.1 kHz).
+_BLOCK = 1 << 16
+
+
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    """Decode into one ``[C, T]`` buffer block by block: the peak is the signal plus one
+    block, not twice the signal (libsndfile returns ``[T, C]``; a transposed copy of a whole
+    hour of stereo would be another 635 MB)."""
     import soundfile as sf
 
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return np.ascontiguousarray(data.T), int(sr)
+    with sf.SoundFile(str(path)) as f:
+        sr, ch, frames = int(f.samplerate), int(f.channels), int(f.frames)
+        if not 0 < frames * ch * 4 <= _PREALLOCATE_MAX_BYTES:
+            data = f.read(dtype="float32", always_2d=True)
+            return np.ascontiguousarray(data.T), sr
+        out = np.empty((ch, frames), dtype=np.float32)
+        n = 0
+        for block in f.blocks(blocksize=_BLOCK, dtype="float32", always_2d=True):
+            if n + block.shape[0] > frames:  # more audio than the header said
+                rest = np.concatenate([block, f.read(dtype="float32", always_2d=True)])
+                return np.concatenate([out[:, :n], rest.T], axis=1), sr
+            out[:, n:n + block.shape[0]] = block.T
+            n += block.shape[0]
+    return (out if n == frames else out[:, :n].copy()), sr
 
 
 def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
@@ -357,11 +379,13 @@ def validate(audio: np.ndarray, sample_rate: int, *, path: str | os.PathLike | N
             f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz", path)
     if expected_channels is not None and audio.shape[0] != expected_channels:
         raise AudioError(f"expected {expected_channels} channels, got {audio.shape[0]}", path)
-    finite = np.isfinite(audio)
-    if not finite.all():
-        bad = int(audio.size - finite.sum())
-        first = int(np.argmax(~finite.all(axis=0)))
-        raise AudioError(f"{bad} samples are NaN or infinite (first at {first / sample_rate:.3f} s)", path)
+    for i in range(0, audio.shape[1], _BLOCK * 16):  # in blocks: no full-length mask of a long signal
+        finite = np.isfinite(audio[:, i:i + _BLOCK * 16])
+        if not finite.all():
+            bad = int(sum(int(np.size(b) - np.isfinite(b).sum())
+                          for b in (audio[:, j:j + _BLOCK * 16] for j in range(i, audio.shape[1], _BLOCK * 16))))
+            first = i + int(np.argmax(~finite.all(axis=0)))
+            raise AudioError(f"{bad} samples are NaN or infinite (first at {first / sample_rate:.3f} s)", path)
 
 
 def is_silent(audio: np.ndarray, threshold: float = SILENCE_PEAK) -> bool:
@@ -461,14 +485,12 @@ def save(
                          f"{', '.join(SOUNDFILE_FORMATS)}", p)
     x = as_2d(np.asarray(audio, dtype=np.float32))
     validate(x, sample_rate, path=p)
-    if clip == "clamp":
-        x = np.clip(x, -1.0, 1.0)
-    elif clip == "rescale":
-        peak = float(np.max(np.abs(x)))
-        if peak > 1.0:
-            x = x / peak
-    elif clip != "none":
+    if clip not in ("clamp", "rescale", "none"):
         raise ValueError(f"clip must be 'clamp', 'rescale' or 'none', got {clip!r}")
+    scale = 1.0
+    if clip == "rescale":
+        peak = max(float(np.max(np.abs(x[:, i:i + _BLOCK * 16]))) for i in range(0, x.shape[1], _BLOCK * 16))
+        scale = 1.0 / peak if peak > 1.0 else 1.0
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=ext + ".tmp", dir=p.parent)
     os.close(fd)
@@ -480,7 +502,13 @@ def save(
                     setattr(f, key, str(value))
                 except (AttributeError, RuntimeError):
                     pass  # the format has no such tag; the audio is still written
-            f.write(x.T)
+            for i in range(0, x.shape[1], _BLOCK):  # block by block: no full-length copies
+                b = x[:, i:i + _BLOCK].T
+                if scale != 1.0:
+                    b = b * np.float32(scale)
+                if clip == "clamp":
+                    b = np.clip(b, -1.0, 1.0)
+                f.write(np.ascontiguousarray(b))
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
