@@ -172,3 +172,16 @@ def test_app_fuzz_sample(app_server, tmp_path):
     if os.environ.get("DISCOVERVOICE_FUZZ_REPORT"):
         with open(os.environ["DISCOVERVOICE_FUZZ_REPORT"], "a", encoding="utf-8") as f:
             f.write(json.dumps({"app": counts, "inputs": len(app_cases())}) + "\n")
+
+
+@pytest.mark.fuzz
+def test_upload_above_the_size_limit_is_refused(app_server, tmp_path):
+    """A 201 MB upload (the app's default ``--max-upload-mb`` is 200) is refused by Gradio's
+    upload route before any handler (or decoder) sees it; the app stays up."""
+    big = tmp_path / "huge.wav"
+    with open(big, "wb") as f:  # sparse: costs no disk until read
+        f.truncate(201 * 1024 * 1024)
+    outcome, msg = call(app_server["url"], "/separate", big)
+    assert outcome == "error", "an upload above the limit was accepted"
+    assert "Traceback" not in msg and ("large" in msg.lower() or "size" in msg.lower() or "413" in msg), msg[:300]
+    assert app_server["proc"].poll() is None
