@@ -453,9 +453,7 @@ def separate_files(separator: Separator, inputs: Iterable[str | os.PathLike], ou
         try:
             est = separator.separate(f)
         except (AudioError, OSError) as exc:
-            report.failed.append((f, str(exc)))
-            if log_fn is not None:
-                log_fn(f"failed: {f}: {exc}")
+            report.failed.append((f, str(exc)))  # reported once, by the caller, from report.failed
             continue
         for s, t in zip(separator.stems, targets):
             dva.save(t, est[s], separator.sample_rate, clip="none" if fmt == "wav" else "clamp")
