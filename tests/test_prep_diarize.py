@@ -103,3 +103,34 @@ def test_real_encoder_separates_two_synthetic_voices():
     within = float(np.mean(ea @ ea.T))
     across = float(np.mean(ea @ eb.T))
     assert within > across + 0.05
+
+
+def test_small_cluster_joins_the_nearest_large_one():
+    """pyannote's min_cluster_size rule in seconds: a 1-s cluster near speaker B gives its
+    unit to B; with no large cluster the longest one is kept."""
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=256), rng.normal(size=256)
+    e = np.stack([a, a, a, b, b, b + 0.8 * rng.normal(size=256)])
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    lab = np.array([0, 0, 0, 1, 1, 2])
+    dur = np.array([2.0, 2.0, 2.0, 2.0, 2.0, 1.0])
+    assert D._dissolve_small(e, lab, dur, 2.0).tolist() == [0, 0, 0, 1, 1, 1]
+    assert D._dissolve_small(e, lab, dur, 0.5).tolist() == lab.tolist()
+    assert set(D._dissolve_small(e, lab, dur, 100.0).tolist()) == {0}
+
+
+def test_pauses_split_units_and_stay_silence(monkeypatch):
+    """A 0.5-s pause inside one voice segment is left out of the speaker turns; with
+    trim_pauses=False it stays inside the joined segment."""
+    _fake_embedder(monkeypatch)
+    tone = S.harmonic_tone(200, 2.0, SR, amplitude=0.3)
+    x = np.concatenate([tone, S.silence(0.5), tone])
+    spans = D.split_at_pauses(D.F.to_mono_16k(x, SR), 0.0, 4.5, trim=True)
+    assert len(spans) == 2
+    assert spans[0][1] == pytest.approx(2.0, abs=0.05) and spans[1][0] == pytest.approx(2.5, abs=0.05)
+    out = D.diarize(x, SR, [Segment(0, 4.5, "speech")])
+    assert [s.label for s in out] == ["speech", "silence", "speech"]
+    assert out[1].start == pytest.approx(2.0, abs=0.05) and out[1].speaker is None
+    assert out[0].speaker == out[2].speaker == "spk0"
+    out = D.diarize(x, SR, [Segment(0, 4.5, "speech")], trim_pauses=False)
+    assert [(s.label, s.start, s.end) for s in out] == [("speech", 0, 4.5)]

@@ -27,6 +27,10 @@ def register(subparsers) -> None:
     g.add_argument("--no-separate", dest="separate", action="store_false",
                    help="do not remove music with the separator (clean speech recordings)")
     g.add_argument("--separator", metavar="MODEL", help="separation model name or path")
+    g.add_argument("--separate-speech", action="store_true",
+                   help="use the separated vocals as the voice track even when the voice is "
+                        "mostly speech (default: speech keeps its own signal; the separator "
+                        "then only rejects instrumental runs)")
     g.add_argument("--denoise", action="store_true", help="denoise the voice with the enhancer")
     g.add_argument("--enhancer", metavar="MODEL", help="enhancement model name or path")
     g.add_argument("--highpass", type=float, metavar="HZ", help="high-pass cut-off, Hz")
@@ -81,6 +85,8 @@ def register(subparsers) -> None:
     e.add_argument("--no-separate", dest="separate", action="store_false",
                    help="--real: use the mixture as the voice track (prep --no-separate)")
     e.add_argument("--cache", metavar="DIR", help="--real: keep separated vocals here")
+    e.add_argument("--separate-speech", action="store_true",
+                   help="--real: diarize the separated vocals also for speech (prep --separate-speech)")
     e.add_argument("--split", default="test", help="corpus split to evaluate on (default test)")
     e.add_argument("--songs", type=int, default=8, help="number of songs")
     e.add_argument("--conversations", type=int, default=8, help="number of conversations")
@@ -123,6 +129,7 @@ def _prep(args: argparse.Namespace) -> int:
     labels = tuple(x.strip() for x in args.labels.split(",") if x.strip())
     opts = PrepOptions(
         sample_rate=args.sample_rate, channels=2 if args.stereo else 1, separate=args.separate,
+        separate_speech=args.separate_speech,
         separator_model=args.separator, denoise=args.denoise, enhancer_model=args.enhancer,
         labels=labels, min_seconds=args.min_seconds, max_seconds=args.max_seconds,
         target_lufs=args.lufs if args.normalize else None,
@@ -162,7 +169,8 @@ def _eval(args: argparse.Namespace) -> int:
         report = evaluate_real(args.real, args.conversations, music_root=args.music_root,
                                separator=(args.separator or "default") if args.separate else None,
                                thresholds=ths, voice_classifier=args.voice_classifier,
-                               seed=args.seed, cache_dir=args.cache, out=args.out)
+                               seed=args.seed, cache_dir=args.cache,
+                               separate_speech=args.separate_speech, out=args.out)
         print(json.dumps(report["summary"], indent=1))
         return 0
     if not args.corpus:

@@ -55,6 +55,8 @@ DISTANCE_THRESHOLD = 0.30
 MIN_PAUSE_SECONDS = 0.25
 #: Units shorter than this (seconds) join the nearest cluster instead of forming one.
 MIN_UNIT_SECONDS = 0.8
+#: A cluster with less voice than this (seconds) joins the nearest larger one (calibrated).
+MIN_CLUSTER_SECONDS = 2.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -103,7 +105,7 @@ def embed_windows(x16: np.ndarray, rate: float = 2.0) -> tuple[np.ndarray, np.nd
 
 def cluster(embeddings: np.ndarray, n_speakers: int | None = None, *,
             distance_threshold: float = DISTANCE_THRESHOLD, max_speakers: int = 8,
-            method: str = "agglomerative", **_ignored) -> np.ndarray:
+            method: str = "agglomerative", linkage: str = "average", **_ignored) -> np.ndarray:
     """Cluster unit-norm embeddings ``ndarray[N, D]``; returns labels ``ndarray[N]``.
 
     Args:
@@ -132,19 +134,19 @@ def cluster(embeddings: np.ndarray, n_speakers: int | None = None, *,
     from sklearn.cluster import AgglomerativeClustering
 
     if n_speakers is not None:
-        model = AgglomerativeClustering(n_clusters=n_speakers, metric="cosine", linkage="average")
+        model = AgglomerativeClustering(n_clusters=n_speakers, metric="cosine", linkage=linkage)
         return model.fit_predict(embeddings).astype(np.int64)
     lab = AgglomerativeClustering(n_clusters=None, distance_threshold=distance_threshold,
-                                  metric="cosine", linkage="average").fit_predict(embeddings)
+                                  metric="cosine", linkage=linkage).fit_predict(embeddings)
     if lab.max() + 1 > max_speakers:
         lab = AgglomerativeClustering(n_clusters=max_speakers, metric="cosine",
-                                      linkage="average").fit_predict(embeddings)
+                                      linkage=linkage).fit_predict(embeddings)
     return lab.astype(np.int64)
 
 
 def split_at_pauses(x16: np.ndarray, start: float, end: float, *,
-                    min_pause_seconds: float = MIN_PAUSE_SECONDS, range_db: float = 35.0
-                    ) -> list[tuple[float, float]]:
+                    min_pause_seconds: float = MIN_PAUSE_SECONDS, range_db: float = 35.0,
+                    trim: bool = False) -> list[tuple[float, float]]:
     """Cut the voice span ``[start, end)`` (seconds) of ``x16`` at its pauses.
 
     A pause is a run of at least ``min_pause_seconds`` of 10 ms frames more than
@@ -157,12 +159,19 @@ def split_at_pauses(x16: np.ndarray, start: float, end: float, *,
     if len(e) < 3:
         return [(start, end)]
     quiet = e < float(np.percentile(e, 95)) - range_db
-    cuts = [start]
+    spans = []
+    t0 = start
     for s, t in F.runs(quiet):
         if t - s >= min_pause_seconds * F.FRAME_RATE and s > 0 and t < len(e):
-            cuts.append(round(start + (s + t) / 2 / F.FRAME_RATE, 3))
-    cuts.append(end)
-    return list(zip(cuts[:-1], cuts[1:]))
+            if trim:
+                spans.append((t0, round(start + s / F.FRAME_RATE, 3)))
+                t0 = round(start + t / F.FRAME_RATE, 3)
+            else:
+                mid = round(start + (s + t) / 2 / F.FRAME_RATE, 3)
+                spans.append((t0, mid))
+                t0 = mid
+    spans.append((t0, end))
+    return spans
 
 
 def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
@@ -171,7 +180,8 @@ def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
             min_unit_seconds: float = MIN_UNIT_SECONDS,
             min_pause_seconds: float = MIN_PAUSE_SECONDS, rate: float = 2.0,
             labels: tuple[str, ...] = VOICE_LABELS, cache: dict | None = None,
-            **_ignored) -> list[Segment]:
+            linkage: str = "average", min_cluster_seconds: float = MIN_CLUSTER_SECONDS,
+            trim_pauses: bool = True, **_ignored) -> list[Segment]:
     """Give every voice segment a speaker, splitting segments at speaker changes.
 
     Args:
@@ -200,7 +210,7 @@ def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
     for i, s in enumerate(segments):
         if s.label in labels:
             units += [(i, a, b) for a, b in split_at_pauses(
-                x16, s.start, s.end, min_pause_seconds=min_pause_seconds)]
+                x16, s.start, s.end, min_pause_seconds=min_pause_seconds, trim=trim_pauses)]
     if not units:
         return [replace(s) for s in segments]
     u_emb, win = [], []
@@ -220,10 +230,11 @@ def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
         big = dur >= dur.max()
     lab = np.zeros(len(units), dtype=np.int64)
     lab[big] = cluster(u_emb[big], n_speakers, distance_threshold=distance_threshold,
-                       method=method)
+                       method=method, linkage=linkage)
+    if n_speakers is None and min_cluster_seconds > 0:
+        lab[big] = _dissolve_small(u_emb[big], lab[big], dur[big], min_cluster_seconds)
     k = int(lab[big].max()) + 1
-    cent = np.stack([u_emb[big][lab[big] == j].mean(axis=0) for j in range(k)])
-    cent /= np.linalg.norm(cent, axis=1, keepdims=True) + 1e-12
+    cent = _centroids(u_emb[big], lab[big], dur[big], k)
     lab[~big] = np.argmax(u_emb[~big] @ cent.T, axis=1) if (~big).any() else lab[~big]
 
     pieces: dict[int, list[Segment]] = {}
@@ -238,12 +249,18 @@ def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
         pieces.setdefault(i, []).extend(parts)
     out: list[Segment] = []
     for i, s in enumerate(segments):
+        t = s.start
         for p in pieces.get(i, [replace(s)]):
+            if p.start > t + 1e-6:   # a pause left out of the units
+                out.append(replace(s, start=t, end=p.start, label="silence", speaker=None))
             if (out and i in pieces and out[-1].speaker == p.speaker
                     and out[-1].label == p.label and abs(out[-1].end - p.start) < 1e-6):
                 out[-1].end = p.end   # units of one segment, same speaker: join again
             else:
                 out.append(p)
+            t = p.end
+        if t < s.end - 1e-6:
+            out.append(replace(s, start=t, end=s.end, label="silence", speaker=None))
     # rename clusters spk0, spk1... by first appearance
     names: dict[str, str] = {}
     for s in out:
@@ -253,6 +270,32 @@ def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
         if s.speaker is not None:
             s.speaker = names[s.speaker]
     return out
+
+
+def _centroids(emb: np.ndarray, lab: np.ndarray, dur: np.ndarray, k: int) -> np.ndarray:
+    """Duration-weighted, unit-norm centroid of each cluster ``0..k-1`` (``ndarray[k, D]``)."""
+    cent = np.stack([(emb[lab == j] * dur[lab == j, None]).sum(axis=0) for j in range(k)])
+    return cent / (np.linalg.norm(cent, axis=1, keepdims=True) + 1e-12)
+
+
+def _dissolve_small(emb: np.ndarray, lab: np.ndarray, dur: np.ndarray,
+                    min_seconds: float) -> np.ndarray:
+    """Clusters holding less than ``min_seconds`` of voice give their units to the nearest
+    larger cluster's centroid (pyannote.audio's ``min_cluster_size`` rule, in seconds);
+    when no cluster is large enough, the longest one is kept. Labels renumbered 0..k-1."""
+    k = int(lab.max()) + 1
+    total = np.array([dur[lab == j].sum() for j in range(k)])
+    large = total >= min_seconds
+    if not large.any():
+        large = total >= total.max()
+    if large.all():
+        return lab
+    idx = np.flatnonzero(large)
+    cent = _centroids(emb, lab, dur, k)[idx]
+    out = lab.copy()
+    small = ~large[lab]
+    out[small] = idx[np.argmax(emb[small] @ cent.T, axis=1)]
+    return np.searchsorted(idx, out)
 
 
 def _median3(x: np.ndarray) -> np.ndarray:

@@ -540,12 +540,16 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
                   music_root: str | Path = "data/music-root", separator: str | None = "default",
                   thresholds: tuple[float, ...] | None = None, voice_classifier: str | None = None,
                   seed: int = 0, cache_dir: str | Path | None = None,
+                  separate_speech: bool = False,
                   out: str | Path | None = None, progress=None) -> dict:
     """Prep (segment, diarize, keep, slice: the ``discovervoice prep`` path with its
     default options) on the real conversations of ``group`` (:func:`real_conversations`).
 
-    ``separator``: the separation model that gives the voice track (``None``: the mixture
-    itself, as ``prep --no-separate``); ``thresholds``: the automatic speaker count's
+    ``separator``: the separation model of prep's default path (``None``: the mixture
+    itself, as ``prep --no-separate``); with it, a conversation whose voice is mostly
+    speech keeps the mixture as the voice track
+    (:func:`discovervoice.prep.segmentation.segment_auto`) unless ``separate_speech``
+    (``prep --separate-speech``); ``thresholds``: the automatic speaker count's
     distance thresholds to score (default: the module's one); ``cache_dir``: keeps each
     conversation's separated vocals between runs.
 
@@ -556,7 +560,7 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
     """
     from discovervoice.prep import diarization as D
     from discovervoice.prep.pipeline import PrepOptions, keep_regions
-    from discovervoice.prep.segmentation import SegmentOptions
+    from discovervoice.prep.segmentation import SegmentOptions, segment_auto
     from discovervoice.prep.slicing import slice_at_quiet_points
     from discovervoice.prep.voicetype import get_classifier
 
@@ -579,7 +583,8 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
         dur = len(mix) / SR
         vocals = None
         if sep is not None:
-            f = cdir / f"{c['id']}-s{seed}-vocals.npy" if cdir else None
+            tag = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(separator))
+            f = cdir / f"{c['id']}-s{seed}-{tag}-vocals.npy" if cdir else None
             if f is not None and f.is_file() and np.load(f).shape[-1] == len(mix):
                 vocals = np.load(f)
             else:
@@ -587,8 +592,14 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
                 if f is not None:
                     f.parent.mkdir(parents=True, exist_ok=True)
                     np.save(f, vocals)
+        if vocals is not None and not separate_speech:  # prep's default (segment_auto)
+            est, use_vocals = segment_auto(mix, SR, vocals, classifier=clf)
+            row_track = "vocals" if use_vocals else "mixture"
+            vocals = vocals if use_vocals else None
+        else:
+            est = segment(mix, SR, vocals=vocals, classifier=clf)
+            row_track = "mixture" if vocals is None else "vocals"
         track = mix if vocals is None else vocals
-        est = segment(mix, SR, vocals=vocals, classifier=clf)
         # voice-track level relative to the mixture in each truth region
         e, ev = F.energy_db(mix), F.energy_db(track)
         loud = float(np.percentile(e, 95))
@@ -601,7 +612,7 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
                     regions.append({"label": s.label, "start": s.start, "end": s.end,
                                     "voice_rel_db": round(float(np.median((ev[a:b] - e[a:b])[act])), 2)})
         row = {"id": c["id"], "voices": c["voices"], "n_speakers": len(c["voices"]),
-               "music": c["music"], "duration": round(dur, 2),
+               "music": c["music"], "duration": round(dur, 2), "voice_track": row_track,
                "segment_f1": segment_f1(c["truth"], [s if s.label != "singing" else
                                                      Segment(s.start, s.end, "speech")
                                                      for s in est])["f1"],
@@ -629,7 +640,8 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
         rows.append(row)
 
     summary: dict = {"group": group, "n_conversations": len(rows), "seed": seed,
-                     "separator": separator, "seconds": round(time.time() - t0, 1),
+                     "separator": separator, "separate_speech": separate_speech,
+                     "seconds": round(time.time() - t0, 1),
                      "speakers": sorted({v for r in rows for v in r["voices"]}),
                      "segment_f1": _mean([r["segment_f1"] for r in rows])}
     rel = {lab: [g["voice_rel_db"] for r in rows for g in r["regions"] if g["label"] == lab]

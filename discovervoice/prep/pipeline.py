@@ -73,6 +73,9 @@ class PrepOptions:
         sample_rate: rate of the written slices and of the work, Hz.
         channels: channels of the written slices (1 = mono).
         separate: remove music with the Separator (vocal stem = voice track).
+        separate_speech: also use the vocal stem when the voice is mostly speech; by
+            default such a recording stays its own voice track and the stem only serves
+            to reject instrumental runs (:func:`discovervoice.prep.segmentation.segment_auto`).
         separator_model: registry name or path of the separation model (``None``: default).
         denoise: run the speech enhancer on the voice track.
         enhancer_model: registry name or path of the enhancer (``None``: default).
@@ -98,6 +101,7 @@ class PrepOptions:
     sample_rate: int = 44_100
     channels: int = 1
     separate: bool = True
+    separate_speech: bool = False
     separator_model: str | None = None
     denoise: bool = False
     enhancer_model: str | None = None
@@ -332,7 +336,7 @@ def process_file(path: Path, out_dir: Path, options: PrepOptions, stages: _Stage
     from discovervoice.audio import load, lufs, normalize_lufs, save, to_channels
     from discovervoice.prep.diarization import diarize
     from discovervoice.prep.filters import apply_filters
-    from discovervoice.prep.segmentation import segment, write_csv
+    from discovervoice.prep.segmentation import segment, segment_auto, write_csv
     from discovervoice.prep.sex import estimate_sex
     from discovervoice.prep.slicing import slice_at_quiet_points
 
@@ -345,16 +349,21 @@ def process_file(path: Path, out_dir: Path, options: PrepOptions, stages: _Stage
     sr = o.sample_rate
     duration = audio.shape[1] / sr
     step(0.05, f"{path.name}: loaded {duration:.1f} s")
-    vocals = None
+    vocals = segs = None
     if o.separate:
         vocals = separate_vocals(stages.separator(), audio, sr, _sub_progress(progress, 0.05, 0.5))
         step(0.5, f"{path.name}: separated")
+        if not o.separate_speech:  # speech keeps its own signal (segment_auto)
+            segs, use_vocals = segment_auto(audio, sr, vocals, options=o.segment,
+                                            classifier=stages.voice_classifier())
+            vocals = vocals if use_vocals else None
     voice = audio if vocals is None else vocals
     if o.denoise:
         voice = denoise(stages.enhancer(), voice, sr, _sub_progress(progress, 0.5, 0.6))
         step(0.6, f"{path.name}: denoised")
-    segs = segment(audio, sr, vocals=voice if (vocals is not None or o.denoise) else None,
-                   options=o.segment, classifier=stages.voice_classifier())
+    if segs is None or o.denoise:
+        segs = segment(audio, sr, vocals=voice if (vocals is not None or o.denoise) else None,
+                       options=o.segment, classifier=stages.voice_classifier())
     step(0.7, f"{path.name}: {len(segs)} segments")
     if o.diarize:
         segs = diarize(voice, sr, segs, n_speakers=o.n_speakers)
@@ -409,7 +418,8 @@ def process_file(path: Path, out_dir: Path, options: PrepOptions, stages: _Stage
         step(0.8 + 0.2 * (k + 1) / max(1, len(pieces)), f"{path.name}: slice {k + 1}/{len(pieces)}")
     return {"version": FORMAT_VERSION, "source": str(path), "source_id": sid,
             "stamp": _file_stamp(path), "options": o.fingerprint(), "duration": duration,
-            "separated": vocals is not None, "n_segments": len(segs),
+            "separated": o.separate, "voice_track": "mixture" if vocals is None else "vocals",
+            "n_segments": len(segs),
             "seconds_by_label": _seconds_by_label(segs), "records": records,
             "elapsed": round(time.time() - t0, 2)}
 
