@@ -40,6 +40,9 @@ MAX_CHANNELS = 64
 FFMPEG_TIMEOUT = 900.0
 #: Default maximum duration accepted by :func:`load`, in seconds (2 hours).
 DEFAULT_MAX_SECONDS = 2 * 3600.0
+#: Largest sample magnitude a decoded file may hold (+60 dBFS); float files far above full
+#: scale are corrupt (a flipped exponent bit) and overflow to inf inside the models.
+MAX_PEAK = 1e3
 #: Peak amplitude below which a signal counts as silent (about -100 dBFS).
 SILENCE_PEAK = 1e-5
 
@@ -252,8 +255,9 @@ def read(path: str | os.PathLike, *, check: bool = True,
     Args:
         path: audio file (wav, flac, ogg, mp3 through libsndfile; m4a/aac/webm and others
             through ffmpeg when installed).
-        check: run :func:`validate` on the result (finite samples, rate in range) and
-            :func:`check_header` before decoding (rate, channels, ``max_seconds``).
+        check: run :func:`validate` on the result (finite samples, rate in range, peak at
+            most :data:`MAX_PEAK`) and :func:`check_header` before decoding (rate, channels,
+            ``max_seconds``).
         max_seconds: refuse files longer than this (seconds), from the header when it
             tells, else after decoding; ``None`` for no limit.
 
@@ -289,6 +293,11 @@ def read(path: str | os.PathLike, *, check: bool = True,
             raise AudioLoadError(p, "contains no audio samples (zero length)")
         if check:
             validate(audio, sr, path=p)
+            peak = max(float(np.max(np.abs(audio[:, i:i + _BLOCK * 16])))
+                       for i in range(0, audio.shape[1], _BLOCK * 16))
+            if peak > MAX_PEAK:
+                raise AudioError(f"samples reach {peak:.3g} ({20 * np.log10(peak):+.0f} dBFS), far above "
+                                 "full scale (1.0): a corrupt or mis-scaled float file", p)
             if max_seconds is not None and audio.shape[1] / sr > max_seconds:
                 raise AudioError(f"duration {audio.shape[1] / sr:.1f} s is above the limit of "
                                  f"{max_seconds:.1f} s", p)

@@ -346,7 +346,7 @@ class Separator:
         from discovervoice import audio as dva
 
         if isinstance(audio, (str, os.PathLike)):
-            x = dva.load(audio, self.sample_rate, max_seconds=None)
+            x = dva.load(audio, self.sample_rate)  # the loader's 2-hour limit, from the header
         else:
             if sample_rate is not None and int(sample_rate) != self.sample_rate:
                 raise AudioError(f"audio at {sample_rate} Hz, the separator works at "
