@@ -460,9 +460,11 @@ def prepare(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
     """
     o = options or PrepOptions()
     o.validate()
+    inputs = list(inputs)
     files = expand_inputs(inputs)
     if not files:
-        raise PrepError("no input files (give audio files or folders that contain some)")
+        names = ", ".join(str(i) for i in inputs[:5])
+        raise PrepError(f"{names}: no input files (give audio files or folders that contain some)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stages = _Stages(o)
