@@ -148,8 +148,12 @@ def judge(r: Run, path: Path, *, limit_s: int, max_rss_growth_mb: float,
         msg = r.stderr
         if not (names_file(msg, path) or (r.command == "voice-train" and "voice-data" in msg)):
             bad.append(f"{r.command}: error does not name the file: {msg[-600:]!r}")
-    if path.is_dir() and r.command in FOLDER_COMMANDS:
-        loader_error = None  # a folder is a valid input there: its own files are the inputs
+    if r.command in FOLDER_COMMANDS and not path.is_file():
+        # a folder is a valid input there (its files are the inputs), and a missing path gets
+        # the command's own "no such file or folder" / "no audio files": named, not the loader's words
+        if not path.exists() and r.code == 0:
+            bad.append(f"{r.command}: exit 0 for a missing input")
+        loader_error = None
     if loader_error is not None and not r.hung and r.escaped is None:
         if r.code == 0:
             bad.append(f"{r.command}: accepted an input the loader refuses ({loader_error})")
