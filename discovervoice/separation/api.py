@@ -426,6 +426,8 @@ def separate_files(separator: Separator, inputs: Iterable[str | os.PathLike], ou
     """Separate files into ``out_dir/<track>/<stem>.<fmt>``.
 
     Bad files (unreadable, empty, invalid) are reported in ``failed`` and the rest go on;
+    a file longer than :data:`~discovervoice.separation.stream.STREAM_ABOVE_SECONDS` that
+    libsndfile reads is separated block by block (:mod:`discovervoice.separation.stream`);
     a track whose output files all exist is skipped unless ``force`` (one with some stems
     missing, from a killed run, is separated again); files are written
     atomically (:func:`discovervoice.audio.save`), clipped to [-1, 1] except float wav.
@@ -434,6 +436,7 @@ def separate_files(separator: Separator, inputs: Iterable[str | os.PathLike], ou
         SeparationError: unknown ``fmt``.
     """
     from discovervoice import audio as dva
+    from discovervoice.separation import stream
 
     if fmt not in ("wav", "flac", "mp3"):
         raise SeparationError(f"unknown output format {fmt!r}; use wav, flac or mp3")
@@ -451,6 +454,13 @@ def separate_files(separator: Separator, inputs: Iterable[str | os.PathLike], ou
             report.skipped.append((f, f"{existing[0]} exists (use --force to overwrite)"))
             continue
         try:
+            if stream.can_stream(f):  # a long file: block by block, memory bounded by a block
+                stream.separate_file_streaming(separator, f, dict(zip(separator.stems, targets)),
+                                               clip="none" if fmt == "wav" else "clamp")
+                report.written.append(dest)
+                if log_fn is not None:
+                    log_fn(f"separated {f} -> {dest}")
+                continue
             est = separator.separate(f)
         except (AudioError, OSError) as exc:
             report.failed.append((f, str(exc)))  # reported once, by the caller, from report.failed
