@@ -312,14 +312,52 @@ def embedded_specs(shipped_dir: Path | None = None) -> tuple[ModelSpec, ...]:
     return tuple(specs)
 
 
+#: Parsed registries by manifest folder, with the folder's fingerprint when parsed.
+_REGISTRY_CACHE: dict[Path, tuple[tuple, dict[str, ModelSpec]]] = {}
+
+
+def _manifest_fingerprint(d: Path) -> tuple:
+    """What must stay equal for a parsed registry to be reused: the folder's mtime (files
+    added, removed or renamed into place) and each manifest's name, size and mtime."""
+    if not d.is_dir():
+        return ()
+    files = []
+    for p in sorted(d.glob("*.json")):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        files.append((p.name, st.st_size, st.st_mtime_ns))
+    return (d.stat().st_mtime_ns, tuple(files))
+
+
+def clear_registry_cache() -> None:
+    """Forget the parsed registries (the next :func:`registry` call re-reads the manifests)."""
+    _REGISTRY_CACHE.clear()
+
+
 def registry(shipped_dir: Path | None = None) -> dict[str, ModelSpec]:
-    """All known models by name: published ones, then the embedded manifest's."""
+    """All known models by name: published ones, then the embedded manifest's.
+
+    The manifests are parsed once per folder and re-read only when the folder or one of
+    its ``*.json`` files changes (or after :func:`clear_registry_cache`). The returned
+    dict is a copy; the specs are frozen.
+
+    Raises:
+        WeightsError: a manifest is invalid or redefines a published model.
+    """
+    d = Path(shipped_dir or SHIPPED_DIR)
+    key = _manifest_fingerprint(d)
+    hit = _REGISTRY_CACHE.get(d)
+    if hit is not None and hit[0] == key:
+        return dict(hit[1])
     specs = {s.name: s for s in PUBLISHED}
-    for s in embedded_specs(shipped_dir):
+    for s in embedded_specs(d):
         if s.name in specs:
             raise WeightsError(f"weights manifest redefines the published model {s.name!r}")
         specs[s.name] = s
-    return specs
+    _REGISTRY_CACHE[d] = (key, specs)
+    return dict(specs)
 
 
 def get_spec(name: str, shipped_dir: Path | None = None) -> ModelSpec:
@@ -477,15 +515,28 @@ def verify(name: str, shipped_dir: Path | None = None) -> list[tuple[str, str]]:
 
 def load_model(name_or_path: str | os.PathLike, *, spec_name: str | None = None,
                download_missing: bool = False, **kwargs: Any) -> Any:
-    """Resolve a checkpoint and build its model through the spec's factory.
+    """Resolve a checkpoint and build its model through the spec's factory: the one way a
+    registry name (or a local checkpoint of a registered family) becomes a model.
 
-    ``spec_name`` picks the factory when ``name_or_path`` is a local path.
+    Args:
+        name_or_path: a registry name, or a local checkpoint file / folder.
+        spec_name: the registry entry whose factory (and spec) builds a local path; ignored
+            when ``name_or_path`` is itself a registry name (so a family's loader can pass
+            its default model's name for both).
+        download_missing: fetch a published checkpoint that is not cached.
+        **kwargs: passed to the factory.
 
     Raises:
-        WeightsError: unknown model, or the spec has no factory.
+        WeightsError: unknown model, a path without ``spec_name``, or a spec without a
+            factory.
         WeightsUnavailableError: see :func:`resolve`.
     """
-    key = spec_name or str(name_or_path)
+    key = str(name_or_path)
+    if key not in registry():
+        if spec_name is None and Path(key).expanduser().exists():
+            raise WeightsError(f"{key}: a local checkpoint needs spec_name (the registered "
+                               f"model family that reads it)")
+        key = spec_name or key
     spec = get_spec(key)
     if spec.factory is None:
         raise WeightsError(f"model {spec.name!r} ({spec.architecture}) has no loader; it is a "
@@ -501,3 +552,26 @@ def spec_as_dict(spec: ModelSpec) -> dict[str, Any]:
     d = asdict(spec)
     d["embedded"] = spec.embedded
     return d
+
+
+def write_manifest(spec: ModelSpec, weights_dir: Path | None = None) -> Path:
+    """Write ``<weights_dir>/<spec.name>.json``, the registry manifest of an embedded model
+    (the fields of :class:`ModelSpec`, read back by :func:`embedded_specs`), atomically.
+
+    Raises:
+        WeightsError: the spec is not an embedded one (``shipped`` is unset).
+    """
+    if not spec.embedded:
+        raise WeightsError(f"model {spec.name!r}: only embedded models (with a shipped file) "
+                           f"have a manifest in weights/")
+    d = Path(weights_dir or SHIPPED_DIR)
+    d.mkdir(parents=True, exist_ok=True)
+    entry = spec_as_dict(spec)
+    del entry["embedded"]               # derived from ``shipped``, not a field
+    if not entry["files"]:
+        del entry["files"]
+    dest = d / f"{spec.name}.json"
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_text(json.dumps(entry, indent=1) + "\n")
+    os.replace(tmp, dest)
+    return dest

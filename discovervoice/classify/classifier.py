@@ -87,9 +87,9 @@ from discovervoice.classify.features import (
 from discovervoice.classify.model import (
     ASTCheckpoint,
     load_ast_folder,
-    normal_file_mode,
     save_ast_folder,
 )
+from discovervoice.checkpoint import read_tensors, write_tensors
 from discovervoice.errors import AudioError, DataError, WeightsError
 from discovervoice.progress import Progress
 
@@ -222,8 +222,11 @@ class SingerClassifier:
 
         key = DEFAULT_MODEL if str(name_or_dir) == "default" else str(name_or_dir)
         p = Path(key).expanduser()
+        spec = weights.registry().get(key) if not p.exists() else None
+        if spec is not None and spec.factory == f"{__name__}:load_singer_classifier":
+            return weights.load_model(key)
         if not p.exists():
-            p = weights.resolve(key)
+            p = weights.resolve(key)   # not registered, or another AST: the errors below
         if p.is_file():
             p = p.parent
         meta_path = p / "discovervoice.json"
@@ -244,9 +247,7 @@ class SingerClassifier:
         gallery: dict[str, np.ndarray] = {}
         names = meta.get("gallery", {}).get("names", [])
         if names:
-            from safetensors.numpy import load_file
-
-            g = load_file(str(p / "gallery.safetensors"))["centroids"].astype(np.float32)
+            g = read_tensors(p / "gallery.safetensors", "numpy")[0]["centroids"].astype(np.float32)
             if g.shape != (len(names), ck.model.config.hidden_size):
                 raise WeightsError(f"{p / 'gallery.safetensors'}: shape {g.shape} does not fit "
                                    f"{len(names)} singers x {ck.model.config.hidden_size}")
@@ -254,11 +255,9 @@ class SingerClassifier:
         speaker_gallery: dict[str, np.ndarray] = {}
         snames = meta.get("gallery", {}).get("speaker_names", [])
         if snames:
-            from safetensors.numpy import load_file
-
             try:
-                sg = load_file(str(p / "gallery.safetensors"))["speaker_centroids"]
-            except (KeyError, OSError) as exc:
+                sg = read_tensors(p / "gallery.safetensors", "numpy")[0]["speaker_centroids"]
+            except KeyError as exc:
                 raise WeightsError(f"{p / 'gallery.safetensors'}: discovervoice.json names "
                                    f"speaker centroids but they are missing ({exc})") from exc
             if sg.shape[0] != len(snames):
@@ -268,25 +267,21 @@ class SingerClassifier:
         cat = read_catalogue(p / "catalogue.csv") if (p / "catalogue.csv").is_file() else []
         song_emb = None
         if cat and (p / SONG_EMBEDDINGS).is_file():
-            from safetensors.numpy import load_file
-
             try:
-                song_emb = load_file(str(p / SONG_EMBEDDINGS))["embeddings"].astype(np.float32)
-            except (KeyError, OSError) as exc:
+                song_emb = read_tensors(p / SONG_EMBEDDINGS, "numpy")[0]["embeddings"].astype(np.float32)
+            except (KeyError, WeightsError) as exc:
                 raise WeightsError(f"{p / SONG_EMBEDDINGS}: not song embeddings ({exc})") from exc
         backend = None
         binfo = meta.get("gallery", {}).get("backend")
         if binfo:
-            from safetensors.numpy import load_file
-
             bpath = p / "gallery_backend.safetensors"
             if not bpath.is_file():
                 raise WeightsError(f"{p}: discovervoice.json names a gallery backend but "
                                    f"{bpath.name} is missing")
             try:
-                b = load_file(str(bpath))
+                b = read_tensors(bpath, "numpy")[0]
                 backend = GalleryBackend(b["mean"], b["projection"], binfo)
-            except (KeyError, DataError, OSError) as exc:
+            except (KeyError, DataError) as exc:
                 raise WeightsError(f"{bpath}: not a gallery backend ({exc})") from exc
         return cls(ck, window=WindowConfig.from_dict(meta.get("window", {})),
                    temperature=float(meta.get("temperature", 1.0)), gallery=gallery,
@@ -302,8 +297,6 @@ class SingerClassifier:
     def save(self, path: str | os.PathLike, *, fp16: bool | None = None) -> Path:
         """Write the classifier folder (see the module docstring); returns it.
         ``fp16=None`` keeps the weights' stored precision."""
-        from safetensors.numpy import save_file
-
         p = save_ast_folder(self.checkpoint, path, fp16=fp16)
         names = sorted(self.gallery)
         snames = sorted(self.speaker_gallery)
@@ -312,8 +305,7 @@ class SingerClassifier:
             if snames:
                 tensors["speaker_centroids"] = np.stack(
                     [self.speaker_gallery[n] for n in snames]).astype(np.float32)
-            save_file(tensors, str(p / "gallery.safetensors"))
-            normal_file_mode(p / "gallery.safetensors")
+            write_tensors(p / "gallery.safetensors", tensors)
         meta = {"format": FORMAT, "labels": self.labels, "window": self.window.to_dict(),
                 "temperature": self.temperature, "default_scoring": self.default_scoring,
                 "gallery": {"names": names, "counts": {n: int(self.gallery_counts.get(n, 1))
@@ -326,9 +318,8 @@ class SingerClassifier:
                             "backend": self.backend.info if self.backend is not None else None},
                 "info": self.info}
         if self.backend is not None:
-            save_file({"mean": self.backend.mean, "projection": self.backend.projection},
-                      str(p / "gallery_backend.safetensors"))
-            normal_file_mode(p / "gallery_backend.safetensors")
+            write_tensors(p / "gallery_backend.safetensors",
+                          {"mean": self.backend.mean, "projection": self.backend.projection})
         elif (p / "gallery_backend.safetensors").is_file():
             (p / "gallery_backend.safetensors").unlink()
         tmp = p / ".discovervoice.json.tmp"
@@ -342,10 +333,7 @@ class SingerClassifier:
                 else CatalogueEntry(e.singer, e.title, os.path.relpath(e.location, p.resolve()))
                 for e in self.catalogue])
         if self.song_embeddings is not None and len(self.song_embeddings) == len(self.catalogue) > 0:
-            tmp_e = p / f".{SONG_EMBEDDINGS}.tmp"
-            save_file({"embeddings": self.song_embeddings}, str(tmp_e))
-            tmp_e.replace(p / SONG_EMBEDDINGS)
-            normal_file_mode(p / SONG_EMBEDDINGS)
+            write_tensors(p / SONG_EMBEDDINGS, {"embeddings": self.song_embeddings})
         elif (p / SONG_EMBEDDINGS).is_file():
             (p / SONG_EMBEDDINGS).unlink()
         return p

@@ -10,6 +10,7 @@ also opens it)::
 
     config.json               ASTConfig, with id2label / label2id = the label map
     model.safetensors         state dict (fp16 or fp32); metadata carries the config JSON
+                              (written with :func:`discovervoice.checkpoint.write_tensors`)
     preprocessor_config.json  ASTFeatureExtractor settings (mel bins, frames, mean, std)
 
 ``discovervoice.classify.classifier`` adds ``discovervoice.json`` (windows, calibration,
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from discovervoice.checkpoint import read_tensors, write_tensors
 from discovervoice.errors import WeightsError
 
 #: The embedded default's architecture: small enough to train on 2 CPU cores.
@@ -81,15 +83,6 @@ def build_ast(labels: Sequence[str], **config: Any) -> ASTCheckpoint:
     return ASTCheckpoint(model, fe)
 
 
-def _read_state(path: Path) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as exc:  # safetensors raises several types for a damaged file
-        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
-
-
 def load_ast_folder(path: str | os.PathLike) -> ASTCheckpoint:
     """Load an AST checkpoint folder (``config.json`` + ``model.safetensors`` +
     ``preprocessor_config.json``) as float32, in eval mode.
@@ -120,7 +113,7 @@ def load_ast_folder(path: str | os.PathLike) -> ASTCheckpoint:
             raise WeightsError(f"{p}: preprocessor {k}={getattr(fe, k)} does not match the "
                                f"model's {k}={getattr(cfg, k)}")
     model = ASTForAudioClassification(cfg)
-    raw = _read_state(p / "model.safetensors")
+    raw = read_tensors(p / "model.safetensors")[0]
     fp16 = any(v.dtype == torch.float16 for v in raw.values())
     state = {k: v.float() for k, v in raw.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -205,14 +198,6 @@ def resize_time_positions(ck: ASTCheckpoint, max_length: int) -> None:
         do_normalize=fe.do_normalize, mean=fe.mean, std=fe.std)
 
 
-def normal_file_mode(path: str | os.PathLike) -> None:
-    """Give a file written by safetensors (created 0600) the mode of any other file (0666
-    less the umask), so shipped weights are readable by everyone."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def save_ast_folder(ck: ASTCheckpoint, path: str | os.PathLike, *, fp16: bool | None = None
                     ) -> Path:
     """Write ``config.json``, ``model.safetensors`` (config JSON in its metadata) and
@@ -220,19 +205,16 @@ def save_ast_folder(ck: ASTCheckpoint, path: str | os.PathLike, *, fp16: bool | 
     checkpoint was loaded with. Files are written to temporary
     names first and renamed, so an interrupted save leaves the old files intact."""
     import torch
-    from safetensors.torch import save_file
 
     p = Path(path)
     p.mkdir(parents=True, exist_ok=True)
     fp16 = ck.stored_fp16 if fp16 is None else fp16
     dtype = torch.float16 if fp16 else torch.float32
-    state = {k: v.detach().to(dtype).contiguous() for k, v in ck.model.state_dict().items()}
+    state = {k: v.detach().to(dtype) for k, v in ck.model.state_dict().items()}
     cfg_json = ck.model.config.to_json_string()
-    tmp = p / ".model.safetensors.tmp"
-    save_file(state, str(tmp), metadata={"format": "pt", "config": cfg_json,
-                                         "architecture": "ASTForAudioClassification"})
-    normal_file_mode(tmp)
-    tmp.replace(p / "model.safetensors")
+    # transformers reads safetensors whose metadata says format "pt"; the config rides along
+    write_tensors(p / "model.safetensors", state, {"format": "pt", "config": cfg_json,
+                                                    "architecture": "ASTForAudioClassification"})
     (p / ".config.json.tmp").write_text(cfg_json)
     (p / ".config.json.tmp").replace(p / "config.json")
     ck.feature_extractor.save_pretrained(str(p))  # preprocessor_config.json

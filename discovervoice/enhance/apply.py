@@ -146,10 +146,7 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, **kwargs) -> Enhancer:
     """
     from discovervoice import weights
 
-    p = str(name_or_path)
-    if p in weights.registry():
-        return weights.load_model(p, **kwargs)
-    return load_enhancer(weights.resolve(p), **kwargs)
+    return weights.load_model(name_or_path, spec_name=DEFAULT_MODEL, **kwargs)
 
 
 def load_enhancer(path: str | os.PathLike, spec: Any = None, **kwargs: Any) -> Enhancer:
@@ -158,12 +155,16 @@ def load_enhancer(path: str | os.PathLike, spec: Any = None, **kwargs: Any) -> E
     the Enhancer.
 
     Raises:
-        WeightsError: not a CRNN checkpoint, or its sample rate differs from the registry's.
+        WeightsError: not a CRNN checkpoint, or the registered file's sample rate differs
+            from its manifest's.
     """
+    from pathlib import Path
+
     from discovervoice.enhance.model import load_crnn
 
     model = load_crnn(path)
-    if spec is not None and getattr(spec, "sample_rate", None) not in (None, model.sample_rate):
+    registered = spec is not None and getattr(spec, "shipped", None) == Path(path).name
+    if registered and spec.sample_rate != model.sample_rate:
         raise WeightsError(f"{path}: model sample rate {model.sample_rate} Hz does not match "
                            f"the registry's {spec.sample_rate} Hz for {spec.name!r}")
     return Enhancer(model, **kwargs)

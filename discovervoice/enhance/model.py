@@ -15,9 +15,9 @@ Shapes (``B`` batch, ``T`` samples, ``N`` STFT frames, ``F = n_fft // 2 + 1`` bi
 so a frame's mask depends on that frame and earlier ones only (streaming, latency = one
 STFT window); ``causal=False`` sees the whole chunk (bidirectional GRU).
 
-Checkpoints are safetensors files whose metadata carry the constructor arguments
-(``"config"``, JSON) so that a file rebuilds its own model (:func:`save_crnn`,
-:func:`load_crnn`); the registry factory,
+Checkpoints are :mod:`discovervoice.checkpoint` files (weights + constructor arguments +
+metadata), so that a file rebuilds its own model (:func:`save_crnn`, :func:`load_crnn`);
+the registry factory,
 :func:`discovervoice.enhance.apply.load_enhancer`, wraps one in the stage object.
 
 Libraries: torch (network, STFT), safetensors (checkpoint files).
@@ -170,24 +170,18 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def save_crnn(model: CRNN, path: str | os.PathLike, *, half: bool = True,
-              extra_metadata: dict[str, str] | None = None) -> Path:
-    """Write ``model`` as a safetensors file (fp16 by default) with its config in metadata.
+              metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` as a safetensors file (fp16 by default) with its config, in the
+    layout of :mod:`discovervoice.checkpoint` (written atomically).
 
-    The file is written to a temporary name and renamed, so a crash leaves no partial file.
+    Args:
+        metadata: JSON-serialisable facts stored with it (training step, metrics).
     """
-    from safetensors.torch import save_file
+    from discovervoice import checkpoint
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
-             for k, v in model.state_dict().items()}
-    meta = {"format": CHECKPOINT_FORMAT, "config": model.config.to_json(),
-            "architecture": "CRNN", **(extra_metadata or {})}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    return checkpoint.save(path, model.state_dict(), format=CHECKPOINT_FORMAT,
+                           config=asdict(model.config), metadata=metadata,
+                           architecture="CRNN", half=half)
 
 
 def load_crnn(path: str | os.PathLike) -> CRNN:
@@ -198,6 +192,8 @@ def load_crnn(path: str | os.PathLike) -> CRNN:
     Raises:
         WeightsError: missing file, not a CRNN checkpoint, or weights that do not fit.
     """
+    from discovervoice import checkpoint
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: enhancer checkpoint not found")
@@ -208,19 +204,8 @@ def load_crnn(path: str | os.PathLike) -> CRNN:
         except (RuntimeError, KeyError, OSError, TypeError) as exc:
             raise WeightsError(f"{path}: not an enhancer training checkpoint ({exc})") from exc
     else:
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-                state = {k: f.get_tensor(k) for k in f.keys()}
-        except (SafetensorError, OSError) as exc:
-            raise WeightsError(f"{path}: cannot read safetensors file ({exc})") from exc
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise WeightsError(f"{path}: not a DiscoverVoice CRNN enhancer checkpoint "
-                               f"(metadata format {meta.get('format')!r}, expected "
-                               f"{CHECKPOINT_FORMAT!r})")
-        config = json.loads(meta["config"])
+        ck = checkpoint.load(path, CHECKPOINT_FORMAT, what="CRNN enhancer checkpoint")
+        config, state = ck.config, ck.tensors
     model = CRNN(**config)
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})

@@ -264,13 +264,13 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: Progress | None)
             log.info("step %d valid SI-SDR %.2f dB (best %.2f)", step, score, best)
             if score > best:
                 best = score
-                save_crnn(model, best_path, extra_metadata={"step": str(step),
-                                                            "valid_si_sdr": f"{score:.3f}"})
+                save_crnn(model, best_path, metadata={"step": step,
+                                                      "valid_si_sdr": round(float(score), 3)})
         elif not valid_items and (step % cfg.valid_every == 0 or last):
-            save_crnn(model, best_path, extra_metadata={"step": str(step)})
+            save_crnn(model, best_path, metadata={"step": step})
         if step % cfg.checkpoint_every == 0 or last:
             checkpoint()
     if not best_path.exists():
-        save_crnn(model, best_path, extra_metadata={"step": str(step)})
+        save_crnn(model, best_path, metadata={"step": step})
     log.info("done: %s (best valid SI-SDR %.2f dB)", best_path, best)
     return best_path

@@ -12,14 +12,13 @@ statement about the person. Two estimators:
   mean cepstrum of the WORLD spectral envelope (formants, which separate a high male
   voice from a low female one better than F0 alone) and the label (speech / singing).
   Trained with ``discovervoice prep-train-sex`` on the corpus (train split only) and
-  shipped as ``weights/dv-prep-sex.safetensors`` (float32 arrays + JSON metadata).
+  shipped as ``weights/dv-prep-sex.safetensors`` (a :mod:`discovervoice.checkpoint` file).
 
 :func:`estimate_sex` uses the shipped classifier when it is present, else the F0 rule.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,8 @@ F0_BOUNDARY = {"speech": 165.0, "singing": 290.0}
 #: Fewer voiced frames than this (10 ms each) give no estimate.
 MIN_VOICED_FRAMES = 20
 N_CEPS = 20
+#: ``format`` of the classifier's :mod:`discovervoice.checkpoint` file.
+CHECKPOINT_FORMAT = "discovervoice-prep-sex/1"
 
 
 @dataclass(frozen=True)
@@ -127,41 +128,34 @@ class SexClassifier:
         return cls(mean, scale, lr.coef_[0], float(lr.intercept_[0]), metadata)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write a safetensors file (float32 arrays; metadata as JSON strings)."""
-        from safetensors.numpy import save_file
+        """Write a :mod:`discovervoice.checkpoint` file (float32 arrays; ``n_ceps`` as
+        config; the training facts as metadata)."""
+        from discovervoice import checkpoint
 
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"kind": "SexClassifier", "n_ceps": str(N_CEPS),
-                "metadata": json.dumps(self.metadata)}
-        tmp = p.with_name(f".{p.name}.tmp")
-        save_file({"mean": self.mean.astype(np.float32), "scale": self.scale.astype(np.float32),
-                   "coef": self.coef.astype(np.float32),
-                   "intercept": np.array([self.intercept], np.float32)}, str(tmp), metadata=meta)
-        os.replace(tmp, p)
-        return p
+        return checkpoint.save(path, {"mean": self.mean.astype(np.float32),
+                                      "scale": self.scale.astype(np.float32),
+                                      "coef": self.coef.astype(np.float32),
+                                      "intercept": np.array([self.intercept], np.float32)},
+                               format=CHECKPOINT_FORMAT, config={"n_ceps": N_CEPS},
+                               metadata=self.metadata, architecture="SexClassifier")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SexClassifier":
         """Read a file written by :meth:`save`.
 
         Raises:
-            discovervoice.errors.WeightsError: not a SexClassifier file.
+            discovervoice.errors.WeightsError: not a SexClassifier file, or one made for
+                another number of cepstra.
         """
-        from safetensors import safe_open
-
+        from discovervoice import checkpoint
         from discovervoice.errors import WeightsError
 
-        try:
-            with safe_open(str(path), framework="numpy") as f:
-                meta = f.metadata() or {}
-                arrays = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as exc:
-            raise WeightsError(f"{path}: cannot read sex classifier ({type(exc).__name__}: {exc})") from exc
-        if meta.get("kind") != "SexClassifier" or int(meta.get("n_ceps", -1)) != N_CEPS:
-            raise WeightsError(f"{path}: not a SexClassifier with {N_CEPS} cepstra (metadata {meta})")
-        return cls(arrays["mean"], arrays["scale"], arrays["coef"], float(arrays["intercept"][0]),
-                   json.loads(meta.get("metadata", "{}")))
+        ck = checkpoint.load(path, CHECKPOINT_FORMAT, framework="numpy", what="sex classifier")
+        if ck.config.get("n_ceps") != N_CEPS:
+            raise WeightsError(f"{path}: sex classifier for {ck.config.get('n_ceps')} cepstra, "
+                               f"this version computes {N_CEPS}")
+        a = ck.tensors
+        return cls(a["mean"], a["scale"], a["coef"], float(a["intercept"][0]), ck.metadata)
 
 
 def load_sex_classifier(path: str | os.PathLike, spec=None, **kw) -> SexClassifier:
@@ -173,13 +167,16 @@ _default: list = []
 
 
 def default_estimator():
-    """The shipped :class:`SexClassifier` when ``weights/dv-prep-sex.safetensors`` exists,
+    """The registered :class:`SexClassifier` (``dv-prep-sex``) when its file is present,
     else :class:`F0SexEstimator` (cached)."""
     if not _default:
-        from discovervoice.weights import SHIPPED_DIR
+        from discovervoice import weights
+        from discovervoice.errors import WeightsUnavailableError
 
-        f = SHIPPED_DIR / f"{MODEL_NAME}.safetensors"
-        _default.append(SexClassifier.load(f) if f.is_file() else F0SexEstimator())
+        try:
+            _default.append(weights.load_model(MODEL_NAME))
+        except WeightsUnavailableError:
+            _default.append(F0SexEstimator())
     return _default[0]
 
 

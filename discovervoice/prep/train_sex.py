@@ -13,7 +13,6 @@ model card ``dv-prep-sex.md``.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -70,7 +69,7 @@ def train_sex(corpus: str | Path, out_dir: str | Path | None = None, *, max_clip
     """Fit, cross-validate by voice, and write the classifier; returns the metrics."""
     from sklearn.model_selection import GroupKFold
 
-    from discovervoice.weights import SHIPPED_DIR
+    from discovervoice.weights import SHIPPED_DIR, ModelSpec, write_manifest
 
     t0 = time.time()
     feats, labels, sexes, vids = collect(corpus, "train", max_clips, seed)
@@ -95,38 +94,38 @@ def train_sex(corpus: str | Path, out_dir: str | Path | None = None, *, max_clip
     out = Path(out_dir) if out_dir else SHIPPED_DIR
     out.mkdir(parents=True, exist_ok=True)
     f = clf.save(out / f"{MODEL_NAME}.safetensors")
-    spec = {"name": MODEL_NAME, "task": "voice-sex-estimate",
-            "architecture": "logistic regression on F0 statistics + WORLD envelope cepstrum",
-            "file_format": "safetensors", "sample_rate": 16000,
-            "licence": "MIT (weights); training data: corpus voices (MBROLA non-commercial, "
-                       "festival free, fillets-ng GPL-2+)",
-            "shipped": f.name, "factory": "discovervoice.prep.sex:load_sex_classifier",
-            "source": f"discovervoice prep-train-sex --corpus {corpus} --max-clips {max_clips}",
-            "extra": meta}
-    (out / f"{MODEL_NAME}.json").write_text(json.dumps(spec, indent=1))
+    spec = ModelSpec(MODEL_NAME, "voice-sex-estimate",
+                     "logistic regression on F0 statistics + WORLD envelope cepstrum",
+                     "safetensors", 16000,
+                     "MIT (weights); training data: corpus voices (MBROLA non-commercial, "
+                     "festival free, fillets-ng GPL-2+)",
+                     shipped=f.name, factory="discovervoice.prep.sex:load_sex_classifier",
+                     source=f"discovervoice prep-train-sex --corpus {corpus} --max-clips {max_clips}",
+                     extra=meta)
+    write_manifest(spec, out)
     (out / f"{MODEL_NAME}.md").write_text(_card(spec, meta))
     meta["seconds"] = round(time.time() - t0, 1)
     meta["file"] = str(f)
     return meta
 
 
-def _card(spec: dict, meta: dict) -> str:
+def _card(spec, meta: dict) -> str:
     return f"""# {MODEL_NAME} — voice-sex estimate (dataset preparation)
 
 An **estimate** of whether a voice excerpt sounds typically male or typically female, with
 a probability. It describes the acoustic voice type, not the person.
 
-- Architecture: {spec['architecture']}; inputs: median / 10th / 90th percentile log2 F0
+- Architecture: {spec.architecture}; inputs: median / 10th / 90th percentile log2 F0
   (pyworld dio + stonemask), mean of 20 cepstral coefficients of the WORLD (cheaptrick)
   spectral envelope over voiced frames, and whether the excerpt is speech or singing.
 - Training data: corpus split `train` (never the reserved evaluation voices),
   {meta['clips']} clips of {meta['voices']} voices ({meta['male_voices']} male,
   {meta['female_voices']} female), sung and spoken.
-- Recipe: `{spec['source']}`
+- Recipe: `{spec.source}`
 - Leave-voices-out accuracy ({meta['folds']}-fold GroupKFold by voice):
   {meta['cv_leave_voices_out_accuracy']:.3f} (by label: {meta['cv_accuracy_by_label']}).
 - Evaluation on reserved voices: `discovervoice prep-eval` (see the README).
-- Licence: {spec['licence']}.
+- Licence: {spec.licence}.
 - Limits: synthetic and a few recorded voices; children's voices, whispering and heavily
   processed voices are not covered; below 0.2 s of voiced sound no estimate is given.
 """

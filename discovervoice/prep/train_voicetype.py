@@ -16,7 +16,6 @@ songs, one with many singers). Writes ``<out>/dv-prep-voicetype.{safetensors,jso
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -145,7 +144,7 @@ def train_voicetype(corpora: list[str | Path], out_dir: str | Path | None = None
     """Fit on ``train``, score on ``valid`` (when present) and by group CV; write files."""
     from sklearn.model_selection import GroupKFold
 
-    from discovervoice.weights import SHIPPED_DIR
+    from discovervoice.weights import SHIPPED_DIR, ModelSpec, write_manifest
 
     t0 = time.time()
     tr = collect(corpora, "train", max_clips_per_voice=max_clips_per_voice, max_songs=max_songs,
@@ -177,31 +176,31 @@ def train_voicetype(corpora: list[str | Path], out_dir: str | Path | None = None
     out = Path(out_dir) if out_dir else SHIPPED_DIR
     f = clf.save(out / f"{MODEL_NAME}.safetensors")
     src = " ".join(f"--corpus {c}" for c in corpora)
-    spec = {"name": MODEL_NAME, "task": "speech-singing-music",
-            "architecture": "multinomial logistic regression on 2 s window features",
-            "file_format": "safetensors", "sample_rate": SR,
-            "licence": "MIT (weights); training data: corpus voices and songs (MBROLA "
-                       "non-commercial, festival free, FluidR3 GM soundfont MIT)",
-            "shipped": f.name, "factory": "discovervoice.prep.voicetype:load_voicetype_classifier",
-            "source": f"discovervoice prep-train-voicetype {src} --max-clips {max_clips_per_voice}",
-            "extra": meta}
-    (out / f"{MODEL_NAME}.json").write_text(json.dumps(spec, indent=1))
+    spec = ModelSpec(MODEL_NAME, "speech-singing-music",
+                     "multinomial logistic regression on 2 s window features", "safetensors", SR,
+                     "MIT (weights); training data: corpus voices and songs (MBROLA "
+                     "non-commercial, festival free, FluidR3 GM soundfont MIT)",
+                     shipped=f.name,
+                     factory="discovervoice.prep.voicetype:load_voicetype_classifier",
+                     source=f"discovervoice prep-train-voicetype {src} --max-clips {max_clips_per_voice}",
+                     extra=meta)
+    write_manifest(spec, out)
     (out / f"{MODEL_NAME}.md").write_text(f"""# {MODEL_NAME} — speech / singing / music decision
 
 Scores 2 s windows (hop 0.25 s) of a voice track as speech, singing or instrumental music
 for `discovervoice prep` segmentation (see `discovervoice/prep/voicetype.py`).
 
 - Features ({len(FEATURE_NAMES)}): {", ".join(FEATURE_NAMES)}.
-- Model: {spec['architecture']} (scikit-learn, class-balanced).
+- Model: {spec.architecture} (scikit-learn, class-balanced).
 - Training data: corpus split `train` of {", ".join(meta['corpora'])} — {meta['windows']}
   windows {meta['windows_by_class']} from {meta['groups']} voices/songs. Never the reserved
   `test` voices, pieces or soundfonts.
-- Recipe: `{spec['source']}`
+- Recipe: `{spec.source}`
 - Scores: {folds}-fold leave-voices/songs-out window accuracy {meta['cv_window_accuracy']};
   valid split window accuracy {meta['valid_window_accuracy']}; confusion (rows true
   {list(CLASSES)}, columns predicted): {meta['cv_confusion_rows_true_cols_pred']}.
   Segment-level scores on reserved material: `discovervoice prep-eval` (README).
-- Licence: {spec['licence']}.
+- Licence: {spec.licence}.
 """)
     meta["seconds"] = round(time.time() - t0, 1)
     return meta

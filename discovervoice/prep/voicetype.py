@@ -23,7 +23,6 @@ fixed thresholds on the pitch features.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -33,6 +32,8 @@ from discovervoice.prep import features as F
 
 CLASSES = ("speech", "singing", "music")
 MODEL_NAME = "dv-prep-voicetype"
+#: ``format`` of the classifier's :mod:`discovervoice.checkpoint` file.
+CHECKPOINT_FORMAT = "discovervoice-prep-voicetype/1"
 #: Window length and hop of the decision, seconds.
 WINDOW = 2.0
 HOP_S = 0.25
@@ -193,38 +194,36 @@ class VoiceTypeClassifier:
         return cls(mean, scale, coef, icpt, metadata)
 
     def save(self, path: str | os.PathLike) -> Path:
-        from safetensors.numpy import save_file
+        """Write a :mod:`discovervoice.checkpoint` file (float32 arrays; the class and
+        feature names as config; the training facts as metadata)."""
+        from discovervoice import checkpoint
 
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp")
-        save_file({"mean": self.mean.astype(np.float32), "scale": self.scale.astype(np.float32),
-                   "coef": self.coef.astype(np.float32), "intercept": self.intercept.astype(np.float32)},
-                  str(tmp), metadata={"kind": "VoiceTypeClassifier", "classes": ",".join(CLASSES),
-                                      "features": ",".join(FEATURE_NAMES),
-                                      "metadata": json.dumps(self.metadata)})
-        os.replace(tmp, p)
-        return p
+        return checkpoint.save(path, {"mean": self.mean.astype(np.float32),
+                                      "scale": self.scale.astype(np.float32),
+                                      "coef": self.coef.astype(np.float32),
+                                      "intercept": self.intercept.astype(np.float32)},
+                               format=CHECKPOINT_FORMAT,
+                               config={"classes": list(CLASSES), "features": list(FEATURE_NAMES)},
+                               metadata=self.metadata, architecture="VoiceTypeClassifier")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "VoiceTypeClassifier":
-        """Raises :class:`discovervoice.errors.WeightsError` for a foreign file."""
-        from safetensors import safe_open
+        """Read a file written by :meth:`save`.
 
+        Raises:
+            discovervoice.errors.WeightsError: not a voice-type classifier, or one made for
+                other features or classes.
+        """
+        from discovervoice import checkpoint
         from discovervoice.errors import WeightsError
 
-        try:
-            with safe_open(str(path), framework="numpy") as f:
-                meta = f.metadata() or {}
-                arr = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as exc:
-            raise WeightsError(f"{path}: cannot read voice-type classifier "
-                               f"({type(exc).__name__}: {exc})") from exc
-        if (meta.get("kind") != "VoiceTypeClassifier" or meta.get("features") != ",".join(FEATURE_NAMES)
-                or meta.get("classes") != ",".join(CLASSES)):
+        ck = checkpoint.load(path, CHECKPOINT_FORMAT, framework="numpy",
+                             what="voice-type classifier")
+        if (ck.config.get("features") != list(FEATURE_NAMES)
+                or ck.config.get("classes") != list(CLASSES)):
             raise WeightsError(f"{path}: not a VoiceTypeClassifier for these features/classes")
-        return cls(arr["mean"], arr["scale"], arr["coef"], arr["intercept"],
-                   json.loads(meta.get("metadata", "{}")))
+        a = ck.tensors
+        return cls(a["mean"], a["scale"], a["coef"], a["intercept"], ck.metadata)
 
 
 def load_voicetype_classifier(path: str | os.PathLike, spec=None, **kw) -> VoiceTypeClassifier:
@@ -236,13 +235,16 @@ _default: list = []
 
 
 def default_classifier():
-    """The shipped classifier when ``weights/dv-prep-voicetype.safetensors`` exists, else
+    """The registered classifier (``dv-prep-voicetype``) when its file is present, else
     :class:`RuleVoiceType` (cached)."""
     if not _default:
-        from discovervoice.weights import SHIPPED_DIR
+        from discovervoice import weights
+        from discovervoice.errors import WeightsUnavailableError
 
-        f = SHIPPED_DIR / f"{MODEL_NAME}.safetensors"
-        _default.append(VoiceTypeClassifier.load(f) if f.is_file() else RuleVoiceType())
+        try:
+            _default.append(weights.load_model(MODEL_NAME))
+        except WeightsUnavailableError:
+            _default.append(RuleVoiceType())
     return _default[0]
 
 

@@ -363,10 +363,7 @@ def load_transcriber(backend: str = "pocketsphinx", *, model: str | os.PathLike 
         whisper_language_code(language)
     from discovervoice import weights
 
-    name = str(model or DEFAULT_WHISPER)
-    if name in weights.registry():
-        t = weights.load_model(name, download_missing=download_missing, device=device)
-    else:
-        t = load_whisper(weights.resolve(name), device=device)
+    t = weights.load_model(model or DEFAULT_WHISPER, spec_name=DEFAULT_WHISPER,
+                           download_missing=download_missing, device=device)
     t.check_language(language)
     return t
