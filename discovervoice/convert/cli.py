@@ -154,10 +154,13 @@ def _train_content(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     from discovervoice import audio as dva
-    from discovervoice.convert.api import convert, save_converted
+    from discovervoice.convert.api import SR16, convert, save_converted
     from discovervoice.convert.voice import VoiceModel
 
-    x, sr = dva.read(args.input)  # a bad input is refused before the voice loads
+    # loaded as convert() works on it (mono mean, then soxr to 16 kHz): no copy at the file's
+    # rate stays alive for the whole conversion; a bad input is refused before the voice loads
+    sr = SR16
+    x = dva.load(args.input, sr, channels=1)
     v = VoiceModel.load(args.voice, index=args.index)
     cb, bar = tqdm_bar("convert")
     try:
