@@ -1,10 +1,11 @@
 """Voice activity detection, analysis windows, AST log-mel features, augmentation.
 
 Libraries:
-    * **webrtcvad** (GMM, the resemblyzer dependency; default) gated by level finds voice,
-      sung or spoken; **silero-vad** (ships its model, MIT) is the choice for speech-only
-      input — it misses most singing (measured here on MBROLA singing: 0.9 s of 14 s kept,
-      webrtcvad 13.2 s); a plain energy gate is the third backend.
+    * VAD through :func:`discovervoice.signals.voiced_regions`: **webrtcvad** (GMM, the
+      resemblyzer dependency; default) gated by level finds voice, sung or spoken;
+      **silero-vad** (ships its model, MIT) is the choice for speech-only input — it misses
+      most singing (measured here on MBROLA singing: 0.9 s of 14 s kept, webrtcvad
+      13.2 s); a plain energy gate is the third backend.
     * **soxr** resamples (pitch/speed augmentation).
     * **transformers**' ``ASTFeatureExtractor`` is the reference of the features: the
       Kaldi-compatible log-mel filterbank of the AST paper (Gong et al. 2021: 25 ms Hann
@@ -20,17 +21,17 @@ windows of ``window_seconds`` with hop ``hop_seconds`` -> ``LogMel`` -> AST.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from discovervoice import signals
 from discovervoice.errors import AudioError
 
-SAMPLE_RATE = 16_000
-VadBackend = Literal["silero", "webrtc", "energy"]
+SAMPLE_RATE = signals.ANALYSIS_RATE
+VadBackend = signals.VadBackend
 
 
 @dataclass(frozen=True)
@@ -74,114 +75,16 @@ class WindowConfig:
 
 # --------------------------------------------------------------------------- VAD
 
-@functools.lru_cache(maxsize=1)
-def _silero_model():
-    from silero_vad import load_silero_vad
-
-    return load_silero_vad()
-
-
-def _regions_silero(x: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    import torch
-    from silero_vad import get_speech_timestamps
-
-    ts = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                               _silero_model(), threshold=threshold, sampling_rate=SAMPLE_RATE,
-                               min_speech_duration_ms=200, min_silence_duration_ms=150,
-                               speech_pad_ms=0)
-    return [(int(t["start"]), int(t["end"])) for t in ts]
-
-
-def _regions_webrtc(x: np.ndarray, aggressiveness: int = 3, range_db: float = 40.0
-                    ) -> list[tuple[int, int]]:
-    """webrtcvad (GMM) voice decisions on 30 ms frames, gated by level: a frame counts
-    only if it is also within ``range_db`` of the loudest frame and above -60 dBFS."""
-    import webrtcvad
-
-    vad = webrtcvad.Vad(aggressiveness)
-    hop = SAMPLE_RATE * 30 // 1000
-    n = len(x) // hop
-    if n == 0:
-        return []
-    pcm = (np.clip(x[: n * hop], -1, 1) * 32767).astype("<i2")
-    frames = x[: n * hop].reshape(n, hop).astype(np.float64)
-    db = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
-    loud = db > max(-60.0, float(db.max()) - range_db)
-    flags = np.array([bool(loud[i]) and vad.is_speech(pcm[i * hop:(i + 1) * hop].tobytes(),
-                                                      SAMPLE_RATE) for i in range(n)])
-    return _flags_to_regions(flags, hop)
-
-
-def _regions_energy(x: np.ndarray, floor_db: float = -50.0, range_db: float = 35.0
-                    ) -> list[tuple[int, int]]:
-    hop = SAMPLE_RATE * 20 // 1000
-    n = len(x) // hop
-    if n == 0:
-        return []
-    frames = x[: n * hop].reshape(n, hop).astype(np.float64)
-    db = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
-    thr = max(floor_db, float(db.max()) - range_db)
-    return _flags_to_regions(db > thr, hop)
-
-
-def _flags_to_regions(flags: np.ndarray, hop: int) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    start = None
-    for i, f in enumerate(list(flags) + [False]):
-        if f and start is None:
-            start = i
-        elif not f and start is not None:
-            out.append((start * hop, i * hop))
-            start = None
-    return out
-
-
 def voiced_regions(x: np.ndarray, cfg: WindowConfig = WindowConfig()) -> list[tuple[int, int]]:
-    """Sample ranges ``[(start, end)]`` with voice (speech or singing) in ``x``.
+    """Sample ranges ``[(start, end)]`` with voice (speech or singing) in ``x``: the
+    configured backend of :func:`discovervoice.signals.voiced_regions`.
 
     Args:
         x: ``ndarray[T]`` mono at 16 kHz.
         cfg: backend, threshold and padding.
     """
-    if cfg.vad == "silero":
-        regs = _regions_silero(x, cfg.vad_threshold)
-    elif cfg.vad == "webrtc":
-        regs = _regions_webrtc(x)
-    elif cfg.vad == "energy":
-        regs = _regions_energy(x)
-    else:
-        raise ValueError(f"unknown VAD backend {cfg.vad!r}; expected silero, webrtc or energy")
-    pad = int(cfg.pad_seconds * SAMPLE_RATE)
-    merged: list[tuple[int, int]] = []
-    for s, e in regs:
-        s, e = max(0, s - pad), min(len(x), e + pad)
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
-        else:
-            merged.append((s, e))
-    return merged
-
-
-def to_mono16k(audio: np.ndarray, sample_rate: int, *, name: str = "input") -> np.ndarray:
-    """``ndarray[C, T]`` or ``[T]`` at ``sample_rate`` -> ``ndarray[T]`` float32 at 16 kHz.
-
-    Raises:
-        AudioError: wrong rank, empty or non-finite audio, or a rate other than 16 kHz
-            (resampling belongs to the caller: DESIGN.md).
-    """
-    a = np.asarray(audio, dtype=np.float32)
-    if a.ndim == 2:
-        a = a.mean(axis=0)
-    if a.ndim != 1:
-        raise AudioError(f"{name}: expected ndarray[C, T] or [T], got shape {np.shape(audio)}")
-    if sample_rate != SAMPLE_RATE:
-        raise AudioError(f"{name}: expected {SAMPLE_RATE} Hz audio, got {sample_rate} Hz "
-                         "(resample with discovervoice.audio.resample first)")
-    if a.size == 0:
-        raise AudioError(f"{name}: empty audio (0 samples)")
-    if not np.all(np.isfinite(a)):
-        raise AudioError(f"{name}: audio contains NaN or infinite samples")
-    return a
+    return signals.voiced_regions(x, cfg.vad, threshold=cfg.vad_threshold,
+                                  pad_seconds=cfg.pad_seconds)
 
 
 def voiced_audio(audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
@@ -200,7 +103,7 @@ def voiced_audio(audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
         AudioError: silent input (peak below -100 dBFS), or less than
             ``cfg.min_voiced_seconds`` of voice found.
     """
-    x = to_mono16k(audio, sample_rate, name=name)
+    x = signals.to_mono(audio, sample_rate, SAMPLE_RATE, mismatch="refuse", name=name)
     peak = float(np.max(np.abs(x)))
     if peak < 1e-5:
         raise AudioError(f"{name}: the audio is silent (peak {20 * math.log10(peak + 1e-12):.0f} "

@@ -19,7 +19,7 @@ Material:
   (``scripts/fetch-real-music.sh DIR``: ``apt-get download`` + ``dpkg -x``; the default
   root ``/`` finds installed packages). Tracks whose names say they are sung
   (:data:`VOCAL_NAME_RE`: choir, chant, vocal, ...) are never used, and every excerpt is
-  screened with silero-vad (:func:`discovervoice.prep.vad.speech_probability`): an
+  screened with silero-vad (:func:`discovervoice.signals.speech_probability`): an
   excerpt whose share of 10 ms frames with speech probability > 0.5 exceeds
   ``VAD_MAX_SHARE`` (singing or speech in it), or whose level is below
   ``MIN_LEVEL_DB``, is replaced by another draw; each rejection is listed in the song's
@@ -41,7 +41,7 @@ Splits: ``train`` uses :data:`TRAIN_PACKAGES` and every non-reserved voice excep
 (:data:`discovervoice.corpus.reserved.RESERVED_PACKAGES`) are refused everywhere.
 
 Libraries: ffmpeg / libsndfile decoding and soxr resampling through
-:mod:`discovervoice.audio`, silero-vad through :mod:`discovervoice.prep.vad`, numpy.
+:mod:`discovervoice.audio`, silero-vad through :mod:`discovervoice.signals`, numpy.
 """
 
 from __future__ import annotations
@@ -235,11 +235,9 @@ def _decode(path: str) -> np.ndarray:
 def speech_share(x: np.ndarray, sr: int = SR) -> float:
     """Share of 10 ms frames where silero-vad's speech probability exceeds 0.5 in
     ``ndarray[C, T]`` (mono mix, resampled to 16 kHz)."""
-    from discovervoice.audio import resample
-    from discovervoice.prep.vad import speech_probability
+    from discovervoice.signals import ANALYSIS_RATE, speech_probability, to_mono
 
-    x16 = resample(np.asarray(x, np.float32).mean(axis=0), sr, 16000)
-    p = speech_probability(x16)
+    p = speech_probability(to_mono(x, sr, ANALYSIS_RATE))
     return float(np.mean(p > 0.5)) if p.size else 0.0
 
 

@@ -1,8 +1,8 @@
 """F0 (pitch) metrics: F0 RMSE in cents, raw pitch / chroma accuracy, voicing errors.
 
 Libraries and sources:
-    * **pyworld** extracts F0 contours: Harvest (Morise 2017, robust on singing) or DIO +
-      StoneMask; 0 Hz marks unvoiced frames.
+    * **pyworld** extracts F0 contours (:func:`discovervoice.signals.world_f0`): Harvest
+      (Morise 2017, robust on singing) or DIO + StoneMask; 0 Hz marks unvoiced frames.
     * **mir_eval** ``melody`` (Raffel et al., "mir_eval", ISMIR 2014; the MIREX melody
       extraction measures of Salamon et al. 2014) resamples the estimate onto the
       reference's time base (``to_cent_voicing``) and gives voicing recall, voicing false
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from discovervoice.errors import AudioError
+from discovervoice.signals import to_mono, world_f0
 
 #: Frame hop of extracted contours (10 ms, the MIREX melody convention).
 DEFAULT_HOP_S = 0.01
@@ -52,26 +53,11 @@ def extract_f0(audio: np.ndarray, sample_rate: int, *, method: str = "harvest",
     Raises:
         AudioError: bad shape or values; ValueError for an unknown method.
     """
-    import pyworld
-
-    x = np.asarray(audio, dtype=np.float64)
-    if x.ndim == 2:
-        x = x.mean(axis=0)
-    if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
-        raise AudioError(f"F0 extraction needs finite audio of shape [C, T] or [T], got "
-                         f"{np.shape(audio)}")
-    x = np.ascontiguousarray(x)
-    period = hop_s * 1000.0
-    if method == "harvest":
-        f0, t = pyworld.harvest(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil,
-                                frame_period=period)
-    elif method == "dio":
-        f0, t = pyworld.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil,
-                            frame_period=period)
-        f0 = pyworld.stonemask(x, f0, t, sample_rate)
-    else:
+    if method not in ("harvest", "dio"):
         raise ValueError(f"unknown F0 method {method!r}; use 'harvest' or 'dio'")
-    return F0Contour(np.asarray(t, dtype=np.float64), np.asarray(f0, dtype=np.float64))
+    x = to_mono(audio, sample_rate, name="F0 extraction input", dtype=np.float64)
+    return F0Contour(*world_f0(x, sample_rate, method=method, hop_s=hop_s, f0_floor=f0_floor,
+                               f0_ceil=f0_ceil))
 
 
 def f0_metrics(reference: F0Contour, estimate: F0Contour, *,

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from discovervoice.errors import AudioError
+from discovervoice.signals import to_mono
 
 #: ``10 / ln(10) * sqrt(2)``: the dB constant of MCD.
 MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
@@ -53,17 +54,6 @@ def default_alpha(sample_rate: int) -> float:
     import pysptk
 
     return float(pysptk.util.mcepalpha(sample_rate))
-
-
-def _mono(audio: np.ndarray, name: str) -> np.ndarray:
-    a = np.asarray(audio, dtype=np.float64)
-    if a.ndim == 2:
-        a = a.mean(axis=0)
-    if a.ndim != 1 or a.size == 0:
-        raise AudioError(f"{name}: expected audio of shape [C, T] or [T], got {np.shape(audio)}")
-    if not np.isfinite(a).all():
-        raise AudioError(f"{name}: contains NaN or infinite samples")
-    return np.ascontiguousarray(a)
 
 
 def mel_cepstrum(audio: np.ndarray, sample_rate: int, *, order: int = DEFAULT_ORDER,
@@ -86,7 +76,7 @@ def mel_cepstrum(audio: np.ndarray, sample_rate: int, *, order: int = DEFAULT_OR
     """
     import pysptk
 
-    x = _mono(audio, "audio")
+    x = to_mono(audio, sample_rate, name="audio", dtype=np.float64)
     a = default_alpha(sample_rate) if alpha is None else float(alpha)
     if analysis == "world":
         import pyworld
@@ -194,8 +184,8 @@ def mcd(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *,
     """
     from discovervoice.audio import resample
 
-    x = _mono(reference, "reference")
-    y = _mono(estimate, "estimate")
+    x = to_mono(reference, sample_rate, name="reference", dtype=np.float64)
+    y = to_mono(estimate, sample_rate, name="estimate", dtype=np.float64)
     if mode == "pymcd":
         return _mcd_pymcd(x, y, sample_rate, align)
     if mode != "default":

@@ -26,23 +26,10 @@ from typing import Any
 import numpy as np
 
 from discovervoice.errors import AudioError, WeightsError
+from discovervoice.signals import to_mono
 
 DNSMOS_RATE = 16000
 UTMOS_RATE = 16000
-
-
-def _mono16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    from discovervoice.audio import resample
-
-    x = np.asarray(audio, dtype=np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=0)
-    if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
-        raise AudioError(f"MOS prediction needs finite audio of shape [C, T] or [T], got "
-                         f"{np.shape(audio)}")
-    if sample_rate != DNSMOS_RATE:
-        x = resample(x, sample_rate, DNSMOS_RATE).astype(np.float32)
-    return x
 
 
 class DNSMOS:
@@ -77,7 +64,7 @@ class DNSMOS:
         Raises:
             AudioError: bad shape, NaN/inf, or silence.
         """
-        x = _mono16k(audio, sample_rate)
+        x = to_mono(audio, sample_rate, DNSMOS_RATE, name="MOS input")
         peak = float(np.max(np.abs(x)))
         if peak < 1e-5:
             raise AudioError("DNSMOS cannot score silence (peak below -100 dBFS)")
@@ -328,7 +315,7 @@ class UTMOS:
         """Predicted naturalness MOS (about 1-5) of ``ndarray[T]`` or ``[C, T]``."""
         import torch
 
-        x = _mono16k(audio, sample_rate)
+        x = to_mono(audio, sample_rate, DNSMOS_RATE, name="MOS input")
         with torch.inference_mode():
             y = self.model(torch.from_numpy(x).unsqueeze(0))
         return {"utmos": float(y[0])}

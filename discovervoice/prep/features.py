@@ -1,55 +1,42 @@
 """Frame-level features used by segmentation and the sex estimate.
 
-All features live on one grid: :data:`ANALYSIS_RATE` (16 kHz) audio, hop :data:`HOP`
-samples (10 ms), so frame ``i`` covers ``[i * 0.01, i * 0.01 + 0.025)`` seconds.
+All features live on the 10 ms analysis grid of :mod:`discovervoice.signals`
+(:data:`ANALYSIS_RATE` 16 kHz audio, hop :data:`HOP`, frame :data:`WIN`; re-exported here
+with :func:`n_frames`, :func:`energy_db` and :func:`moving_average`, which live there).
 
-Libraries: numpy for framing and energies, **pyworld** (WORLD vocoder, Morise et al.
-2016) ``dio`` + ``stonemask`` for F0, ``cheaptrick`` for the F0-independent spectral
-envelope, **scipy** for the cepstrum (DCT) of that envelope.
+Libraries: numpy for framing, **pyworld** (WORLD vocoder, Morise et al. 2016) ``dio`` +
+``stonemask`` for F0 (through :func:`discovervoice.signals.world_f0`), ``cheaptrick`` for
+the F0-independent spectral envelope, **scipy** for the cepstrum (DCT) of that envelope.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Sample rate (Hz) of every analysis in :mod:`discovervoice.prep`.
-ANALYSIS_RATE = 16_000
-#: Hop of the analysis grid, in samples (10 ms at 16 kHz).
-HOP = 160
-#: Frame length of the energy analysis, in samples (25 ms at 16 kHz).
-WIN = 400
-#: Frames per second of the analysis grid.
-FRAME_RATE = ANALYSIS_RATE / HOP
+from discovervoice.signals import (  # noqa: F401 (the grid, re-exported for prep modules)
+    ANALYSIS_RATE,
+    FRAME_RATE,
+    HOP,
+    WIN,
+    energy_db,
+    moving_average,
+    n_frames,
+    to_mono,
+    world_f0,
+)
+
 #: F0 search range of the pitch tracker, Hz (covers bass speech to soprano singing).
 F0_FLOOR, F0_CEIL = 60.0, 1100.0
 
 
 def to_mono_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``ndarray[C, T]`` or ``[T]`` at ``sample_rate`` Hz -> mono ``ndarray[float32, T']`` at 16 kHz."""
-    from discovervoice.audio import resample
+    """``ndarray[C, T]`` or ``[T]`` at ``sample_rate`` Hz -> mono ``ndarray[float32, T']`` at
+    16 kHz, resampled (:func:`discovervoice.signals.to_mono`; empty input allowed).
 
-    x = np.asarray(audio, dtype=np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=0)
-    elif x.ndim != 1:
-        raise ValueError(f"expected audio of shape [T] or [C, T], got {x.shape}")
-    return resample(x, int(sample_rate), ANALYSIS_RATE) if sample_rate != ANALYSIS_RATE else x
-
-
-def n_frames(n_samples: int) -> int:
-    """Frames on the analysis grid for ``n_samples`` samples at 16 kHz (at least 1)."""
-    return max(1, int(np.ceil(n_samples / HOP)))
-
-
-def energy_db(x16: np.ndarray, floor_db: float = -120.0) -> np.ndarray:
-    """Frame RMS level in dBFS, ``ndarray[N]`` on the 10 ms grid (25 ms windows, centred)."""
-    x = np.asarray(x16, dtype=np.float64)
-    n = n_frames(len(x))
-    pad = np.pad(x, (WIN // 2, WIN + n * HOP))
-    c = np.concatenate([[0.0], np.cumsum(pad * pad)])
-    starts = np.arange(n) * HOP
-    ms = (c[starts + WIN] - c[starts]) / WIN
-    return np.maximum(10.0 * np.log10(np.maximum(ms, 1e-30)), floor_db)
+    Raises:
+        AudioError: wrong shape, NaN or infinite samples.
+    """
+    return to_mono(audio, sample_rate, ANALYSIS_RATE, allow_empty=True)
 
 
 def f0_track(x16: np.ndarray, speed: int = 4) -> np.ndarray:
@@ -59,15 +46,12 @@ def f0_track(x16: np.ndarray, speed: int = 4) -> np.ndarray:
     ``speed=1`` on 99.8 % of voicing decisions (and to the cent after stonemask) on corpus
     speech and singing.
     """
-    import pyworld
-
     x = np.asarray(x16, dtype=np.float64)
     n = n_frames(len(x))
     if len(x) < WIN:
         return np.zeros(n)
-    f0, t = pyworld.dio(x, ANALYSIS_RATE, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL,
-                        frame_period=1000.0 / FRAME_RATE, speed=speed)
-    f0 = pyworld.stonemask(x, f0, t, ANALYSIS_RATE)
+    _, f0 = world_f0(x, ANALYSIS_RATE, method="dio", hop_s=1.0 / FRAME_RATE,
+                     f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, speed=speed)
     out = np.zeros(n)
     m = min(n, len(f0))
     out[:m] = f0[:m]
@@ -138,18 +122,3 @@ def drop_short(mask: np.ndarray, min_len: int) -> np.ndarray:
         if e - s < min_len:
             out[s:e] = False
     return out
-
-
-def moving_average(x: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average over ``width`` frames (edges use the available frames);
-    ``nan`` values are ignored, and a window with no finite value gives ``nan``."""
-    x = np.asarray(x, dtype=np.float64)
-    if len(x) == 0:
-        return x
-    ok = np.isfinite(x)
-    v = np.where(ok, x, 0.0)
-    k = np.ones(max(1, min(int(width), len(x))))
-    num = np.convolve(v, k, mode="same")
-    den = np.convolve(ok.astype(np.float64), k, mode="same")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)

@@ -36,6 +36,7 @@ import numpy as np
 
 from discovervoice.errors import AudioError, DiscoverVoiceError, WeightsError
 from discovervoice.progress import Progress
+from discovervoice.signals import to_mono
 
 SAMPLE_RATE = 16000
 BACKENDS = ("whisper", "pocketsphinx")
@@ -101,20 +102,6 @@ def error_rates(reference: str, hypothesis: str, *, normalize: bool = True) -> d
 
 # --------------------------------------------------------------------------- helpers
 
-def _mono16k(audio: np.ndarray) -> np.ndarray:
-    a = np.asarray(audio)
-    if a.ndim == 2:
-        a = a.mean(axis=0)
-    if a.ndim != 1 or a.size == 0:
-        raise AudioError(f"transcribe expects non-empty ndarray[C, T] or ndarray[T], got "
-                         f"{np.asarray(audio).shape}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise AudioError(f"transcribe expects float samples, got dtype {a.dtype}")
-    if not np.all(np.isfinite(a)):
-        raise AudioError("transcribe got NaN or infinite samples")
-    return a.astype(np.float32)
-
-
 def whisper_language_code(language: str) -> str:
     """``"English"``, ``"en"``, ``"en-US"`` -> ``"en"`` (Whisper's language table).
 
@@ -155,9 +142,12 @@ class Transcriber:
         """``ndarray[C, T]`` or ``ndarray[T]`` at 16 kHz -> :class:`Transcript`.
 
         Raises:
-            AudioError: bad samples. UnsupportedLanguageError: see ``check_language``.
+            AudioError: integer, empty, NaN or infinite samples, or a wrong shape.
+            UnsupportedLanguageError: see ``check_language``.
         """
-        x = _mono16k(audio)
+        if not np.issubdtype(np.asarray(audio).dtype, np.floating):
+            raise AudioError(f"transcribe expects float samples, got dtype {np.asarray(audio).dtype}")
+        x = to_mono(audio, self.sample_rate, name="transcribe input")
         return self._transcribe(x, self.check_language(language), progress)
 
     def _transcribe(self, x: np.ndarray, code: str | None, progress: Progress | None) -> Transcript:
