@@ -473,14 +473,54 @@ class TrainResult:
     summary: dict[str, Any]
 
 
+@dataclass
+class _Split:
+    """The clips of one training run: training, validation and held-out test clips, the
+    singers held out whole (``unseen``) and the label map (the training singers)."""
+
+    train: list[Clip]
+    val: list[Clip]
+    test: list[Clip]
+    unseen: list[str]
+    labels: list[str]
+
+
+@dataclass
+class _Data:
+    """Voiced audio of the split and the fixed validation windows (``vw[N, W]``, their
+    label indices ``vy[N]``, clip indices ``vclip[N]`` and clip kinds ``vkind[N]``)."""
+
+    train: list[Prepared]
+    val: list[Prepared]
+    skipped: list[tuple[Path, str]]
+    vw: np.ndarray
+    vy: np.ndarray
+    vclip: np.ndarray
+    vkind: np.ndarray
+
+
+@dataclass
+class _LoopState:
+    """What the training loop carries from step to step (and ``train_state.pt`` stores)."""
+
+    step: int = 0
+    best: float = math.inf
+    best_step: int = 0
+    bad_evals: int = 0
+    best_state: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str = "steps"
+
+
 def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainConfig | None = None,
           *, cache_dir: str | os.PathLike | None = None, resume: bool = False,
           catalogue: str | os.PathLike | None = None, allow_reserved: bool = False,
-          progress: Progress | None = None) -> TrainResult:
+          progress: Progress | None = None, clips: Sequence[Clip] | None = None) -> TrainResult:
     """Train (or fine-tune) a singer classifier and save it to ``out_dir``.
 
     Args:
-        data_dir: ``DATA_DIR/<singer>/...`` (see :mod:`discovervoice.classify.data`).
+        data_dir: ``DATA_DIR/<singer>/...`` (see :mod:`discovervoice.classify.data`); with
+            ``clips`` given, only named in messages and the summary (a manifest path).
         out_dir: the classifier folder to write (also holds ``train_state.pt`` and
             ``train_log.jsonl`` while training).
         cfg: options (:class:`TrainConfig`).
@@ -488,6 +528,8 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         resume: continue from ``out_dir/train_state.pt``.
         catalogue: a ``catalogue.csv`` to ship with the model for recommendations.
         progress: ``progress(fraction, message)``.
+        clips: the clips to train on instead of scanning ``data_dir`` (e.g.
+            :func:`discovervoice.classify.data.clips_from_manifest` of prep's output).
 
     Returns:
         :class:`TrainResult`.
@@ -509,10 +551,63 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     p = progress or (lambda f, m: None)
 
-    clips = scan_dataset(data_dir, allow_reserved=allow_reserved)
+    if clips is None:
+        clips = scan_dataset(data_dir, allow_reserved=allow_reserved)
+    split = _split_clips(clips, cfg, data_dir)
+    cat = read_catalogue(catalogue) if catalogue else []
+    ck, window, init_name = _init_checkpoint(cfg, split.labels)
+    logmel = LogMel(ck.feature_extractor)
+    p(0.0, "preparing audio (separation, voice activity detection)")
+    data = _prepare_data(split, window, cfg, cache_dir, p, data_dir)
+
+    st = _fit(ck.model, logmel, split.labels, data, window, cfg, out, init_name, t_start, resume,
+              p, data_dir)
+    ck.model.load_state_dict(st.best_state)
+    ck.model.eval()
+    if cfg.loss == "aam":
+        _bake_cosine_head(ck.model, cfg.aam_scale)
+
+    p(0.9, "calibrating and building the gallery")
+    cal = _calibrate(ck.model, logmel, split.labels, data, window, cfg)
+    summary = {
+        "init": init_name, "steps": st.step, "best_step": st.best_step, "stopped": st.stopped,
+        "minutes": round((time.time() - t_start) / 60, 2), "config": _cfg_dict(cfg),
+        "singers": split.labels, "train_songs": sorted({c.song for c in split.train}),
+        "valid_songs": sorted({c.song for c in split.val}),
+        "test_songs": sorted({c.song for c in split.test if c.singer not in split.unseen}),
+        "unseen_singers": split.unseen, "train_files": len(data.train),
+        "valid_files": len(data.val),
+        "train_voiced_minutes": round(sum(len(x.audio) for x in data.train) / SAMPLE_RATE / 60, 2),
+        "skipped_files": [[str(a), b] for a, b in data.skipped],
+        "temperature": cal["temperature"], "gallery_scale": cal["scale"],
+        "validation": cal["val_metrics"],
+        "gallery_backend": cal["backend"].info if cal["backend"] is not None else None,
+        "data_dir": str(Path(data_dir).resolve()),
+    }
+    # the default scoring: the gallery (through its backend) where it beat the head on the
+    # validation songs
+    vm = cal["val_metrics"]
+    default_scoring = "gallery" if cal["backend"] is not None and vm and \
+        vm["gallery_clip_acc"] > vm["clip_acc"] else "head"
+    summary["default_scoring"] = default_scoring
+    clf = SingerClassifier(ck, window=window, temperature=cal["temperature"],
+                           gallery=cal["gallery"], gallery_counts=cal["counts"],
+                           gallery_scale=cal["scale"], catalogue=cat, info=summary,
+                           backend=cal["backend"], default_scoring=default_scoring)
+    clf.save(out, fp16=cfg.fp16)
+    p(1.0, f"saved {out}")
+    return TrainResult(out, summary)
+
+
+def _split_clips(clips: Sequence[Clip], cfg: TrainConfig, data_dir: str | os.PathLike) -> _Split:
+    """Hold out test songs / unseen singers, then split the rest by song into training and
+    validation clips.
+
+    Raises:
+        DataError: fewer than two singers left for training.
+    """
     used, test, unseen = holdout_split(clips, holdout_singers=cfg.holdout_singers,
                                        test_fraction=cfg.test_fraction, seed=cfg.seed)
     train_clips, val_clips = split_by_song(used, cfg.val_fraction, seed=cfg.seed, min_train_songs=3)
@@ -520,25 +615,75 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     if len(labels) < 2:
         raise DataError(f"{data_dir}: only {len(labels)} singer left for training; a classifier "
                         "needs at least two (use gallery mode to add a single singer)")
-    cat = read_catalogue(catalogue) if catalogue else []
+    return _Split(train_clips, val_clips, test, unseen, labels)
 
-    ck, window, init_name = _init_checkpoint(cfg, labels)
-    model = ck.model
-    logmel = LogMel(ck.feature_extractor)
-    p(0.0, "preparing audio (separation, voice activity detection)")
+
+def _prepare_data(split: _Split, window: WindowConfig, cfg: TrainConfig,
+                  cache_dir: str | os.PathLike | None, p: Progress,
+                  data_dir: str | os.PathLike) -> _Data:
+    """Voiced audio of the training and validation clips, and the validation windows.
+
+    Raises:
+        DataError: a training singer without usable voiced audio.
+    """
     cache = Path(cache_dir) if cache_dir else None
-    prep_train, skipped = prepare_clips(train_clips, window, cache_dir=cache,
+    prep_train, skipped = prepare_clips(split.train, window, cache_dir=cache,
                                         progress=lambda f, m: p(0.1 * f, m))
-    prep_val, skipped_v = prepare_clips(val_clips, window, cache_dir=cache)
+    prep_val, skipped_v = prepare_clips(split.val, window, cache_dir=cache)
     skipped += skipped_v
-    for path, why in skipped:
+    for _path, why in skipped:
         log.warning("skipped %s", why)
     have = {x.clip.singer for x in prep_train}
-    empty = [s for s in labels if s not in have]
+    empty = [s for s in split.labels if s not in have]
     if empty:
         raise DataError(f"{data_dir}: no usable voiced training audio for singer(s) "
                         f"{', '.join(empty)} (files silent or too short; see the warnings)")
-    vw, vy, vclip = _val_windows(prep_val, labels, window, cfg.max_val_windows_per_clip)
+    vw, vy, vclip = _val_windows(prep_val, split.labels, window, cfg.max_val_windows_per_clip)
+    vkind = np.array([prep_val[i].clip.kind for i in vclip]) if len(vw) else np.zeros(0, str)
+    return _Data(prep_train, prep_val, skipped, vw, vy, vclip, vkind)
+
+
+def _lr_at(step: int, cfg: TrainConfig, lr: float, t_start: float) -> float:
+    """Linear warm-up, then cosine decay to 5 % over the steps or the time budget,
+    whichever runs out first."""
+    if step < cfg.warmup:
+        return lr * (step + 1) / cfg.warmup
+    frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.max_minutes:
+        frac = max(frac, (time.time() - t_start) / (cfg.max_minutes * 60))
+    return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def _resume(state_path: Path, model: Any, opt: Any, labels: list[str]) -> _LoopState:
+    """The loop state saved in ``train_state.pt`` (model and optimiser restored in place).
+
+    Raises:
+        DataError: the state was saved for other singers.
+    """
+    import torch
+
+    saved = torch.load(state_path, map_location="cpu", weights_only=False)
+    if saved["labels"] != labels:
+        raise DataError(f"{state_path}: saved for singers {saved['labels']}, not {labels}")
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    log.info("resumed at step %d", saved["step"])
+    return _LoopState(saved["step"], saved["best"], saved["best_step"], saved["bad_evals"],
+                      saved["best_state"], saved.get("history", []))
+
+
+def _fit(model: Any, logmel: Any, labels: list[str], data: _Data, window: WindowConfig,
+         cfg: TrainConfig, out: Path, init_name: str, t_start: float, resume: bool,
+         p: Progress, data_dir: str | os.PathLike) -> _LoopState:
+    """The training loop (steps 5-6 of the module docstring); returns the final state,
+    whose ``best_state`` holds the best weights.
+
+    Raises:
+        DataError: a resume state for other singers, or too few singers with both sung and
+            spoken clips for the cross-modal loss.
+        ValueError: an unknown ``cfg.loss``.
+    """
+    import torch
 
     if cfg.freeze_encoder:
         for prm in model.audio_spectrogram_transformer.parameters():
@@ -546,75 +691,41 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     params = [q for q in model.parameters() if q.requires_grad]
     lr = cfg.lr or (5e-4 if init_name == "scratch" else 1e-4)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
-
-    def lr_at(step: int) -> float:
-        """Linear warm-up, then cosine decay to 5 % over the steps or the time budget,
-        whichever runs out first."""
-        if step < cfg.warmup:
-            return lr * (step + 1) / cfg.warmup
-        frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        if cfg.max_minutes:
-            frac = max(frac, (time.time() - t_start) / (cfg.max_minutes * 60))
-        return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
-
     state_path = out / "train_state.pt"
-    step, best, best_step, bad_evals, history = 0, math.inf, 0, 0, []
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    rng = np.random.default_rng(cfg.seed)
     if resume and state_path.is_file():
-        st = torch.load(state_path, map_location="cpu", weights_only=False)
-        if st["labels"] != labels:
-            raise DataError(f"{state_path}: saved for singers {st['labels']}, not {labels}")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        step, best, best_step, bad_evals = st["step"], st["best"], st["best_step"], st["bad_evals"]
-        best_state = st["best_state"]
-        history = st.get("history", [])
-        rng = np.random.default_rng(cfg.seed + step)
-        log.info("resumed at step %d", step)
-    sampler = _Sampler(prep_train, labels, rng)
-    msampler = _ModalitySampler(prep_train, labels, rng) if cfg.cross_modal > 0 else None
+        st = _resume(state_path, model, opt, labels)
+        rng = np.random.default_rng(cfg.seed + st.step)
+    else:
+        st = _LoopState(best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+    sampler = _Sampler(data.train, labels, rng)
+    msampler = _ModalitySampler(data.train, labels, rng) if cfg.cross_modal > 0 else None
     if msampler is not None and len(msampler.singers) < 2:
         raise DataError(f"{data_dir}: the cross-modal loss needs at least two singers with "
                         "both sung and spoken training clips")
-    vkind = np.array([prep_val[i].clip.kind for i in vclip]) if len(vw) else np.zeros(0, str)
     if cfg.loss not in ("softmax", "aam"):
         raise ValueError(f"loss must be softmax or aam, got {cfg.loss!r}")
-    cos_scale = cfg.aam_scale if cfg.loss == "aam" else None
     loss_fn = torch.nn.CrossEntropyLoss(
         label_smoothing=cfg.label_smoothing if cfg.loss == "softmax" else 0.0)
-    log_path = out / "train_log.jsonl"
-    stopped = "steps"
     t_loop = time.time()
     run_loss: list[float] = []
     run_xm: list[float] = []
-    while step < cfg.steps:
+    while st.step < cfg.steps:
         if cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60:
-            stopped = "time budget"
+            st.stopped = "time budget"
             break
         model.train()
-        ys, crops, kinds = [], [], []
-        if msampler is not None:
-            per = max(1, cfg.cross_modal_crops)
-            for k, kind, a in msampler.draw(max(2, cfg.batch_size // (2 * per)), per):
-                ys.append(k)
-                kinds.append(kind)
-                crops.append(random_crop(a, window.window_samples, rng, cfg.augment))
-        else:
-            for _ in range(cfg.batch_size):
-                k, a = sampler.draw()
-                ys.append(k)
-                crops.append(random_crop(a, window.window_samples, rng, cfg.augment))
+        ys, crops, kinds = _draw_batch(cfg, sampler, msampler, window, rng)
         x = batch_features(crops, logmel)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
+            g["lr"] = _lr_at(st.step, cfg, lr, t_start)
         yt = torch.tensor(ys)
+        pooled = model.audio_spectrogram_transformer(input_values=x).pooler_output
         if cfg.loss == "aam":
-            pooled = model.audio_spectrogram_transformer(input_values=x).pooler_output
-            ramp = min(1.0, step / max(1.0, 0.3 * cfg.steps))
+            ramp = min(1.0, st.step / max(1.0, 0.3 * cfg.steps))
             logits = _aam_logits(_cosine_logits(model, pooled), yt, cfg.aam_margin * ramp,
                                  cfg.aam_scale)
         else:
-            pooled = model.audio_spectrogram_transformer(input_values=x).pooler_output
             logits = model.classifier(pooled)
         loss = loss_fn(logits, yt)
         if msampler is not None:
@@ -625,55 +736,92 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        step += 1
+        st.step += 1
         run_loss.append(loss.item())
-        last = step == cfg.steps
-        if step % cfg.eval_every == 0 or last:
-            rec: dict[str, Any] = {"step": step, "train_loss": float(np.mean(run_loss)),
-                                   "lr": lr_at(step), "s_per_step": (time.time() - t_loop) / step}
+        if st.step % cfg.eval_every == 0 or st.step == cfg.steps:
+            rec: dict[str, Any] = {"step": st.step, "train_loss": float(np.mean(run_loss)),
+                                   "lr": _lr_at(st.step, cfg, lr, t_start),
+                                   "s_per_step": (time.time() - t_loop) / st.step}
             if run_xm:
                 rec["train_cross_modal"] = float(np.mean(run_xm))
             run_loss, run_xm = [], []
-            if len(vw):
-                vl, ve_ = _forward(model, logmel, vw, cosine_scale=cos_scale)
-                rec["val_loss"] = _xent(vl, vy)
-                rec["val_acc"] = float(np.mean(vl.argmax(1) == vy))
-                xacc = _cross_modal_accuracy(ve_, vy, vclip, vkind)
-                if xacc is not None:
-                    rec["val_spoken_by_sung_centroid"] = xacc
-                score = rec["val_loss"]
-                if msampler is not None:
-                    rec["val_cross_modal"] = _cross_modal_val_loss(ve_, vy, vkind,
-                                                                   cfg.cross_modal_scale)
-                    score += cfg.cross_modal * rec["val_cross_modal"]
-            else:
-                score = rec["train_loss"]
-            if score < best - 1e-4:
-                best, best_step, bad_evals = score, step, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                bad_evals += 1
-            history.append(rec)
-            with open(log_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            log.info("step %d %s", step, rec)
-            tmp = state_path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "best": best, "best_step": best_step, "bad_evals": bad_evals,
-                        "best_state": best_state, "labels": labels, "history": history}, tmp)
-            tmp.replace(state_path)
-            p(0.1 + 0.8 * step / cfg.steps, f"step {step}: " + ", ".join(
+            _evaluate_and_save(model, logmel, opt, rec, st, data, labels, cfg, out,
+                               msampler is not None)
+            p(0.1 + 0.8 * st.step / cfg.steps, f"step {st.step}: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in rec.items() if k in ("train_loss", "val_loss", "val_acc")))
-            if len(vw) and bad_evals >= cfg.patience:
-                stopped = "early stopping"
+            if len(data.vw) and st.bad_evals >= cfg.patience:
+                st.stopped = "early stopping"
                 break
-    model.load_state_dict(best_state)
-    model.eval()
-    if cfg.loss == "aam":
-        _bake_cosine_head(model, cfg.aam_scale)
+    return st
 
-    p(0.9, "calibrating and building the gallery")
+
+def _draw_batch(cfg: TrainConfig, sampler: _Sampler, msampler: _ModalitySampler | None,
+                window: WindowConfig, rng: np.random.Generator
+                ) -> tuple[list[int], list[np.ndarray], list[str]]:
+    """Label indices, augmented random crops and clip kinds of one class-balanced batch
+    (sung/spoken pairs per singer when the cross-modal loss is on)."""
+    ys: list[int] = []
+    crops: list[np.ndarray] = []
+    kinds: list[str] = []
+    if msampler is not None:
+        per = max(1, cfg.cross_modal_crops)
+        for k, kind, a in msampler.draw(max(2, cfg.batch_size // (2 * per)), per):
+            ys.append(k)
+            kinds.append(kind)
+            crops.append(random_crop(a, window.window_samples, rng, cfg.augment))
+    else:
+        for _ in range(cfg.batch_size):
+            k, a = sampler.draw()
+            ys.append(k)
+            crops.append(random_crop(a, window.window_samples, rng, cfg.augment))
+    return ys, crops, kinds
+
+
+def _evaluate_and_save(model: Any, logmel: Any, opt: Any, rec: dict[str, Any], st: _LoopState,
+                       data: _Data, labels: list[str], cfg: TrainConfig, out: Path,
+                       cross_modal: bool) -> None:
+    """Score the validation windows into ``rec``, keep the best state, append ``rec`` to
+    ``train_log.jsonl`` and write the resumable ``train_state.pt`` (atomically)."""
+    import torch
+
+    if len(data.vw):
+        cos_scale = cfg.aam_scale if cfg.loss == "aam" else None
+        vl, ve_ = _forward(model, logmel, data.vw, cosine_scale=cos_scale)
+        rec["val_loss"] = _xent(vl, data.vy)
+        rec["val_acc"] = float(np.mean(vl.argmax(1) == data.vy))
+        xacc = _cross_modal_accuracy(ve_, data.vy, data.vclip, data.vkind)
+        if xacc is not None:
+            rec["val_spoken_by_sung_centroid"] = xacc
+        score = rec["val_loss"]
+        if cross_modal:
+            rec["val_cross_modal"] = _cross_modal_val_loss(ve_, data.vy, data.vkind,
+                                                           cfg.cross_modal_scale)
+            score += cfg.cross_modal * rec["val_cross_modal"]
+    else:
+        score = rec["train_loss"]
+    if score < st.best - 1e-4:
+        st.best, st.best_step, st.bad_evals = score, st.step, 0
+        st.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        st.bad_evals += 1
+    st.history.append(rec)
+    with open(out / "train_log.jsonl", "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    log.info("step %d %s", st.step, rec)
+    state_path = out / "train_state.pt"
+    tmp = state_path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": st.step,
+                "best": st.best, "best_step": st.best_step, "bad_evals": st.bad_evals,
+                "best_state": st.best_state, "labels": labels, "history": st.history}, tmp)
+    tmp.replace(state_path)
+
+
+def _calibrate(model: Any, logmel: Any, labels: list[str], data: _Data, window: WindowConfig,
+               cfg: TrainConfig) -> dict[str, Any]:
+    """Step 7 of the module docstring: ``temperature``, the gallery (``gallery``,
+    ``counts``, ``backend``), its cosine ``scale`` and the validation metrics."""
     temperature, scale, val_metrics = 1.0, 10.0, {}
+    vw, vy, vclip = data.vw, data.vy, data.vclip
     if len(vw):
         vl, ve = _forward(model, logmel, vw)
         clip_logits = np.stack([vl[vclip == i].mean(0) for i in np.unique(vclip)])
@@ -683,43 +831,20 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
                        "clip_acc": float(np.mean(clip_logits.argmax(1) == clip_y)),
                        "clip_xent_calibrated": _xent(clip_logits / temperature, clip_y),
                        "clip_xent_uncalibrated": _xent(clip_logits, clip_y)}
-    tw, ty, tclip = _val_windows(prep_train, labels, window, cfg.max_val_windows_per_clip)
+    tw, ty, tclip = _val_windows(data.train, labels, window, cfg.max_val_windows_per_clip)
     _, te = _forward(model, logmel, tw)
     te = te / np.maximum(np.linalg.norm(te, axis=1, keepdims=True), 1e-8)
     gallery = {lab: te[ty == i].mean(0) for i, lab in enumerate(labels)}
     counts = {lab: int(np.sum(ty == i)) for i, lab in enumerate(labels)}
     backend = _fit_backend_or_none(te, [labels[i] for i in ty],
-                                   [prep_train[i].clip.kind for i in tclip], cfg)
+                                   [data.train[i].clip.kind for i in tclip], cfg)
     if len(vw):
         ve = ve / np.maximum(np.linalg.norm(ve, axis=1, keepdims=True), 1e-8)
         clip_e = np.stack([ve[vclip == i].mean(0) for i in np.unique(vclip)])
         scale, val_metrics["gallery_clip_acc"] = _fit_gallery_scale(
             gallery, labels, clip_e, clip_y, backend)
-
-    summary = {
-        "init": init_name, "steps": step, "best_step": best_step, "stopped": stopped,
-        "minutes": round((time.time() - t_start) / 60, 2), "config": _cfg_dict(cfg),
-        "singers": labels, "train_songs": sorted({c.song for c in train_clips}),
-        "valid_songs": sorted({c.song for c in val_clips}),
-        "test_songs": sorted({c.song for c in test if c.singer not in unseen}),
-        "unseen_singers": unseen, "train_files": len(prep_train), "valid_files": len(prep_val),
-        "train_voiced_minutes": round(sum(len(x.audio) for x in prep_train) / SAMPLE_RATE / 60, 2),
-        "skipped_files": [[str(a), b] for a, b in skipped], "temperature": temperature,
-        "gallery_scale": scale, "validation": val_metrics,
-        "gallery_backend": backend.info if backend is not None else None,
-        "data_dir": str(Path(data_dir).resolve()),
-    }
-    # the default scoring: the gallery (through its backend) where it beat the head on the
-    # validation songs
-    default_scoring = "gallery" if backend is not None and val_metrics and \
-        val_metrics["gallery_clip_acc"] > val_metrics["clip_acc"] else "head"
-    summary["default_scoring"] = default_scoring
-    clf = SingerClassifier(ck, window=window, temperature=temperature, gallery=gallery,
-                           gallery_counts=counts, gallery_scale=scale, catalogue=cat,
-                           info=summary, backend=backend, default_scoring=default_scoring)
-    clf.save(out, fp16=cfg.fp16)
-    p(1.0, f"saved {out}")
-    return TrainResult(out, summary)
+    return {"temperature": temperature, "scale": scale, "val_metrics": val_metrics,
+            "gallery": gallery, "counts": counts, "backend": backend}
 
 
 def _fit_backend_or_none(emb: np.ndarray, singers: list[str], kinds: list[str],
