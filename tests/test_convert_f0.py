@@ -105,6 +105,38 @@ def test_transpose_median_filter_and_auto_octave():
     assert F.transpose(f0, 5)[0] == 0
     assert F.median_filter(f0, 3)[2] == 100.0  # single-frame octave jump removed
     np.testing.assert_array_equal(F.median_filter(f0, 0), f0)
+
+
+def test_median_filter_replaces_only_outliers_of_real_speech():
+    """On a real speaker's harvest track the outlier rule leaves the uneven pitch movement of
+    speech alone (RVC's plain median bends it), and still removes octave jumps, lone voiced
+    blips and one-frame gaps."""
+    from scipy.signal import medfilt
+
+    from discovervoice import audio as dva
+    from discovervoice.corpus.voices import KLETTRES_DIR
+
+    files = sorted((KLETTRES_DIR / "fr" / "syllab").glob("*.ogg"))[:8]
+    if len(files) < 8:
+        pytest.skip("klettres-data not installed")
+    x = np.concatenate([dva.load(f, 16000, 1)[0] for f in files])
+    raw = F.extract_f0(x, "harvest", filter_radius=0)
+    v = raw > 0
+
+    def within_50_cents(a, b):
+        ok = (a > 0) & (b > 0)
+        return np.mean(np.abs(1200 * np.log2(a[ok] / b[ok])) < 50) * ok[v].mean()
+
+    kept = within_50_cents(F.median_filter(raw, 3), raw)
+    plain = F.median_filter(raw, 3, outlier_cents=None)
+    np.testing.assert_array_equal(plain, medfilt(raw, 3))
+    assert kept > within_50_cents(plain, raw) and kept > 0.97
+    track = np.array([0, 100, 100, 200, 100, 100, 0, 0, 150, 0, 0, 100, 106, 99, 0, 101, 100, 0.0])
+    out = F.median_filter(track, 3)
+    assert out[3] == 100  # octave jump
+    assert out[8] == 0  # lone voiced blip
+    assert out[14] == 99  # one-frame gap filled
+    np.testing.assert_array_equal(out[11:14], track[11:14])  # a 1-semitone zigzag is speech
     male = np.full(50, 110.0)
     assert F.auto_octave(male, 220.0) == 12
     assert F.auto_octave(male, 440.0) == 24

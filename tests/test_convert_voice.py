@@ -110,6 +110,29 @@ def test_training_writes_a_voice_and_resumes(trained, ppg_path):
     assert v2.meta["train"]["steps"] <= 60
 
 
+def test_voice_stores_gv_stats_and_older_voices_get_them_from_their_cache(trained, tmp_path):
+    import shutil
+
+    from discovervoice.convert.voice import VoiceModelError, add_postfilter_stats
+
+    voice, out, _, _ = trained
+    gv = np.asarray(voice.meta["stats"]["gv"])
+    assert gv.shape == (len(voice.meta["stats"]["y_std"]),) and np.all(gv > 0) and np.all(gv < 1.5)
+    assert voice.synth.gv is not None
+    old = tmp_path / "older"
+    shutil.copytree(out, old)
+    meta = json.loads((old / "voice.json").read_text())
+    del meta["stats"]["gv"]
+    (old / "voice.json").write_text(json.dumps(meta))
+    assert VoiceModel.load(old).synth.gv is None  # converts as before
+    assert add_postfilter_stats(old) is True and add_postfilter_stats(old) is False
+    np.testing.assert_allclose(VoiceModel.load(old).synth.gv, gv, rtol=1e-5)
+    shutil.rmtree(old / "train")
+    (old / "voice.json").write_text(json.dumps(meta))
+    with pytest.raises(VoiceModelError, match="features.npz"):
+        add_postfilter_stats(old)
+
+
 def test_convert_output_follows_source_pitch(trained):
     voice, *_ = trained
     src = _sing(3, seed=9, scale=0.9, base=150)

@@ -57,3 +57,68 @@ def test_world_net_shapes_and_voice_prediction():
     np.testing.assert_allclose(inp[2, 0], np.log(2) / 0.2, rtol=1e-5)
     y = v.synthesize(np.zeros((50, 6), np.float32), f0)
     assert y.ndim == 1 and abs(len(y) - 50 * 160) <= 160 and np.isfinite(y).all()
+
+
+def _real_speech():
+    """A real person's recording (klettres-data, GPL-2+), 16 kHz mono; skipped when absent."""
+    import pytest
+
+    from discovervoice import audio as dva
+    from discovervoice.corpus.voices import KLETTRES_DIR
+
+    files = sorted((KLETTRES_DIR / "de" / "syllab").glob("*.ogg"))[:6]
+    if len(files) < 6:
+        pytest.skip("klettres-data not installed")
+    return [dva.load(f, SR, 1)[0] for f in files]
+
+
+def test_gv_postfilter_restores_the_variance_of_real_speech_envelopes():
+    """Over-smoothed mel-cepstra of real speech (an L1 network's typical output, imitated
+    with a 9-frame moving average) get back the per-utterance variance of the real ones;
+    c0, the aperiodicity and the utterance means stay as they were."""
+    order, ys, lens = 24, [], []
+    for x in _real_speech():
+        f0 = F.extract_f0(x, "harvest")
+        mc, bap = W.analyze(x, SR, f0, order)
+        ys.append(np.concatenate([mc, bap], 1))
+        lens.append(len(mc))
+    y = np.concatenate(ys)
+    mean, std = y.mean(0), y.std(0) + 1e-3
+    z = (y - mean) / std
+    gv = W.slice_gv(z, lens)
+    b = np.concatenate([[0], np.cumsum(lens)])
+    np.testing.assert_allclose(gv, np.mean([z[b[i]:b[i + 1]].var(0) for i in range(len(lens))
+                                            if lens[i] >= W.GV_MIN_FRAMES], 0), rtol=1e-4)
+    utt = z[b[0]:b[1]]
+    k = np.ones(9) / 9
+    smooth = np.stack([np.convolve(c, k, mode="same") for c in utt.T], 1).astype(np.float32)
+    dims = slice(1, order + 1)
+    assert np.all(smooth[:, dims].var(0) < utt[:, dims].var(0))
+    out = W.postfilter(smooth, gv, dims, 1.0)
+    np.testing.assert_allclose(out[:, dims].var(0), gv[dims], rtol=1e-3)
+    np.testing.assert_allclose(out[:, dims].mean(0), smooth[:, dims].mean(0), atol=1e-4)
+    np.testing.assert_array_equal(out[:, 0], smooth[:, 0])
+    np.testing.assert_array_equal(out[:, order + 1:], smooth[:, order + 1:])
+    half = W.postfilter(smooth, gv, dims, 0.5)
+    ratio_full = out[:, dims].var(0) / smooth[:, dims].var(0)
+    np.testing.assert_allclose(half[:, dims].var(0) / smooth[:, dims].var(0), np.sqrt(ratio_full), rtol=1e-3)
+    np.testing.assert_array_equal(W.postfilter(smooth, gv, dims, 0.0), smooth)
+
+
+def test_world_voice_applies_the_postfilter_only_with_gv_stats():
+    net = W.build_world_net(in_dim=6 + 2, out_dim=25 + W.n_bap(SR), channels=16, n_layers=2)
+    d = 25 + W.n_bap(SR)
+    stats = {"lf0_mean": float(np.log(200)), "lf0_std": 0.2, "y_mean": [0.0] * d, "y_std": [1.0] * d}
+    rng = np.random.default_rng(0)
+    content = rng.standard_normal((80, 6)).astype(np.float32)
+    f0 = np.full(80, 200.0)
+    plain = W.WorldVoice(net, SR, 24, stats)
+    mc0, bap0 = plain.predict(content, f0)
+    gv = (4.0 * mc0.var(0).mean() * np.ones(d)).tolist()
+    filt = W.WorldVoice(net, SR, 24, dict(stats, gv=gv))
+    mc1, bap1 = filt.predict(content, f0)
+    np.testing.assert_allclose(mc1[:, 1:].var(0), np.asarray(gv)[1:25], rtol=1e-3)
+    np.testing.assert_allclose(mc1[:, 0], mc0[:, 0], atol=1e-6)
+    np.testing.assert_allclose(bap1, bap0, atol=1e-6)
+    filt.gv_strength = 0.0
+    np.testing.assert_allclose(filt.predict(content, f0)[0], mc0, atol=1e-6)

@@ -544,19 +544,45 @@ def extract_f0(audio: np.ndarray, method: str = "harvest", *, f0_min: float = F0
     return f0
 
 
-def median_filter(f0: np.ndarray, filter_radius: int = 3) -> np.ndarray:
-    """Median-smooth an F0 track (removes single-frame octave jumps and breathy blips).
+#: A frame differing from its neighbourhood's median by more than this (cents) is an outlier
+#: (:func:`median_filter`); ``None`` = RVC's plain median filter. Read at call time.
+OUTLIER_CENTS: float | None = 300.0
+_MODULE_DEFAULT: Any = object()
 
-    RVC-WebUI applies ``scipy.signal.medfilt(f0, 3)`` when ``filter_radius >= 3``; here the
-    kernel is ``filter_radius`` samples (made odd), so the default 3 is RVC's behaviour.
+
+def median_filter(f0: np.ndarray, filter_radius: int = 3, outlier_cents: Any = _MODULE_DEFAULT) -> np.ndarray:
+    """Remove single-frame octave jumps and breathy blips from an F0 track.
+
+    RVC-WebUI replaces the track by ``scipy.signal.medfilt(f0, 3)`` when
+    ``filter_radius >= 3``; the kernel here is ``filter_radius`` samples (made odd). Unlike
+    RVC, by default only **outliers** take the median's value: frames whose voicing differs
+    from the median's (a lone voiced blip, a one-frame gap) or that lie more than
+    ``outlier_cents`` (default :data:`OUTLIER_CENTS`) from it (octave and fifth jumps). Real speech moves its pitch quickly
+    and unevenly; replacing every frame by the median bent ~6 % of voiced frames of real
+    speakers by more than 50 cents (development speakers of
+    ``benchmarks/eval_real_conversion.py``: 0.937 raw chroma accuracy of the filtered track
+    against harvest's own, 0.994 with the outlier rule). ``outlier_cents=None`` is RVC's
+    plain median filter.
     """
     from scipy.signal import medfilt
 
     k = int(filter_radius)
+    f0 = np.asarray(f0, dtype=np.float64)
     if k < 3:
-        return np.asarray(f0, dtype=np.float64)
+        return f0
     k += 1 - k % 2
-    return medfilt(np.asarray(f0, dtype=np.float64), k)
+    med = medfilt(f0, k)
+    if outlier_cents is _MODULE_DEFAULT:
+        outlier_cents = OUTLIER_CENTS
+    if outlier_cents is None:
+        return med
+    both = (f0 > 0) & (med > 0)
+    cents = np.zeros_like(f0)
+    cents[both] = np.abs(1200.0 * np.log2(f0[both] / med[both]))
+    out = f0.copy()
+    swap = ((f0 > 0) != (med > 0)) | (cents > float(outlier_cents))
+    out[swap] = med[swap]
+    return out
 
 
 def transpose(f0: np.ndarray, semitones: float) -> np.ndarray:

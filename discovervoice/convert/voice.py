@@ -231,6 +231,45 @@ class VoiceModel:
         return enc
 
 
+def add_postfilter_stats(folder: str | Path) -> bool:
+    """Give a voice trained before the GV post-filter existed its statistics.
+
+    The voice's per-slice variance of z-scored WORLD targets (``stats["gv"]``, see
+    :mod:`discovervoice.convert.world`) is computed from the features cached at training
+    time (``train/features.npz``), exactly as :func:`train_voice` now does, and
+    ``voice.json`` is rewritten atomically. Nothing else changes.
+
+    Returns:
+        ``True`` when the statistics were added, ``False`` when the voice already had them.
+
+    Raises:
+        VoiceModelError: not a DiscoverVoice voice, or no cached features to compute them from.
+    """
+    from discovervoice.convert.world import slice_gv
+
+    d = Path(folder)
+    meta_path, feats = d / "voice.json", d / "train" / "features.npz"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VoiceModelError(f"{meta_path}: not a readable voice.json ({exc})") from exc
+    if meta.get("format") != FORMAT:
+        raise VoiceModelError(f"{meta_path}: not a DiscoverVoice voice")
+    if "gv" in meta["stats"]:
+        return False
+    if not feats.exists():
+        raise VoiceModelError(f"{d}: no train/features.npz to compute the post-filter statistics from; "
+                              "retrain the voice")
+    z = np.load(feats, allow_pickle=False)
+    st = meta["stats"]
+    yn = (z["y"] - np.array(st["y_mean"])) / np.array(st["y_std"])
+    st["gv"] = slice_gv(yn.astype(np.float32), z["lengths"].tolist()).tolist()
+    tmp = meta_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    tmp.replace(meta_path)
+    return True
+
+
 def _find_index(folder: Path) -> Path | None:
     cands = sorted(folder.glob("*.index"), key=lambda q: ("added" not in q.name, q.name))
     return cands[0] if cands else None
@@ -475,7 +514,7 @@ def _train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "d
     from discovervoice.convert import f0 as F0
     from discovervoice.convert.content import load_content_encoder
     from discovervoice.convert.index import FeatureIndex
-    from discovervoice.convert.world import analyze, build_world_net, f0_inputs
+    from discovervoice.convert.world import analyze, build_world_net, f0_inputs, slice_gv
 
     t_start = time.time()
     if threads:
@@ -549,6 +588,7 @@ def _train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "d
              "y_mean": Y.mean(0).tolist(), "y_std": np.maximum(Y.std(0), 1e-3).tolist()}
     X = np.concatenate([C, f0_inputs(Fz, stats["lf0_mean"], stats["lf0_std"])], 1).astype(np.float32)
     Yn = ((Y - np.array(stats["y_mean"])) / np.array(stats["y_std"])).astype(np.float32)
+    stats["gv"] = slice_gv(Yn, lengths).tolist()  # the GV post-filter's target (world.py)
     # held-out slices: every k-th slice
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     k = max(2, int(round(1 / max(holdout, 1e-3))))
