@@ -51,6 +51,10 @@ class DataError(DiscoverVoiceError):
     """A dataset folder is missing, empty, or laid out wrongly."""
 
 
+class SeparationError(DiscoverVoiceError):
+    """A separation request that cannot be served (stems the model lacks, bad settings)."""
+
+
 class StageUnavailableError(DiscoverVoiceError):
     """A stage that was asked for cannot run because its model cannot be loaded (missing,
     not downloaded, or unreadable); raised where retrying file after file would fail the

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from discovervoice.errors import AudioError, DiscoverVoiceError, WeightsError
+from discovervoice.errors import AudioError, SeparationError, WeightsError  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,6 @@ _ACCOMP_ALIASES = {"accompaniment", "instrumental", "other", "no_vocals", "karao
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus", ".webm", ".aiff",
                   ".aif", ".wma")
 
-
-class SeparationError(DiscoverVoiceError):
-    """A separation request that cannot be served (stems the model lacks, bad settings)."""
 
 
 def _load_network(model: str | os.PathLike, stems: Sequence[str] | None) -> tuple[Any, str]:
@@ -169,6 +166,11 @@ class Separator:
             (``average``, ``median_mag``, ``max_mag``, ``min_mag``, ``mask_avg``).
         preset: an ensemble preset of :data:`discovervoice.separation.ensemble.PRESETS`
             (members and method); ``model`` may also be the preset's name.
+        wiener: ``None`` (off) or the number of EM iterations of a multichannel Wiener
+            filter that re-estimates all stems from the mixture after the network
+            (:func:`discovervoice.separation.wiener.wiener_filter`; open-unmix's ``niter``).
+            1 raises ``dv-mdx23c-real``'s vocals uSDR on real songs by about 0.9 dB at about
+            twice the CPU time (weights/dv-mdx23c-real.md).
 
     Attributes:
         sample_rate: Hz the model works at.
@@ -184,7 +186,8 @@ class Separator:
                  overlap: float | None = None, shifts: int = 0, progress: ProgressFn | None = None,
                  stems: Sequence[str] | None = None, *, jobs: int = 0, batch_size: int = 1,
                  members: Sequence[Any] | None = None, weights: Sequence[float] | None = None,
-                 method: str = "average", normalize: bool | None = None, preset: str | None = None):
+                 method: str = "average", normalize: bool | None = None, preset: str | None = None,
+                 wiener: int | None = None):
         from discovervoice.separation.ensemble import PRESETS
 
         if isinstance(model, str) and model in PRESETS and preset is None:
@@ -199,6 +202,9 @@ class Separator:
             raise SeparationError(f"overlap must be in [0, 1), got {overlap}")
         if shifts < 0:
             raise SeparationError(f"shifts must be >= 0, got {shifts}")
+        if wiener is not None and not 0 <= int(wiener) <= 10:
+            raise SeparationError(f"wiener must be None or 0..10 EM iterations, got {wiener}")
+        self.wiener = None if wiener is None else int(wiener)
         if segment is not None and segment <= 0:
             raise SeparationError(f"segment must be > 0 seconds, got {segment}")
         self.device, self.segment, self.overlap, self.shifts = device, segment, overlap, shifts
@@ -364,6 +370,12 @@ class Separator:
             est = self.ensemble.separate(x, self.progress)
         else:
             est = self._separate_array(x, self.progress)
+        if self.wiener is not None:
+            from discovervoice.separation.wiener import wiener_filter
+
+            if self.progress is not None:
+                self.progress(0.99, "Wiener filtering")
+            est = wiener_filter(x, est, self.sample_rate, iterations=self.wiener)
         result = self._select(est, x)
         if self.progress is not None:
             self.progress(1.0, "done")
@@ -371,7 +383,8 @@ class Separator:
 
     def __repr__(self) -> str:
         return (f"Separator(model={self.name!r}, sample_rate={self.sample_rate}, stems={self.stems}, "
-                f"segment={self.segment}, overlap={self.overlap}, shifts={self.shifts})")
+                f"segment={self.segment}, overlap={self.overlap}, shifts={self.shifts}, "
+                f"wiener={self.wiener})")
 
 
 # --------------------------------------------------------------------------- files

@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="chunk overlap fraction (default: the checkpoint's own convention, "
                         "0.5 for the published RoFormers, else 0.25)")
     p.add_argument("--shifts", type=int, default=0, help="random shifts to average (shift trick)")
+    p.add_argument("--wiener", type=int, default=None, metavar="N",
+                   help="post-filter all stems with a multichannel Wiener filter, N EM iterations "
+                        "(1: about +0.9 dB vocals on real songs with the default, twice the time)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel chunk workers (CPU)")
     p.add_argument("-d", "--device", default="cpu", help="cpu or cuda")
     p.add_argument("--ensemble-method", default="average",
@@ -140,6 +143,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--max-seconds", type=float, default=None, help="first seconds of each song")
     ev.add_argument("--max-songs", type=int, default=None, help="first songs (by name)")
     ev.add_argument("--threads", type=int, default=None)
+    ev.add_argument("--wiener", type=int, default=None, metavar="N",
+                    help="Wiener post-filter (N EM iterations) for every model evaluated")
     ev.add_argument("--instrumental", action="store_true",
                     help="also score each song with its vocals taken out (vocal-free "
                          "references: vocals leakage on any data set)")
@@ -179,7 +184,7 @@ def _separate(args: argparse.Namespace) -> int:
     cb, bar = _progress_bar(not args.no_progress and sys.stderr.isatty())
     sep = Separator(model=args.model, device=args.device, segment=args.segment,
                     overlap=args.overlap, shifts=args.shifts, jobs=args.jobs, stems=stems,
-                    progress=cb, **kw)
+                    progress=cb, wiener=args.wiener, **kw)
     try:
         report = separate_files(sep, args.inputs, args.out, fmt=args.format, force=args.force,
                                 log_fn=lambda m: print(m, file=sys.stderr))
@@ -315,6 +320,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     table = evaluate_models(names, args.data, max_seconds=args.max_seconds, max_songs=args.max_songs,
                             instrumental=args.instrumental,
+                            separator_kwargs=None if args.wiener is None else {"wiener": args.wiener},
                             progress=lambda f, m: print(m, file=sys.stderr))
     print(table.markdown())
     if args.out:
