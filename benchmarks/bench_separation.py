@@ -12,7 +12,7 @@ that numbers from machines of other speeds compare:
    time [issue 15: <= 1.2].
 2. **Peak memory** on a 10-minute song [<= 2.5 GB]: a child process loads the model,
    reports its resident memory (the anchor), separates, and reports its peak resident
-   memory (``ru_maxrss``); both are printed, and the difference is what separation costs.
+   memory (``VmHWM``, see :func:`_peak_rss_mb`); both are printed, and the difference is what separation costs.
 3. **Overhead** of :func:`discovervoice.separation.apply.apply_model` against
    ``demucs.apply.apply_model`` on the same HTDemucs weights, same input, segment and
    overlap, no shifts, runs interleaved, best of ``--repeats`` [ratio <= 1.05]. Uses the
@@ -280,11 +280,15 @@ def bench_roformer_rtf(names: list[str], song_dir: str | None, repeats: int) -> 
     return rows
 
 
-def _roformer_memory_child(name: str, seconds: float, real_chunks: int, song_dir: str | None) -> None:
+def _roformer_memory_child(name: str, seconds: float, real_chunks: int, song_dir: str | None,
+                           song_npy: str | None = None) -> None:
     import torch
 
     from discovervoice.separation.api import Separator
 
+    # the song comes from the parent's .npy, so that making it (float64 temporaries) does not
+    # set the high-water mark the baseline is read from
+    song = np.load(song_npy) if song_npy else make_song(seconds, song_dir)
     sep = Separator(_network(name) if name != "default" else "default")
     net = sep.network
     calls = [0]
@@ -297,22 +301,26 @@ def _roformer_memory_child(name: str, seconds: float, real_chunks: int, song_dir
         return torch.zeros(x.shape[0], len(net.sources), x.shape[1], x.shape[-1])
 
     net.forward = forward
-    song = make_song(seconds, song_dir)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _peak_rss_mb()
     out = sep.separate(song)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"network": name, "after_load_and_song_mb": base / 1024, "peak_mb": peak / 1024,
+    peak = _peak_rss_mb()
+    print(json.dumps({"network": name, "after_load_and_song_mb": base, "peak_mb": peak,
                       "chunks": calls[0], "real_chunks": min(real_chunks, calls[0]),
                       "stems": list(out), "song_mb": song.nbytes / 2**20}))
 
 
 def bench_roformer_memory(names: list[str], seconds: float, real_chunks: int, song_dir: str | None,
                           threads: int) -> list[dict]:
+    import tempfile
+
     rows = []
+    tmp = tempfile.TemporaryDirectory(prefix="bench-song-")
+    song_npy = str(Path(tmp.name) / "song.npy")
+    np.save(song_npy, make_song(seconds, song_dir))
     for name in names:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--roformer-memory-child", name,
                "--mem-seconds", str(seconds), "--threads", str(threads),
-               "--mem-real-chunks", str(real_chunks)]
+               "--mem-real-chunks", str(real_chunks), "--song-npy", song_npy]
         if song_dir:
             cmd += ["--song-dir", song_dir]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
@@ -321,8 +329,10 @@ def bench_roformer_memory(names: list[str], seconds: float, real_chunks: int, so
             raise SystemExit(f"memory child for {name} failed: {proc.stderr.strip()[-2000:]}")
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         row["seconds"] = seconds
+        row["separation_cost_mb"] = row["peak_mb"] - row["after_load_and_song_mb"]
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
+    tmp.cleanup()
     return rows
 
 
@@ -347,15 +357,28 @@ def bench_small_roformer(seconds: float, repeats: int, song_dir: str | None) -> 
     return out
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process image in MB: ``VmHWM`` of /proc/self/status
+    (reset by exec), else ``ru_maxrss`` (which on Linux carries over from the forking parent
+    across exec, so a child started from a big parent would report the parent's size)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _memory_child(model: str, seconds: float, song_dir: str | None) -> None:
     from discovervoice.separation.api import Separator
 
     sep = Separator(model)
     song = make_song(seconds, song_dir)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _peak_rss_mb()
     out = sep.separate(song)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"after_load_and_song_mb": base / 1024, "peak_mb": peak / 1024,
+    peak = _peak_rss_mb()
+    print(json.dumps({"after_load_and_song_mb": base, "peak_mb": peak,
                       "stems": list(out), "song_mb": song.nbytes / 2**20}))
 
 
@@ -399,6 +422,7 @@ def main(argv=None) -> int:
                     help="chunks run through the real network in the memory children of --roformers")
     ap.add_argument("--small-seconds", type=float, default=60.0)
     ap.add_argument("--roformer-memory-child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--song-npy", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     import torch
 
@@ -408,7 +432,7 @@ def main(argv=None) -> int:
         return 0
     if args.roformer_memory_child:
         _roformer_memory_child(args.roformer_memory_child, args.mem_seconds, args.mem_real_chunks,
-                               args.song_dir)
+                               args.song_dir, args.song_npy)
         return 0
     if args.roformers:
         names = ([n.strip() for n in args.roformer_nets.split(",")] if args.roformer_nets else

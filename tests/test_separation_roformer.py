@@ -138,6 +138,17 @@ def test_checkpoint_pair_loads_and_gives_stems_summing_to_the_mixture(tmp_path, 
     assert float(np.abs(out["vocals"]).max()) > 1e-4
 
 
+def test_transformers_run_in_token_groups_with_the_same_result(tmp_path):
+    ckpt, _, _ = write_pair(tmp_path, "m", "mel_band_roformer")
+    net = RF.load_roformer_checkpoint(ckpt)
+    x = torch.from_numpy(song(0.4, seed=2))[None]
+    with torch.inference_mode():
+        whole = net(x)
+        net.max_tokens = 50          # a few sequences per call
+        grouped = net(x)
+    assert torch.allclose(whole, grouped, atol=1e-5)
+
+
 def test_mismatch_between_config_and_state_dict_names_both_files(tmp_path):
     ckpt, yml, _ = write_pair(tmp_path, "model", "bs_roformer", dim=16)
     cfg = yaml.unsafe_load(yml.read_text())

@@ -275,6 +275,10 @@ class RoformerBase(nn.Module):
         #: fraction of a chunk faded in and out when chunks are added back (MSST ``demix``)
         self.chunk_fade = 0.1
         self.num_stems = num_stems
+        #: tokens per transformer call: the time (freq) transformer sees bands x frames
+        #: independent sequences, run in groups of at most this many tokens, which bounds the
+        #: activations of a chunk without changing the result
+        self.max_tokens = 4096
         self.skip_connection = skip_connection
         self.zero_dc = zero_dc
         self.n_fft, self.hop_length, self.win_length = stft_n_fft, stft_hop_length, stft_win_length
@@ -338,6 +342,17 @@ class RoformerBase(nn.Module):
         # [B, C, F, N] -> [B, F*C (bin-major), N]
         return spec.view(b, c, f, n).permute(0, 2, 1, 3).reshape(b, f * c, n)
 
+    def _in_groups(self, fn: nn.Module, x: Tensor) -> Tensor:
+        """``fn`` over independent sequences ``x[R, L, D]``, at most :attr:`max_tokens` tokens
+        at a time (the same result as one call; less memory for the activations)."""
+        rows = max(1, self.max_tokens // max(1, x.shape[1]))
+        if x.shape[0] <= rows:
+            return fn(x)
+        out = torch.empty_like(x)
+        for i in range(0, x.shape[0], rows):
+            out[i:i + rows] = fn(x[i:i + rows])
+        return out
+
     def forward(self, mix: Tensor) -> Tensor:
         """``Tensor[B, C, T] -> Tensor[B, S, C, T]``."""
         b, c, length = mix.shape
@@ -359,8 +374,9 @@ class RoformerBase(nn.Module):
                 for prev in store:
                     x = x + prev
             bb, n, k, d = x.shape
-            x = time_t(x.transpose(1, 2).reshape(bb * k, n, d)).reshape(bb, k, n, d).transpose(1, 2)
-            x = freq_t(x.reshape(bb * n, k, d)).reshape(bb, n, k, d)
+            x = self._in_groups(time_t, x.transpose(1, 2).reshape(bb * k, n, d))
+            x = x.reshape(bb, k, n, d).transpose(1, 2)
+            x = self._in_groups(freq_t, x.reshape(bb * n, k, d)).reshape(bb, n, k, d)
             if self.skip_connection:
                 store.append(x)
         if self.final_norm_on:
