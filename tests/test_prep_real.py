@@ -106,10 +106,10 @@ def test_separator_evidence_rejects_music_the_classifier_calls_singing():
 
 def test_default_path_keeps_speech_unseparated_and_music_out():
     """prep's default path (segment_auto): the recording's voice is speech, so it stays the
-    voice track (the separator's stem only judges sung-looking runs): DER
-    below 10 % given the two speakers, no voice segment and no kept slice inside the music-only stretch. With the
-    separator's vocal stem as the voice track (--separate-speech) the music is not kept
-    either."""
+    voice track (the separator's stem only judges sung-looking runs): DER below 10 % given
+    the two speakers, no voice segment and no kept slice inside the music-only stretch.
+    With the separator's vocal stem as the voice track (--separate-speech) the music is
+    not kept either."""
     from discovervoice.prep.diarization import diarize
     from discovervoice.prep.pipeline import PrepOptions, _load_separator, keep_regions, separate_vocals
     from discovervoice.prep.segmentation import segment, segment_auto
@@ -123,8 +123,8 @@ def test_default_path_keeps_speech_unseparated_and_music_out():
     assert not _inside(est, m), _inside(est, m)
     segs = diarize(mix, SR, est, n_speakers=2)
     assert diarization_error_rate(truth, segs, len(mix) / SR, 0.25)["der"] < 0.10
-    # (the automatic count gives 3 here: the first of the woman's three turns lies at a
-    # cosine distance of 0.33 from her other two, above the 0.30 cut; see diarization's notes)
+    # (the automatic count gives 3 here: the first of the woman's three turns lies at an
+    # average cosine distance of 0.33 from her other two, above the 0.30 cut)
     segs = diarize(mix, SR, est)
     cuts = slice_at_quiet_points(mix, SR, regions=[(r.start, r.end) for r in
                                                     keep_regions(segs, PrepOptions())])

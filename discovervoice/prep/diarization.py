@@ -10,26 +10,40 @@ Recipe (the classic embedding + clustering pipeline, e.g. Wang et al. 2018,
    resemblyzer).
 2. **Units and clustering** — every voice segment is cut at its pauses of at least
    ``min_pause_seconds`` (0.25 s; the segmenter bridges gaps up to 0.5 s, so one segment
-   can hold two turns); units of at least ``min_unit_seconds`` (0.8 s) are clustered by
-   scikit-learn ``AgglomerativeClustering`` (average linkage, cosine distance) into
-   ``n_speakers`` clusters when given, else by cutting the tree at
-   :data:`DISTANCE_THRESHOLD`; shorter units join the nearest centroid. With
-   ``method="spectral"`` and a given number of speakers, ``SpectralClustering`` on the
-   cosine affinity is used instead.
+   can hold two turns); the pauses themselves are left out (``trim_pauses``: they come
+   back as silence, not as speech of anyone). Units of at least ``min_unit_seconds``
+   (0.8 s) are clustered by scikit-learn ``AgglomerativeClustering`` (average linkage,
+   cosine distance) into ``n_speakers`` clusters when given, else by cutting the tree at
+   :data:`DISTANCE_THRESHOLD`; then a cluster holding less than
+   ``min_cluster_seconds`` (:data:`MIN_CLUSTER_SECONDS`, 2 s) of voice gives its units
+   to the nearest larger cluster's centroid (pyannote.audio's ``min_cluster_size`` rule
+   of its clustering step, Bredin 2023, counted in seconds here); shorter units join the
+   nearest centroid. With ``method="spectral"`` and a given number of speakers,
+   ``SpectralClustering`` on the cosine affinity is used instead.
 
-   *Calibration* (issue 16; the silhouette rule set on synthetic corpus voices found one
-   speaker in a real two-speaker conversation): 24 real conversations of the
-   calibration speakers (1-4 speakers, six of each; 1-4 s turns, 0.3-1 s pauses, music
-   in half), ``discovervoice prep-eval --real calibration --conversations 24
-   --no-separate --thresholds 0.3,0.35,0.4,0.45,0.5,0.55,0.6`` — speaker count right /
-   DER (collar 0) per threshold: 0.30: 0.667 / 9.4%; 0.35: 0.708 / 13.8%; 0.40:
-   0.625 / 17.7%; 0.45: 0.542 / 29.1%; 0.50: 0.333 / 40.0%; >= 0.55: 0.25 (one speaker
-   everywhere). Count right by number of speakers at 0.30: 1: 6/6, 2: 5/6, 3: 3/6,
-   4: 2/6 — GE2E on 1-4 s turns of real, noisy recordings in many languages splits some
-   speakers and merges others; no single threshold reaches 90% (the issue's target).
-   0.30 (the lowest DER) is the default. With the default separator in front (prep's
-   default path) the same sweep gives DER 35-60%: the separator removes much of these
-   real voices, so the segments themselves are lost (missed speech 22%).
+   *Calibration* (issue 16): real conversations of the calibration speakers only
+   (:func:`discovervoice.prep.evaluate.real_conversations`; 1-4 speakers, 2-3 turns of
+   1-4 s each, 0.3-1 s pauses, an instrumental stretch in half), seeds 0 and 1, 48
+   conversations. Where the errors came from, with the true turns as segments (oracle
+   segmentation): GE2E turn embeddings of one speaker lie at cosine distance 0.14
+   (median; 95th percentile 0.34) and of two speakers at 0.46 (5th percentile 0.34; seed
+   0), so a tree cut alone splits single turns off as extra speakers: count right 0.65 at
+   0.30, 0.83 with the 2-s cluster minimum (cuts at 0.27 / 0.33: 0.75 / 0.83; a 3-s
+   minimum: 0.81). The remaining oracle errors are close pairs of Fish Fillets characters
+   (``dir-hs`` / ``dr-3`` / ``ch-r`` at 0.26-0.27 median distance, perhaps one actor)
+   and speakers whose own turns spread widely (``k1-pap``, ``rand-0``, KLettres ``tn``).
+   Tried and not kept, oracle segmentation unless said: re-assigning units to centroids
+   until stable (no change), centroid linkage (count 0.69 at best), resemblyzer's
+   silence-trimmed utterance embedding per unit (0.77), subtracting the calibration mean
+   embedding (0.85 vs 0.83, one conversation), and on the segmenter's output complete
+   linkage (0.58), 4 windows per second (0.73 vs 0.77 at 2) and no re-segmentation (no
+   change); earlier an
+   eigengap count (NME-SC). On the segmenter's output, instrumental music kept as speech
+   or singing was the other error source (an extra "speaker", or a turn merged with the
+   music after it), see :mod:`discovervoice.prep.segmentation`. Prep's default path
+   (``prep-eval --real calibration --seed 0|1``) on the 48 conversations: count right
+   0.83 (2-4 speakers: 29/36), DER 9.9%, 1 kept slice inside music; results on the
+   evaluation speakers in the README.
 3. **Re-segmentation** — inside segments longer than ``2 * min_turn_seconds``, each window
    is assigned to the nearest cluster centroid; a run of at least ``min_turn_seconds``
    with another speaker splits the segment at the change.
@@ -197,12 +211,18 @@ def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
         min_pause_seconds: pause that cuts a voice segment into units
             (:func:`split_at_pauses`).
         rate: embedding windows per second.
+        linkage: scikit-learn linkage of the tree (``"average"``, calibrated).
+        min_cluster_seconds: automatic count only: clusters with less voice than this
+            join the nearest larger cluster (:data:`MIN_CLUSTER_SECONDS`; 0 turns it off).
+        trim_pauses: leave the pauses that cut units out of the speaker turns (they
+            come back as ``silence`` segments).
         labels: segment labels that are diarized (others keep ``speaker=None``).
         cache: optional dict reused across calls on the same audio (embeddings per unit),
             for threshold sweeps.
 
     Returns:
-        New segment list (same coverage) with ``speaker`` set on voice segments.
+        New segment list (same coverage) with ``speaker`` set on voice segments; pauses
+        inside voice segments become ``silence`` when ``trim_pauses``.
     """
     x16 = F.to_mono_16k(audio, sample_rate)
     cache = {} if cache is None else cache
