@@ -225,7 +225,10 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
                                        "importance": "L1 magnitude (torch-pruning MagnitudeImportance p=1)"})
 
     def measure(s: float) -> PruneRow:
-        path = out_dir / f"{name}-s{int(round(s * 100)):02d}.safetensors"
+        # a repeated sparsity (fine-tuning again) gets its own file: -sNN, -sNN-2, -sNN-3...
+        same = sum(1 for r in table.rows if abs(r.sparsity - s) < 1e-9)
+        path = out_dir / (f"{name}-s{int(round(s * 100)):02d}"
+                          + (f"-{same + 1}" if same else "") + ".safetensors")
         save_embedded(net, path, extra={"pruned_from": name, "channel_sparsity": s,
                                         "finetune_steps_per_step": finetune_steps})
         scores = validate(net, valid_list, sources, device=device, max_seconds=valid_seconds)
