@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "discovervoice.library.cli",
     "discovervoice.convert.cli",
     "discovervoice.prep.cli",
+    "discovervoice.prep.manifest",
     "discovervoice.pipeline_cli",
 )
 

@@ -14,7 +14,6 @@ MAX_LINES = 120
 EXCEPTIONS = {
     "app.py:build_app": 277,
     "discovervoice/convert/voice.py:_train_voice": 229,
-    "discovervoice/classify/cli.py:register": 168,
     "discovervoice/separation/train.py:train": 164,
     "discovervoice/prep/evaluate.py:evaluate": 157,
     "discovervoice/eval/mos.py:_build_utmos_classes": 153,

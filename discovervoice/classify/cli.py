@@ -3,7 +3,7 @@
 Commands::
 
     discovervoice which-singer VOICE_FILE [--model MODEL] [--top-k 5] [--json] [--song]
-    discovervoice classify train DATA_DIR -o MODEL_DIR [--init auto|scratch|NAME|DIR] ...
+    discovervoice classify train (DATA_DIR | --manifest PREP_DATASET) -o MODEL_DIR [--init ...] ...
     discovervoice classify evaluate MODEL DATA_DIR -o OUT_DIR [--gallery-clips 3] ...
     discovervoice classify gallery add MODEL NAME CLIP [CLIP ...] [-o OUT_DIR] [--replace]
     discovervoice classify gallery remove MODEL NAME [-o OUT_DIR]
@@ -46,12 +46,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cl = subparsers.add_parser("classify", help="train, evaluate and extend singer classifiers")
     sub = cl.add_subparsers(dest="classify_command", metavar="COMMAND")
     sub.required = True
+    _register_train(sub)
+    _register_evaluate(sub)
+    _register_gallery(sub)
+    _register_backend_fusion_catalogue(sub)
 
+
+def _register_train(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser("train", help="train an AST singer classifier on DATA_DIR/<singer>/...",
                         description="Train (fine-tune) an AST singer classifier. DATA_DIR holds "
                                     "one folder per singer with vocal clips; full songs go in "
-                                    "DATA_DIR/<singer>/songs/ and are separated first.")
-    tr.add_argument("data_dir")
+                                    "DATA_DIR/<singer>/songs/ and are separated first. "
+                                    "--manifest trains on a `discovervoice prep` dataset "
+                                    "instead (its sources' folders name the singers).")
+    tr.add_argument("data_dir", nargs="?", default=None)
+    tr.add_argument("--manifest", default=None, metavar="DATASET",
+                    help="a `discovervoice prep` output folder (or its manifest.jsonl) instead "
+                         "of DATA_DIR: the singer is each source recording's folder name, the "
+                         "source its song, its main speaker's slices the clips")
     tr.add_argument("-o", "--out", required=True, help="classifier folder to write")
     tr.add_argument("--init", default="auto",
                     help="auto (ast_audioset when available, else dv-singer-ast), scratch, "
@@ -101,6 +113,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="allow singer folders named after voices reserved for evaluation")
     tr.set_defaults(func=_train)
 
+
+def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evaluate", help="top-1/top-3/cross-entropy vs a resemblyzer baseline",
                         description="Evaluate on held-out songs of the model's singers and on "
                                     "unseen singers enrolled from a few clips (gallery), for "
@@ -126,6 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "for fine-tuning on the same clips with `classify train DIR`")
     ev.set_defaults(func=_evaluate)
 
+
+def _register_gallery(sub: argparse._SubParsersAction) -> None:
     ga = sub.add_parser("gallery", help="add singers to a classifier without retraining")
     gsub = ga.add_subparsers(dest="gallery_command", metavar="COMMAND")
     gsub.required = True
@@ -148,6 +164,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=_gallery_list)
 
+
+def _register_backend_fusion_catalogue(sub: argparse._SubParsersAction) -> None:
     bk = sub.add_parser("backend", help="fit the gallery's scoring backend (NAP + WCCN)",
                         description="Fit the gallery scoring backend of a trained classifier "
                                     "on windows of its training songs in DATA_DIR: nuisance "
@@ -244,10 +262,18 @@ def _train(args: argparse.Namespace) -> int:
                       cross_modal_crops=args.cross_modal_crops)
     from discovervoice.progress import tqdm_bar
 
+    if (args.data_dir is None) == (args.manifest is None):
+        raise ValueError("classify train needs DATA_DIR or --manifest DATASET (one of them)")
+    clips = None
+    if args.manifest is not None:
+        from discovervoice.classify.data import clips_from_manifest
+
+        clips = clips_from_manifest(args.manifest, allow_reserved=args.allow_reserved)
     cb, bar = tqdm_bar("training", leave=False, tty_only=True)
     try:
-        res = train(args.data_dir, args.out, cfg, cache_dir=args.cache, resume=args.resume,
-                    catalogue=args.catalogue, allow_reserved=args.allow_reserved, progress=cb)
+        res = train(args.data_dir or args.manifest, args.out, cfg, cache_dir=args.cache,
+                    resume=args.resume, catalogue=args.catalogue,
+                    allow_reserved=args.allow_reserved, progress=cb, clips=clips)
     finally:
         bar.close()
     s = res.summary

@@ -14,6 +14,9 @@ Layout accepted by ``discovervoice classify train DATA_DIR`` (one folder per sin
                                                ``song``/``piece`` (spoken: ``text``),
                                                ``kind`` (sung|spoken)
 
+A `discovervoice prep` dataset is read by :func:`clips_from_manifest` instead
+(``classify train --manifest``).
+
 A file's *kind* (``sung`` or ``spoken``) comes from the manifest, else from its name
 (``spoken``/``speech``/``speak``/``read``/``talk`` anywhere in its relative path means
 spoken), else ``sung``. Pure Python + numpy; no model code here.
@@ -169,6 +172,51 @@ def scan_dataset(data_dir: str | Path, *, min_singers: int = 2,
                         "singer to an existing model use gallery mode "
                         "(`discovervoice classify gallery add`)")
     return clips
+
+
+def clips_from_manifest(path: str | Path, *, allow_reserved: bool = False) -> list[Clip]:
+    """Clips for ``classify train --manifest`` from a prep dataset.
+
+    Singer: the name of the folder holding each source recording (prep run over
+    ``RAW/<singer>/*.wav``, the layout ``classify train DATA_DIR`` reads); only the slices
+    of each source's main speaker (most seconds) are kept, so a second voice in a
+    recording is not learned as the singer. Song: the source recording, so its slices
+    never straddle the train/validation split. Kind: ``spoken`` for speech slices, ``sung``
+    for singing. (A corpus is read as folders: ``classify train CORPUS/singers/train``.)
+
+    Returns:
+        clips sorted by (singer, path).
+
+    Raises:
+        DataError: no ``manifest.jsonl``, no voice slices, or a reserved voice (unless
+            allowed).
+    """
+    from collections import Counter
+
+    from discovervoice.corpus.reserved import is_reserved_voice
+    from discovervoice.prep.pipeline import read_manifest
+
+    p = Path(path)
+    p = p / "manifest.jsonl" if p.is_dir() else p
+    root, records = p.parent, read_manifest(p)
+    seconds: dict[str, Counter] = {}
+    for r in records:
+        seconds.setdefault(r["source"], Counter())[r["speaker"]] += float(r["duration"] or 0)
+    clips = []
+    for r in records:
+        if r["label"] not in ("speech", "singing"):
+            continue
+        if r["speaker"] != seconds[r["source"]].most_common(1)[0][0]:
+            continue
+        singer = Path(r["source"]).parent.name
+        if not allow_reserved and is_reserved_voice(singer):
+            raise DataError(f"{p}: singer {singer!r} is a voice reserved for evaluation "
+                            "(DESIGN.md); pass --allow-reserved to use it anyway")
+        clips.append(Clip(root / r["file"], singer, str(r["source"]),
+                          "spoken" if r["label"] == "speech" else "sung"))
+    if not clips:
+        raise DataError(f"{p}: the manifest lists no speech or singing slices")
+    return sorted(clips, key=lambda c: (c.singer, str(c.path)))
 
 
 def split_by_song(clips: Sequence[Clip], val_fraction: float = 0.15, *, seed: int = 0,
