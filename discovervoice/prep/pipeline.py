@@ -3,8 +3,11 @@
 For every input file (:func:`prepare`):
 
 1. load at ``options.sample_rate`` (:func:`discovervoice.audio.load`);
-2. remove music/background with :class:`discovervoice.separation.Separator` (the vocal
-   stem becomes the voice track) unless ``separate=False``;
+2. remove music/background with :class:`discovervoice.separation.Separator` unless
+   ``separate=False``: the vocal stem becomes the voice track when the recording is mostly
+   sung; a recording that is mostly speech stays its own voice track and the stem only
+   judges sung-looking runs (:func:`discovervoice.prep.segmentation.segment_auto`;
+   ``separate_speech=True`` keeps the stem for speech too);
 3. optionally denoise the voice track with :mod:`discovervoice.enhance`;
 4. segment into speech / singing / music / silence (:mod:`discovervoice.prep.segmentation`),
    written to ``segments/<source_id>.csv``;

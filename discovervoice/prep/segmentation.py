@@ -179,6 +179,9 @@ def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | No
         audio: ``ndarray[C, T]`` or ``ndarray[T]`` at ``sample_rate`` Hz (the full signal).
         vocals: optional separated vocal track of ``audio`` (same rate, any channels).
         options: thresholds; defaults when ``None``.
+        separated: a separated vocal stem used as evidence only, with ``audio`` itself as
+            the voice track: singing runs where it lies far below ``audio`` are dropped
+            (:func:`_leakage_runs`; speech is not judged by it, see :func:`segment_auto`).
         classifier: speech/singing/music window classifier (default
             :func:`discovervoice.prep.voicetype.default_classifier`).
 
@@ -389,6 +392,7 @@ def segment(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | None = 
         vocals: the separated vocal stem of ``audio`` when available (see module doc).
         options: :class:`SegmentOptions`.
         classifier: window classifier (see :func:`label_frames`).
+        separated: a separated stem used as evidence only (see :func:`label_frames`).
 
     Returns:
         Contiguous :class:`Segment` list (``label`` in :data:`LABELS`), start/end in
