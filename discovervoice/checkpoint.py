@@ -124,6 +124,26 @@ def read_tensors(path: str | os.PathLike, framework: str = "pt") -> tuple[dict[s
     return tensors, meta
 
 
+def fit_state(model: Any, state: Mapping[str, Any], path: str | os.PathLike, what: str) -> Any:
+    """Load ``state`` into ``model`` (a ``torch.nn.Module``), every key and shape exactly.
+
+    Returns:
+        ``model``.
+
+    Raises:
+        WeightsError: naming ``path`` and ``what`` (e.g. "an ECAPA-TDNN state dict of this
+            configuration"), with the missing / unexpected keys or the shape mismatch.
+    """
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that do not fit the configuration
+        raise WeightsError(f"{path}: not {what} ({str(exc).splitlines()[-1].strip()})") from exc
+    if missing or unexpected:
+        raise WeightsError(f"{path}: not {what}; missing keys {list(missing)[:5]}, "
+                           f"unexpected keys {list(unexpected)[:5]}")
+    return model
+
+
 def save(path: str | os.PathLike, tensors: Mapping[str, Any], *, format: str,
          config: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
          architecture: str = "", half: bool = False) -> Path:

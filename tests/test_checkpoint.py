@@ -187,3 +187,14 @@ def test_registry_is_parsed_once_and_reread_when_a_manifest_changes(tmp_path, mo
     reg = weights.registry(tmp_path)
     reg.pop("dv-a")                                                       # a copy
     assert "dv-a" in weights.registry(tmp_path)
+
+
+def test_fit_state_names_the_file_and_the_mismatch(tmp_path):
+    net = torch.nn.Linear(3, 2)
+    same = {k: v.clone() for k, v in net.state_dict().items()}
+    assert checkpoint.fit_state(torch.nn.Linear(3, 2), same, tmp_path / "m.pt", "x") is not None
+    with pytest.raises(WeightsError, match=r"m.pt: not a tiny net; missing keys \['bias'\]"):
+        checkpoint.fit_state(torch.nn.Linear(3, 2), {"weight": same["weight"]}, tmp_path / "m.pt",
+                             "a tiny net")
+    with pytest.raises(WeightsError, match=r"m.pt: not a tiny net \(.*size mismatch"):
+        checkpoint.fit_state(torch.nn.Linear(4, 2), same, tmp_path / "m.pt", "a tiny net")

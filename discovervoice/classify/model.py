@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from discovervoice.checkpoint import read_tensors, write_tensors
+from discovervoice.checkpoint import fit_state, read_tensors, write_tensors
 from discovervoice.errors import WeightsError
 
 #: The embedded default's architecture: small enough to train on 2 CPU cores.
@@ -116,10 +116,7 @@ def load_ast_folder(path: str | os.PathLike) -> ASTCheckpoint:
     raw = read_tensors(p / "model.safetensors")[0]
     fp16 = any(v.dtype == torch.float16 for v in raw.values())
     state = {k: v.float() for k, v in raw.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise WeightsError(f"{p / 'model.safetensors'}: does not fit config.json "
-                           f"(missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})")
+    fit_state(model, state, p / "model.safetensors", "an AST state dict that fits config.json")
     model.to(torch.float32).eval()
     return ASTCheckpoint(model, fe, p, stored_fp16=fp16)
 

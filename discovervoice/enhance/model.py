@@ -207,8 +207,6 @@ def load_crnn(path: str | os.PathLike) -> CRNN:
         ck = checkpoint.load(path, CHECKPOINT_FORMAT, what="CRNN enhancer checkpoint")
         config, state = ck.config, ck.tensors
     model = CRNN(**config)
-    try:
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: weights do not fit the stored config ({exc})") from exc
+    checkpoint.fit_state(model, {k: v.float() for k, v in state.items()}, path,
+                         "CRNN weights that fit the stored config")
     return model.eval()

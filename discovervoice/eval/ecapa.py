@@ -325,13 +325,7 @@ def load_ecapa(path: str | Path, spec: Any = None, **config: Any) -> EcapaEncode
         raise WeightsError(f"{ckpt}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
     if not isinstance(state, dict):
         raise WeightsError(f"{ckpt}: expected a state dict, got {type(state).__name__}")
-    model = ecapa_tdnn(**cfg)
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shapes that do not fit this configuration
-        raise WeightsError(f"{ckpt}: not an ECAPA-TDNN state dict of this configuration "
-                           f"({str(exc).splitlines()[-1].strip()})") from exc
-    if missing or unexpected:
-        raise WeightsError(f"{ckpt}: not an ECAPA-TDNN state dict of this configuration; "
-                           f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+    from discovervoice.checkpoint import fit_state
+
+    model = fit_state(ecapa_tdnn(**cfg), state, ckpt, "an ECAPA-TDNN state dict of this configuration")
     return EcapaEncoder(model, n_mels)

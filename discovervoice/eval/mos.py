@@ -277,16 +277,10 @@ def load_utmos(path: str | Path, spec: Any = None, **config: Any) -> "UTMOS":
     if "state_dict" in obj:
         cfg = {**obj.get("config", {}), **cfg}
         obj = obj["state_dict"]
-    model = utmos22_strong(**cfg)
-    state = _normalise_state_dict(obj)
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shapes that do not fit this configuration
-        raise WeightsError(f"{p}: not a UTMOS22 strong-learner state dict of this "
-                           f"configuration ({str(exc).splitlines()[-1].strip()})") from exc
-    if missing or unexpected:
-        raise WeightsError(f"{p}: not a UTMOS22 strong-learner state dict; missing keys "
-                           f"{missing[:5]}, unexpected keys {unexpected[:5]}")
+    from discovervoice.checkpoint import fit_state
+
+    model = fit_state(utmos22_strong(**cfg), _normalise_state_dict(obj), p,
+                      "a UTMOS22 strong-learner state dict of this configuration")
     model.eval()
     return UTMOS(model)
 
