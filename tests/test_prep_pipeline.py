@@ -184,3 +184,31 @@ def test_cli_prep_runs_and_reports(inputs, tmp_path, capsys):
     assert main(["prep", str(inputs / "low.wav"), "-o", str(out), "--min-seconds", "3",
                  "--max-seconds", "1", "--no-separate"]) == 1
     assert "min-seconds" in capsys.readouterr().err
+
+
+def test_default_path_keeps_speech_as_its_own_voice_track(monkeypatch, tmp_path):
+    """With separation on, a real speech recording (KLettres syllables) stays its own voice
+    track and a sung one takes the separator's stem; --separate-speech takes the stem for
+    speech too (segment_auto)."""
+    from tests.speech_clips import klettres_words
+
+    try:
+        (speech,) = klettres_words(tmp_path / "in", files=1, words_per_file=12, pause_seconds=0.3,
+                                   sample_rate=SR)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    sf.write(tmp_path / "in" / "song.wav", _song_like(220.0), SR)
+    fake = _FakeSeparator()
+    monkeypatch.setattr(P._Stages, "separator", lambda self: fake)
+
+    def tracks(out, **kw):
+        prepare([tmp_path / "in"], out, _opts(separate=True, **kw))
+        return {json.loads(p.read_text())["source"].rsplit("/", 1)[-1]: json.loads(p.read_text())
+                for p in (out / "parts").glob("*.json")}
+
+    parts = tracks(tmp_path / "ds")
+    assert parts[speech.name]["voice_track"] == "mixture" and parts[speech.name]["records"]
+    assert parts["song.wav"]["voice_track"] == "vocals" and parts["song.wav"]["records"]
+    assert all(p["separated"] for p in parts.values()) and fake.calls == 2
+    parts = tracks(tmp_path / "ds2", separate_speech=True)
+    assert parts[speech.name]["voice_track"] == "vocals"
