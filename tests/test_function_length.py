@@ -18,7 +18,6 @@ EXCEPTIONS = {
     "discovervoice/prep/evaluate.py:evaluate": 157,
     "discovervoice/eval/mos.py:_build_utmos_classes": 153,
     "discovervoice/corpus/songs.py:build_song": 145,
-    "discovervoice/classify/evaluate.py:evaluate": 142,
     "discovervoice/eval/ecapa.py:_build": 138,
     "discovervoice/separation/cli.py:register": 135,
     "discovervoice/prep/evaluate.py:evaluate_real": 134,

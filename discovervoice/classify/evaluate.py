@@ -163,7 +163,6 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
         DataError: no query clip at all.
     """
     from discovervoice.classify.classifier import SingerClassifier
-    from discovervoice.eval.classification import plot_confusion_matrix
 
     clf = model if isinstance(model, SingerClassifier) else SingerClassifier.load(model)
     out = Path(out_dir)
@@ -178,18 +177,9 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
     rng = random.Random(seed)
 
     def cap(cs: list[Clip]) -> list[Clip]:
-        if max_queries_per_singer is None:
-            return cs
-        out_: list[Clip] = []
-        for s in sorted({c.singer for c in cs}):
-            for k in KINDS:
-                sub = [c for c in cs if c.singer == s and c.kind == k]
-                rng.shuffle(sub)
-                out_ += sorted(sub[:max_queries_per_singer], key=lambda c: str(c.path))
-        return out_
+        return _cap(cs, max_queries_per_singer, rng)
 
-    seen_q = [c for c in clips if c.singer in labels and c.song not in used_songs]
-    seen_q = cap(seen_q)
+    seen_q = cap([c for c in clips if c.singer in labels and c.song not in used_songs])
     # the baseline's centroids come from the model's own training audio when that folder
     # is at hand (the same material, e.g. the 6-second enrolment crops), else from clips
     # of its training songs in data_dir
@@ -202,70 +192,20 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
     result: dict[str, Any] = {"model": clf.name, "data_dir": [str(d) for d in dirs],
                               "query_seconds": query_seconds, "seen": {}, "unseen": {}}
     skipped: list[list[str]] = []
-
-    # ---------------------------------------------------------------- seen singers
     if seen_q and "seen" in protocols:
         p(0.05, f"seen singers: {len(seen_q)} queries")
-        res = _score_queries(clf, seen_q, labels, query_seconds, base, skipped,
-                             lambda f, m: p(0.05 + 0.45 * f, m), mode=clf.scoring)
-        if base is not None:
-            embs: dict[str, list[np.ndarray]] = {n: [] for n in labels}
-            for c in seen_train:
-                try:
-                    embs[c.singer].append(base.embed(_load(c, None)))
-                except AudioError as exc:
-                    skipped.append([str(c.path), str(exc)])
-            missing = [n for n in labels if not embs[n]]
-            if missing:
-                log.warning("baseline: no training clips found for %s; baseline skipped", missing)
-            else:
-                cents = _Baseline.centroids(embs, labels)
-                res["baseline_scores"] = {k: np.stack(v) @ cents.T
-                                          for k, v in res.pop("baseline_embs").items() if v}
-        result["seen"] = _summarise(res, labels, out, "seen", plot_confusion_matrix)
-        result["seen"]["train_clips_baseline"] = len(seen_train)
-        result["seen"]["scoring"] = clf.scoring
-
-    # ---------------------------------------------------------------- unseen singers
+        result["seen"] = _seen_protocol(clf, seen_q, seen_train, query_seconds, base, skipped,
+                                        out, lambda f, m: p(0.05 + 0.45 * f, m))
     if unseen_names and "unseen" in protocols:
         p(0.5, f"unseen singers: enrolling {len(unseen_names)}")
         enrol = choose_enrolment(clips, unseen_names, clf.window, rng, gallery_clips=gallery_clips,
                                  gallery_seconds=gallery_seconds, skipped=skipped)
-        names = sorted(enrol)
         enrol_songs = {(s, c.song) for s, cs in enrol.items() for c in cs}
         q = cap([c for c in clips if c.singer in enrol and (c.singer, c.song) not in enrol_songs])
-        if len(names) >= 2 and q:
-            gal = SingerClassifier(clf.checkpoint, window=clf.window, temperature=clf.temperature,
-                                   gallery_scale=clf.gallery_scale, name=clf.name,
-                                   backend=clf.backend, speaker_weight=clf.speaker_weight,
-                                   speaker_scale=clf.speaker_scale)
-            b_embs: dict[str, list[np.ndarray]] = {n: [] for n in names}
-            written = []
-            for s in names:
-                crops = [_enrol_crop(_load(c, None), gallery_seconds, clf.window) for c in enrol[s]]
-                gal.add_to_gallery(s, crops)
-                if base is not None:
-                    b_embs[s] = [base.embed(x) for x in crops]
-                if write_enrolment is not None:
-                    from discovervoice import audio as dv_audio
-
-                    for c, x in zip(enrol[s], crops):
-                        f = Path(write_enrolment) / s / f"{c.path.stem}.wav"
-                        dv_audio.save(f, x, SAMPLE_RATE)
-                        written.append({"path": f"{s}/{f.name}", "singer": s, "song": c.song,
-                                        "kind": "sung"})
-            if write_enrolment is not None:
-                (Path(write_enrolment) / "manifest.json").write_text(json.dumps(written, indent=1))
-            res = _score_queries(gal, q, names, query_seconds, base, skipped,
-                                 lambda f, m: p(0.55 + 0.4 * f, m), mode="gallery")
-            if base is not None:
-                cents = _Baseline.centroids(b_embs, names)
-                res["baseline_scores"] = {k: np.stack(v) @ cents.T
-                                          for k, v in res.pop("baseline_embs").items() if v}
-            result["unseen"] = _summarise(res, names, out, "unseen", plot_confusion_matrix)
-            result["unseen"]["enrolment"] = {
-                "clips_per_singer": gallery_clips, "seconds_per_clip": gallery_seconds,
-                "files": {s: [str(c.path) for c in cs] for s, cs in enrol.items()}}
+        if len(enrol) >= 2 and q:
+            result["unseen"] = _unseen_protocol(
+                clf, enrol, q, gallery_clips, gallery_seconds, query_seconds, base, skipped, out,
+                write_enrolment, lambda f, m: p(0.55 + 0.4 * f, m))
     if not result["seen"] and not result["unseen"]:
         raise DataError(f"{', '.join(map(str, dirs))}: no query clips (no held-out songs of the model's singers "
                         "and no unseen singers with enough songs)")
@@ -275,6 +215,99 @@ def evaluate(model: Any, data_dir: str | os.PathLike | Sequence[str | os.PathLik
     (out / "metrics.md").write_text(metrics_markdown(result))
     p(1.0, f"wrote {out / 'metrics.json'}")
     return result
+
+
+def _cap(cs: list[Clip], max_per_singer: int | None, rng: random.Random) -> list[Clip]:
+    """At most ``max_per_singer`` clips per singer and kind (random, by ``rng``)."""
+    if max_per_singer is None:
+        return cs
+    out: list[Clip] = []
+    for s in sorted({c.singer for c in cs}):
+        for k in KINDS:
+            sub = [c for c in cs if c.singer == s and c.kind == k]
+            rng.shuffle(sub)
+            out += sorted(sub[:max_per_singer], key=lambda c: str(c.path))
+    return out
+
+
+def _baseline_scores(res: dict[str, Any], embs: dict[str, list[np.ndarray]],
+                     names: list[str]) -> None:
+    """Replace the queries' resemblyzer embeddings in ``res`` by their cosine scores
+    against the singers' centroids."""
+    cents = _Baseline.centroids(embs, names)
+    res["baseline_scores"] = {k: np.stack(v) @ cents.T
+                              for k, v in res.pop("baseline_embs").items() if v}
+
+
+def _seen_protocol(clf: Any, queries: list[Clip], train: list[Clip], query_seconds: float | None,
+                   base: "_Baseline | None", skipped: list[list[str]], out: Path,
+                   progress: Progress) -> dict[str, Any]:
+    """Held-out songs of the model's singers, scored the model's way; the baseline's
+    centroids come from ``train`` (clips of the model's training songs)."""
+    from discovervoice.eval.classification import plot_confusion_matrix
+
+    labels = clf.labels
+    res = _score_queries(clf, queries, labels, query_seconds, base, skipped, progress,
+                         mode=clf.scoring)
+    if base is not None:
+        embs: dict[str, list[np.ndarray]] = {n: [] for n in labels}
+        for c in train:
+            try:
+                embs[c.singer].append(base.embed(_load(c, None)))
+            except AudioError as exc:
+                skipped.append([str(c.path), str(exc)])
+        missing = [n for n in labels if not embs[n]]
+        if missing:
+            log.warning("baseline: no training clips found for %s; baseline skipped", missing)
+        else:
+            _baseline_scores(res, embs, labels)
+    summary = _summarise(res, labels, out, "seen", plot_confusion_matrix)
+    summary["train_clips_baseline"] = len(train)
+    summary["scoring"] = clf.scoring
+    return summary
+
+
+def _unseen_protocol(clf: Any, enrol: dict[str, list[Clip]], queries: list[Clip],
+                     gallery_clips: int, gallery_seconds: float, query_seconds: float | None,
+                     base: "_Baseline | None", skipped: list[list[str]], out: Path,
+                     write_enrolment: str | os.PathLike | None,
+                     progress: Progress) -> dict[str, Any]:
+    """Singers the model never saw, enrolled into a gallery from ``enrol`` and scored on
+    ``queries`` of their other songs; optionally the enrolment crops are written out."""
+    from discovervoice.classify.classifier import SingerClassifier
+    from discovervoice.eval.classification import plot_confusion_matrix
+
+    names = sorted(enrol)
+    gal = SingerClassifier(clf.checkpoint, window=clf.window, temperature=clf.temperature,
+                           gallery_scale=clf.gallery_scale, name=clf.name,
+                           backend=clf.backend, speaker_weight=clf.speaker_weight,
+                           speaker_scale=clf.speaker_scale)
+    b_embs: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    written = []
+    for s in names:
+        crops = [_enrol_crop(_load(c, None), gallery_seconds, clf.window) for c in enrol[s]]
+        gal.add_to_gallery(s, crops)
+        if base is not None:
+            b_embs[s] = [base.embed(x) for x in crops]
+        if write_enrolment is not None:
+            from discovervoice import audio as dv_audio
+
+            for c, x in zip(enrol[s], crops):
+                f = Path(write_enrolment) / s / f"{c.path.stem}.wav"
+                dv_audio.save(f, x, SAMPLE_RATE)
+                written.append({"path": f"{s}/{f.name}", "singer": s, "song": c.song,
+                                "kind": "sung"})
+    if write_enrolment is not None:
+        (Path(write_enrolment) / "manifest.json").write_text(json.dumps(written, indent=1))
+    res = _score_queries(gal, queries, names, query_seconds, base, skipped, progress,
+                         mode="gallery")
+    if base is not None:
+        _baseline_scores(res, b_embs, names)
+    summary = _summarise(res, names, out, "unseen", plot_confusion_matrix)
+    summary["enrolment"] = {
+        "clips_per_singer": gallery_clips, "seconds_per_clip": gallery_seconds,
+        "files": {s: [str(c.path) for c in cs] for s, cs in enrol.items()}}
+    return summary
 
 
 def _score_queries(clf: Any, queries: list[Clip], names: list[str], seconds: float | None,
