@@ -38,7 +38,9 @@ VOXCELEB_CONFIG = dict(input_size=80, channels=[1024, 1024, 1024, 1024, 3072],
                        lin_neurons=192)
 
 
-def _build():
+def _build_blocks():
+    """SpeechBrain's ECAPA-TDNN building blocks (torch imported lazily): ``(Conv, BN,
+    TDNNBlock, SERes2NetBlock, AttentiveStatisticsPooling)`` module classes."""
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -137,6 +139,16 @@ def _build():
             attn = torch.softmax(self.conv(torch.tanh(self.tdnn(ctx))), dim=2)
             mean, std = self._stats(x, attn)
             return torch.cat([mean, std], dim=1).unsqueeze(2)
+
+    return Conv, BN, TDNNBlock, SERes2NetBlock, AttentiveStatisticsPooling
+
+
+def _build():
+    """The ``ECAPA_TDNN`` module class on the blocks of :func:`_build_blocks`."""
+    import torch
+    from torch import nn
+
+    Conv, BN, TDNNBlock, SERes2NetBlock, AttentiveStatisticsPooling = _build_blocks()
 
     class ECAPA_TDNN(nn.Module):
         """ECAPA-TDNN; ``forward(Tensor[B, T, F]) -> Tensor[B, 1, lin_neurons]``."""

@@ -77,9 +77,9 @@ class DNSMOS:
 
 # --------------------------------------------------------------------------- UTMOS
 
-def _build_utmos_classes():
-    """Define the UTMOS22 strong-learner modules (torch imported lazily)."""
-    import torch
+def _build_wav2vec2_layers():
+    """The wav2vec 2.0 feature encoder and transformer layer of the UTMOS22 strong learner
+    (torch imported lazily): ``(ConvFeatureExtraction, EncoderLayer)`` module classes."""
     import torch.nn.functional as F
     from torch import Tensor, nn
 
@@ -141,6 +141,19 @@ def _build_utmos_classes():
             x = self.self_attn_layer_norm(x + self.self_attn(x, pad))
             return self.final_layer_norm(x + self.fc2(F.gelu(self.fc1(x))))
 
+    return ConvFeatureExtraction, EncoderLayer
+
+
+def _build_wav2vec2_class():
+    """Define the wav2vec 2.0 encoder of the UTMOS22 strong learner (torch imported
+    lazily) on the layers of :func:`_build_wav2vec2_layers`; returns the ``Wav2Vec2``
+    module class."""
+    import torch
+    import torch.nn.functional as F
+    from torch import Tensor, nn
+
+    ConvFeatureExtraction, EncoderLayer = _build_wav2vec2_layers()
+
     class PosConv(nn.Module):
         """Convolutional relative position embedding with weight norm over dim 2."""
 
@@ -197,6 +210,17 @@ def _build_utmos_classes():
         def forward(self, wave: Tensor) -> Tensor:  # (B, T) -> (B, F, D)
             f = self.feature_extractor(wave).transpose(1, 2)
             return self.encoder(self.post_extract_proj(self.layer_norm(f)))
+
+    return Wav2Vec2
+
+
+def _build_utmos_classes():
+    """Define the UTMOS22 strong-learner module (torch imported lazily) on the wav2vec 2.0
+    encoder of :func:`_build_wav2vec2_class`."""
+    import torch
+    from torch import Tensor, nn
+
+    Wav2Vec2 = _build_wav2vec2_class()
 
     class UTMOS22Strong(nn.Module):
         """UTMOS22 strong learner (inference, no phoneme encoder).
