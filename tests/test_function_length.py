@@ -16,10 +16,8 @@ EXCEPTIONS = {
     "discovervoice/convert/voice.py:_train_voice": 229,
     "discovervoice/separation/train.py:train": 164,
     "discovervoice/prep/evaluate.py:evaluate": 157,
-    "discovervoice/corpus/songs.py:build_song": 145,
     "discovervoice/separation/cli.py:register": 135,
     "discovervoice/prep/evaluate.py:evaluate_real": 134,
-    "discovervoice/corpus/synth.py:sing_mbrola": 125,
     "discovervoice/convert/rvc_train.py:train_rvc": 124,
 }
 

@@ -141,20 +141,56 @@ def build_song(piece: Piece, voice: Voice, soundfont: acc.SoundFont, rng: np.ran
     k_acc = k - 12 * int(round(k / 12))            # same key, octave kept
     duration = lead_in + end_q * q + tail
 
-    # ---- vocals
+    n = int(round(duration * SR))
+    vocals, r, sung, vib_rate, vib_depth, vpan = _sing_vocals(melody, q, lead_in, k, voice, n, rng)
+    stems = {"vocals": vocals}
+    bass_prog, other_desc, drums_meta = _add_accompaniment(
+        stems, piece, melody, bass, middle, q, lead_in, k_acc, end_q * q, bpm, duration, n,
+        soundfont, rng, drums_prob=drums_prob, kits=kits)
+    scale, gains_db, vocal_db = _stem_scales(stems, rng)
+    reverb = _add_reverb(stems, n, rng, reverb_prob)
+    stems, mixture = _final_mix(stems, scale, n, rng)
+
+    meta = {
+        "piece": piece.piece_id, "title": piece.title, "piece_licence": piece.licence,
+        "voice": voice.id, "voice_licence": voice.licence, "language": voice.language,
+        "sex": voice.sex, "soundfont": soundfont.name, "soundfont_licence": soundfont.licence,
+        "bpm": round(bpm, 3), "transpose_semitones": k, "accompaniment_transpose": k_acc,
+        "bass_program": bass_prog, "other": other_desc, "drums": drums_meta,
+        "stem_gains_db": {s: round(v, 3) for s, v in gains_db.items()},
+        "vocal_to_accompaniment_db": round(vocal_db, 3), "vocal_pan": round(vpan, 3),
+        "vibrato": {"rate_hz": round(vib_rate, 3), "depth_semitones": round(vib_depth, 3)},
+        "reverb": reverb, "duration_s": round(n / SR, 4), "lead_in_s": lead_in,
+        "lyrics": " ".join(s.syllable for s in sung if s.syllable),
+    }
+    notes = [(round(s.start, 4), round(s.start + s.dur, 4), s.pitch) for s in sung]
+    return Song(stems, mixture, meta, r.phones, notes)
+
+
+def _sing_vocals(melody: list, q: float, lead_in: float, k: int, voice: Voice, n: int,
+                 rng: np.random.Generator) -> tuple:
+    """The vocals stem ``ndarray[2, n]`` (sung melody, vibrato drawn, panned) with the
+    rendering, the sung notes and the drawn vibrato rate / depth and pan."""
     sung = melody_to_sung(melody, q, lead_in, k, None, rng, voice)
     vib_rate = float(rng.uniform(4.8, 6.2))
     vib_depth = float(rng.uniform(0.15, 0.4))
     r: Rendering = sing(sung, voice, vibrato_rate=vib_rate, vibrato_depth=vib_depth)
     from discovervoice.audio import resample
     v = resample(r.audio[None, :].astype(np.float32), r.sample_rate, SR)[0]
-    n = int(round(duration * SR))
     v = np.pad(v, (0, max(0, n - v.size)))[:n]
     vpan = float(rng.uniform(-0.15, 0.15))
     gl, gr = pan_gains(vpan)
     vocals = np.stack([gl * v, gr * v]).astype(np.float32)
+    return vocals, r, sung, vib_rate, vib_depth, vpan
 
-    # ---- accompaniment
+
+def _add_accompaniment(stems: dict, piece: Piece, melody: list, bass: list, middle: list,
+                       q: float, lead_in: float, k_acc: int, music_seconds: float, bpm: float,
+                       duration: float, n: int, soundfont: acc.SoundFont,
+                       rng: np.random.Generator, *, drums_prob: float,
+                       kits: list[str] | None) -> tuple:
+    """Render the bass, other and drums stems into ``stems``; returns the bass program,
+    the other instruments' description and the drums' description."""
     rend = acc.renderer(soundfont.path)
     to_events = lambda notes, vel, shift: [  # noqa: E731
         (lead_in + x.start * q, lead_in + (x.start + x.dur) * q * 0.97, x.pitch + shift,
@@ -175,13 +211,12 @@ def build_song(piece: Piece, voice: Voice, soundfont: acc.SoundFont, rng: np.ran
         pan = float(rng.uniform(-0.7, 0.7))
         other_tracks.append(acc.Track(notes_all, prog, pan=pan))
         other_desc.append({"program": prog, "pan": round(pan, 3)})
-    stems = {"vocals": vocals,
-             "bass": rend.render([bass_track], duration),
-             "other": rend.render(other_tracks, duration)}
+    stems["bass"] = rend.render([bass_track], duration)
+    stems["other"] = rend.render(other_tracks, duration)
     beats = int(piece.meta.get("beats_per_bar", 4) or 4)
     drums_meta: dict = {"kind": "none"}
     if rng.random() < drums_prob:
-        hits = acc.drum_pattern(end_q * q, bpm, beats if beats in (2, 3, 4, 6) else 4, rng)
+        hits = acc.drum_pattern(music_seconds, bpm, beats if beats in (2, 3, 4, 6) else 4, rng)
         hits = [(t + lead_in, role, vel) for t, role, vel in hits]
         kits = kits if kits is not None else acc.hydrogen_kits()
         if kits and rng.random() < 0.5:
@@ -193,10 +228,12 @@ def build_song(piece: Piece, voice: Voice, soundfont: acc.SoundFont, rng: np.ran
             drums_meta = {"kind": "gm", "soundfont": soundfont.name}
     else:
         stems["drums"] = np.zeros((2, n), np.float32)
+    return bass_prog, other_desc, drums_meta
 
-    # ---- levels: accompaniment balance, then vocals vs accompaniment. Each stem gets one
-    # scalar gain, applied once at the end (reverb is linear, so applying it after the
-    # reverb is the same as before it)
+
+def _stem_scales(stems: dict, rng: np.random.Generator) -> tuple:
+    """One scalar gain per stem: accompaniment balance, then vocals against the
+    accompaniment. Returns ``(scale, gains_db, vocal_db)``."""
     gains_db = {"bass": float(rng.uniform(-3, 3)), "other": float(rng.uniform(-3, 3)),
                 "drums": float(rng.uniform(-5, 1))}
     scale = {s: 1.0 for s in STEMS}
@@ -206,11 +243,14 @@ def build_song(piece: Piece, voice: Voice, soundfont: acc.SoundFont, rng: np.ran
             scale[s] = db_to_gain(g) * 0.1 / r_s
     accomp = _weighted_sum(stems, scale, ("bass", "other", "drums"))
     vocal_db = float(rng.uniform(-6, 6))
-    scale["vocals"] = rms(accomp) * db_to_gain(vocal_db) / max(rms(vocals), 1e-9)
+    scale["vocals"] = rms(accomp) * db_to_gain(vocal_db) / max(rms(stems["vocals"]), 1e-9)
     del accomp
+    return scale, gains_db, vocal_db
 
-    # ---- reverb (per stem, so the mixture stays the sum of the stems); one FFT of the
-    # impulse response serves the four stems
+
+def _add_reverb(stems: dict, n: int, rng: np.random.Generator, reverb_prob: float) -> dict | None:
+    """Reverb per stem (so the mixture stays the sum of the stems), one FFT of the
+    impulse response for all four; returns its description or ``None``."""
     reverb = None
     if rng.random() < reverb_prob:
         rt60 = float(rng.uniform(0.3, 1.6))
@@ -221,10 +261,13 @@ def build_song(piece: Piece, voice: Voice, soundfont: acc.SoundFont, rng: np.ran
             stems[s] = apply_reverb(stems[s], conv, wet_v if s == "vocals" else wet_a)
         reverb = {"rt60_s": round(rt60, 3), "wet_vocals": round(wet_v, 3),
                   "wet_accompaniment": round(wet_a, 3)}
+    return reverb
 
-    # ---- final gain: mixture peak drawn in [0.5, 0.95]. The stems are written straight
-    # into interleaved [T, 2] buffers (what a WAV file holds; ``stems[s]`` are their
-    # [2, T] views) and the mixture is the float32 sum of exactly those samples.
+
+def _final_mix(stems: dict, scale: dict, n: int, rng: np.random.Generator) -> tuple:
+    """Final gain (mixture peak drawn in [0.5, 0.95]); the stems are written straight into
+    interleaved [T, 2] buffers (what a WAV file holds; the returned ``[2, T]`` are their
+    views) and the mixture is the float32 sum of exactly those samples."""
     mix = _weighted_sum(stems, scale, STEMS)
     peak = max(float(mix.max()), -float(mix.min())) or 1.0
     g = float(rng.uniform(0.5, 0.95)) / peak
@@ -239,18 +282,4 @@ def build_song(piece: Piece, voice: Voice, soundfont: acc.SoundFont, rng: np.ran
     mix += stems["bass"].T
     mix += stems["other"].T
     mixture = mix.T
-
-    meta = {
-        "piece": piece.piece_id, "title": piece.title, "piece_licence": piece.licence,
-        "voice": voice.id, "voice_licence": voice.licence, "language": voice.language,
-        "sex": voice.sex, "soundfont": soundfont.name, "soundfont_licence": soundfont.licence,
-        "bpm": round(bpm, 3), "transpose_semitones": k, "accompaniment_transpose": k_acc,
-        "bass_program": bass_prog, "other": other_desc, "drums": drums_meta,
-        "stem_gains_db": {s: round(v, 3) for s, v in gains_db.items()},
-        "vocal_to_accompaniment_db": round(vocal_db, 3), "vocal_pan": round(vpan, 3),
-        "vibrato": {"rate_hz": round(vib_rate, 3), "depth_semitones": round(vib_depth, 3)},
-        "reverb": reverb, "duration_s": round(n / SR, 4), "lead_in_s": lead_in,
-        "lyrics": " ".join(s.syllable for s in sung if s.syllable),
-    }
-    notes = [(round(s.start, 4), round(s.start + s.dur, 4), s.pitch) for s in sung]
-    return Song(stems, mixture, meta, r.phones, notes)
+    return stems, mixture

@@ -199,19 +199,14 @@ MAX_PHONE_PERIODS = 2000
 MAX_PHONE_MS = 4000
 
 
-def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.5,
-                vibrato_depth: float = 0.3, lead_in: float = 0.0) -> Rendering:
-    """Sing ``notes`` with an MBROLA voice; see the module docstring. The output starts
-    at time 0 = ``lead_in`` seconds before the first note (notes keep their start times
-    relative to 0)."""
-    if voice.kind != "mbrola":
-        raise ValueError(f"{voice.id} is not an MBROLA voice")
-    db = str(voice.path)
-    sr = mbrola_sample_rate(db)
-    qz = lambda f: sr / (round(sr / f) + 0.5)  # noqa: E731 - tiny local formula
+def _syllables(notes: list[SungNote], voice: Voice) -> tuple[list[list[SungNote]], list]:
+    """Notes grouped into syllables and each group's phones.
 
-    # group notes into syllables: a syllable = its first note + following melisma notes
-    # (at most MAX_MELISMA notes: a longer melisma continues on a new vowel-only group)
+    A syllable is its first note + the following melisma notes (at most
+    :data:`MAX_MELISMA`: a longer melisma continues on a new vowel-only group, which sings
+    the previous syllable's nucleus, its longest voiced phone). Phones come from
+    :func:`phonemize_syllables` in the voice's espeak language.
+    """
     groups: list[list[SungNote]] = []
     cont: list[bool] = []
     for n in sorted(notes, key=lambda n: n.start):
@@ -235,6 +230,21 @@ def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.
             prev = phon[-1]
             voiced = [p for p in prev if p[2]] or list(prev)
             phon.append([max(voiced, key=lambda p: p[1])])
+    return groups, phon
+
+
+def sing_mbrola(notes: list[SungNote], voice: Voice, *, vibrato_rate: float = 5.5,
+                vibrato_depth: float = 0.3, lead_in: float = 0.0) -> Rendering:
+    """Sing ``notes`` with an MBROLA voice; see the module docstring. The output starts
+    at time 0 = ``lead_in`` seconds before the first note (notes keep their start times
+    relative to 0)."""
+    if voice.kind != "mbrola":
+        raise ValueError(f"{voice.id} is not an MBROLA voice")
+    db = str(voice.path)
+    sr = mbrola_sample_rate(db)
+    qz = lambda f: sr / (round(sr / f) + 0.5)  # noqa: E731 - tiny local formula
+
+    groups, phon = _syllables(notes, voice)
 
     lines: list[str] = []
     phones: list[tuple[float, float, str]] = []
