@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,7 @@ def main(argv=None) -> dict:
             res["separate"].append(r)
             print("separate", json.dumps(r), flush=True)
             song.unlink()
+            shutil.rmtree(out, ignore_errors=True)  # an hour of stems is 2.5 GB
             report()
     for minutes in [float(m) for m in args.convert_minutes.split(",") if m.strip()]:
         voice = write_voice(work / f"voice-{minutes:g}min.flac", minutes)
@@ -146,6 +148,7 @@ def main(argv=None) -> dict:
         res["convert"].append(r)
         print("convert", json.dumps(r), flush=True)
         voice.unlink()
+        (work / f"converted-{minutes:g}.wav").unlink(missing_ok=True)
         report()
     return res
 
