@@ -246,15 +246,10 @@ class EcapaEncoder:
         """
         import torch
 
-        from discovervoice.audio import resample
+        from discovervoice.signals import to_mono
 
-        x = np.asarray(audio, dtype=np.float32)
-        if x.ndim == 2:
-            x = x.mean(axis=0)
-        if x.ndim != 1 or not np.isfinite(x).all():
-            raise AudioError(f"speaker embedding needs finite audio [C, T] or [T], got {x.shape}")
-        if sample_rate != ECAPA_RATE:
-            x = resample(x, sample_rate, ECAPA_RATE).astype(np.float32)
+        x = to_mono(audio, sample_rate, ECAPA_RATE, name="speaker embedding input",
+                    allow_empty=True)
         if x.size < ECAPA_RATE // 10:
             raise AudioError("audio shorter than 0.1 s; cannot embed the speaker")
         with torch.inference_mode():

@@ -41,6 +41,9 @@ import numpy as np
 from discovervoice.errors import AudioError
 from discovervoice.signals import to_mono
 
+#: Rate of pymcd's recipe (``mode="pymcd"``), Hz.
+PYMCD_RATE = 22050
+
 #: ``10 / ln(10) * sqrt(2)``: the dB constant of MCD.
 MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
 DEFAULT_SAMPLE_RATE = 22050
@@ -182,19 +185,15 @@ def mcd(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *,
     Raises:
         AudioError: bad input; ValueError for an unknown mode / align.
     """
-    from discovervoice.audio import resample
-
-    x = to_mono(reference, sample_rate, name="reference", dtype=np.float64)
-    y = to_mono(estimate, sample_rate, name="estimate", dtype=np.float64)
-    if mode == "pymcd":
-        return _mcd_pymcd(x, y, sample_rate, align)
-    if mode != "default":
+    if mode not in ("default", "pymcd"):
         raise ValueError(f"unknown MCD mode {mode!r}; use 'default' or 'pymcd'")
+    rate = PYMCD_RATE if mode == "pymcd" else analysis_rate
+    x = to_mono(reference, sample_rate, rate, name="reference", dtype=np.float64)
+    y = to_mono(estimate, sample_rate, rate, name="estimate", dtype=np.float64)
+    if mode == "pymcd":
+        return _mcd_pymcd(x, y, align)
     if align not in ("dtw", "none"):
         raise ValueError(f"unknown alignment {align!r}; use 'dtw' or 'none'")
-    if sample_rate != analysis_rate:
-        x = resample(x, sample_rate, analysis_rate).astype(np.float64)
-        y = resample(y, sample_rate, analysis_rate).astype(np.float64)
     if align == "none":
         n = max(x.size, y.size)
         x, y = np.pad(x, (0, n - x.size)), np.pad(y, (0, n - y.size))
@@ -213,16 +212,12 @@ def mcd(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *,
     return MCDResult(value, frames, cr.shape[0], ce.shape[0], settings, path)
 
 
-def _mcd_pymcd(x: np.ndarray, y: np.ndarray, sample_rate: int, align: str) -> MCDResult:
+def _mcd_pymcd(x: np.ndarray, y: np.ndarray, align: str) -> MCDResult:
+    """pymcd's recipe on mono signals already at :data:`PYMCD_RATE`."""
     import pysptk
     import pyworld
 
-    from discovervoice.audio import resample
-
-    sr = 22050
-    if sample_rate != sr:
-        x = resample(x, sample_rate, sr).astype(np.float64)
-        y = resample(y, sample_rate, sr).astype(np.float64)
+    sr = PYMCD_RATE
     if align == "none":
         n = max(x.size, y.size)
         x, y = np.pad(x, (0, n - x.size)), np.pad(y, (0, n - y.size))

@@ -69,11 +69,9 @@ class ResemblyzerEncoder:
         """
         from resemblyzer import preprocess_wav
 
-        x = np.asarray(audio, dtype=np.float32)
-        if x.ndim == 2:
-            x = x.mean(axis=0)
-        if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
-            raise AudioError(f"speaker embedding needs finite audio [C, T] or [T], got {x.shape}")
+        from discovervoice.signals import to_mono
+
+        x = to_mono(audio, sample_rate, name="speaker embedding input")
         wav = preprocess_wav(x, source_sr=sample_rate)
         if wav.size < RESEMBLYZER_RATE // 4:
             raise AudioError("less than 0.25 s of speech left after silence trimming; "
