@@ -53,6 +53,7 @@ def vocals_of(path: str | os.PathLike, *, model: str | None = None,
     stems = sep.separate(mix, sr)
     if "vocals" not in stems:
         raise DataError(f"{path}: the separator gave no vocals stem (got {sorted(stems)})")
-    vocals = np.asarray(stems["vocals"], dtype=np.float32)
-    vocals = vocals.mean(axis=0, keepdims=True) if vocals.ndim == 2 else vocals[None]
-    return dv_audio.resample(vocals, sr, SAMPLE_RATE).astype(np.float32)
+    from discovervoice.signals import to_mono
+
+    return to_mono(stems["vocals"], sr, SAMPLE_RATE, name=f"{path} (vocals stem)",
+                   allow_empty=True)[None]
