@@ -171,13 +171,15 @@ def save(path: str | os.PathLike, tensors: Mapping[str, Any], *, format: str,
     return write_tensors(path, tensors, meta)
 
 
-def load(path: str | os.PathLike, format: str | tuple[str, ...], *, framework: str = "pt",
-         what: str = "checkpoint") -> Checkpoint:
+def load(path: str | os.PathLike, format: str | None | tuple[str | None, ...], *,
+         framework: str = "pt", what: str = "checkpoint") -> Checkpoint:
     """Read a checkpoint written by :func:`save` (or an older file of the same family).
 
     Args:
         path: the ``.safetensors`` file.
-        format: the accepted ``format`` value(s).
+        format: the accepted ``format`` value(s); ``None`` among them accepts a file with
+            no ``format`` key (written before this module: the caller then checks its
+            ``architecture``; such a file's ``Checkpoint.format`` is ``""``).
         framework: ``"pt"`` (torch tensors) or ``"numpy"``.
         what: how the error messages name the expected file ("enhancer checkpoint", ...).
 
@@ -186,11 +188,12 @@ def load(path: str | os.PathLike, format: str | tuple[str, ...], *, framework: s
     """
     tensors, meta = read_tensors(path, framework)
     p = Path(path)
-    accepted = (format,) if isinstance(format, str) else tuple(format)
+    accepted = tuple(format) if isinstance(format, tuple) else (format,)
     got = meta.get(FORMAT_KEY)
     if got not in accepted:
+        expected = " or ".join(repr(a) for a in accepted if a is not None)
         raise WeightsError(f"{p}: not a DiscoverVoice {what} (metadata format {got!r}, "
-                           f"expected {' or '.join(map(repr, accepted))})")
+                           f"expected {expected})")
     for old, new in _LEGACY_KEYS.items():
         if old in meta and new not in meta:
             meta[new] = meta.pop(old)
@@ -199,6 +202,6 @@ def load(path: str | os.PathLike, format: str | tuple[str, ...], *, framework: s
         info = json.loads(meta.pop(METADATA_KEY, "{}"))
     except ValueError as exc:
         raise WeightsError(f"{p}: invalid JSON in the {what}'s metadata ({exc})") from exc
-    fmt = meta.pop(FORMAT_KEY)
+    fmt = meta.pop(FORMAT_KEY, None) or ""
     arch = meta.pop(ARCHITECTURE_KEY, "")
     return Checkpoint(tensors, fmt, dict(config), {**meta, **dict(info)}, arch, p)

@@ -63,6 +63,16 @@ def test_files_of_the_first_layouts_still_load(tmp_path):
         "architecture": "CRNN", "step": "12"})
     ck = checkpoint.load(crnn, "discovervoice-enhance-crnn/1")
     assert ck.config == {"hidden": 8} and ck.metadata == {"step": "12"}
+    # a file with no format key at all (the PPG content encoder's first layout): only
+    # when the family accepts None, and then by its architecture
+    ppg = tmp_path / "ppg.safetensors"
+    save_file({"w": torch.ones(2)}, str(ppg), metadata={
+        "architecture": "PPGNet", "config": json.dumps({"dim": 4}), "phones": '["a", "b"]'})
+    with pytest.raises(WeightsError, match="metadata format None, expected 'discovervoice-content-ppg/1'"):
+        checkpoint.load(ppg, "discovervoice-content-ppg/1")
+    ck = checkpoint.load(ppg, ("discovervoice-content-ppg/1", None))
+    assert ck.format == "" and ck.architecture == "PPGNet" and ck.config == {"dim": 4}
+    assert json.loads(ck.metadata["phones"]) == ["a", "b"]
 
 
 # --------------------------------------------------------------------------- families
