@@ -238,7 +238,7 @@ def holdout_split(clips: Sequence[Clip], *, holdout_singers: int = 0, test_fract
 
 def _init_checkpoint(cfg: TrainConfig, labels: list[str]) -> tuple[Any, WindowConfig, str]:
     from discovervoice import weights
-    from discovervoice.classify.model import build_ast, load_pretrained_ast
+    from discovervoice.classify.model import build_ast
 
     win_kw = {"vad": cfg.vad}
     if cfg.init == "scratch":
@@ -258,7 +258,9 @@ def _init_checkpoint(cfg: TrainConfig, labels: list[str]) -> tuple[Any, WindowCo
             continue
         folder = path if path.is_dir() else path.parent
         max_len = int(round(cfg.window_seconds * 100)) if cfg.window_seconds else None
-        ck = load_pretrained_ast(folder, labels=labels, max_length=max_len)
+        # the folder is read as an AST (ast_audioset's factory) whatever its registry
+        # entry builds: dv-singer-ast's factory would return a whole singer classifier
+        ck = weights.load_model(folder, spec_name="ast_audioset", labels=labels, max_length=max_len)
         sec = ck.model.config.max_length / 100
         window = WindowConfig(window_seconds=sec, hop_seconds=sec / 2, **win_kw)
         meta = folder / "discovervoice.json"
