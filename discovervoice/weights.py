@@ -177,10 +177,12 @@ PUBLISHED: tuple[ModelSpec, ...] = (
               extra={"stems": ["vocals", "other"]}),
     # BS-/Mel-RoFormer vocals models: URLs from UVR's own download list
     # (TRvlvr/application_data filelists/download_checks.json) and MSST's
-    # docs/pretrained_models.md; vocals SDR on MVSep's multisong set from MSST's table.
+    # docs/pretrained_models.md; vocals SDR on MVSep's multisong set from MSST's table. Where
+    # MSST lists a config it is used (inference num_overlap 2); UVR's configs of the same
+    # files ask for num_overlap 4, twice the CPU time.
     _roformer("bs_roformer_viperx_1297", "bs_roformer",
               _UVR + "model_bs_roformer_ep_317_sdr_12.9755.ckpt",
-              _UVR_CFG + "model_bs_roformer_ep_317_sdr_12.9755.yaml", "MIT (UVR model repository)",
+              _MSST_CFG + "viperx/model_bs_roformer_ep_317_sdr_12.9755.yaml", "MIT (UVR model repository)",
               "Lu et al. 2023, BS-RoFormer; viperx's vocals model (UVR 'BS-Roformer-Viperx-1297'), "
               "vocals SDR 10.87 multisong (MSST pretrained_models.md)",
               config_dim=512, config_depth=12),
@@ -191,7 +193,7 @@ PUBLISHED: tuple[ModelSpec, ...] = (
               config_dim=512, config_depth=12),
     _roformer("mel_roformer_viperx_1143", "mel_band_roformer",
               _UVR + "model_mel_band_roformer_ep_3005_sdr_11.4360.ckpt",
-              _UVR_CFG + "model_mel_band_roformer_ep_3005_sdr_11.4360.yaml", "MIT (UVR model repository)",
+              _MSST_CFG + "viperx/model_mel_band_roformer_ep_3005_sdr_11.4360.yaml", "MIT (UVR model repository)",
               "Wang et al. 2023, Mel-RoFormer; viperx's vocals model (UVR 'Mel-Roformer-Viperx-1143'), "
               "vocals SDR 9.67 multisong (MSST pretrained_models.md)",
               config_dim=384, config_depth=12),
