@@ -26,7 +26,6 @@ Libraries: torch, demucs (HTDemucs, BagOfModels, states), safetensors, pyyaml.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -138,6 +137,10 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+#: ``format`` of DiscoverVoice's separation checkpoints (:mod:`discovervoice.checkpoint`).
+CHECKPOINT_FORMAT = "discovervoice-separation/1"
+
+
 def save_embedded(model: nn.Module, path: str | os.PathLike, *, half: bool = True,
                   extra: Mapping[str, Any] | None = None) -> Path:
     """Write a network as safetensors with its architecture and kwargs in the metadata.
@@ -153,30 +156,12 @@ def save_embedded(model: nn.Module, path: str | os.PathLike, *, half: bool = Tru
     Returns:
         The path written.
     """
-    from safetensors.torch import save_file
+    from discovervoice import checkpoint
 
-    arch = architecture_of(model)
-    kwargs = _jsonable(init_kwargs(model))
-    state = {}
-    for k, v in model.state_dict().items():
-        t = v.detach().cpu()
-        if half and t.is_floating_point():
-            t = t.half()
-        state[k] = t.contiguous()
-    meta = {"format": "discovervoice-separation/1", "architecture": arch,
-            "kwargs": json.dumps(kwargs), "extra": json.dumps(_jsonable(dict(extra or {})))}
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    try:
-        save_file(state, str(tmp), metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # a normal file mode (the writer creates it 0600)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+    return checkpoint.save(path, model.state_dict(), format=CHECKPOINT_FORMAT,
+                           config=_jsonable(init_kwargs(model)),
+                           metadata=_jsonable(dict(extra or {})),
+                           architecture=architecture_of(model), half=half)
 
 
 def _shrink_to_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
@@ -273,29 +258,20 @@ def load_embedded(path: str | os.PathLike, spec: Any = None, **_: Any) -> nn.Mod
     Raises:
         WeightsError: not a DiscoverVoice separation file, or tensors that do not fit.
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from discovervoice import checkpoint
 
     p = Path(path)
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(p))
-    except Exception as exc:  # safetensors raises its own error types
-        raise WeightsError(f"{p}: not a readable safetensors file ({exc})") from exc
-    if meta.get("format") != "discovervoice-separation/1":
-        raise WeightsError(f"{p}: not a DiscoverVoice separation checkpoint "
-                           f"(metadata format {meta.get('format')!r})")
-    kwargs = json.loads(meta["kwargs"])
-    model = build_model(meta["architecture"], kwargs)
+    ck = checkpoint.load(p, CHECKPOINT_FORMAT, what="separation checkpoint")
+    kwargs, state = ck.config, ck.tensors
+    model = build_model(ck.architecture, kwargs)
     model._dv_kwargs = kwargs  # type: ignore[attr-defined]
     _shrink_to_state(model, state)
     try:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                for k, v in state.items()})
     except RuntimeError as exc:
-        raise WeightsError(f"{p}: tensors do not fit {meta['architecture']}({kwargs}): {exc}") from exc
-    model.dv_metadata = json.loads(meta.get("extra", "{}"))  # type: ignore[attr-defined]
+        raise WeightsError(f"{p}: tensors do not fit {ck.architecture}({kwargs}): {exc}") from exc
+    model.dv_metadata = ck.metadata  # type: ignore[attr-defined]
     return model.eval()
 
 
@@ -514,15 +490,11 @@ def export_embedded(src: str | os.PathLike, name: str, *, weights_dir: str | os.
     d.mkdir(parents=True, exist_ok=True)
     dest = save_embedded(net, d / f"{name}.safetensors", half=True, extra=meta)
     arch = architecture_of(net)
-    spec = {
-        "name": name, "task": "separation",
-        "architecture": {"htdemucs": "HTDemucs", "mdx23c": "TFC-TDF-v3 (MDX23C)"}[arch],
-        "file_format": "safetensors", "sample_rate": int(net.samplerate), "licence": licence,
-        "shipped": dest.name, "factory": "discovervoice.separation.models:load_embedded",
-        "source": source,
-        "extra": {"stems": model_stems(net), "parameters": count_parameters(net),
-                  "sha256": W.sha256_of(dest), "card": f"{name}.md"},
-    }
-    manifest = d / f"{name}.json"
-    manifest.write_text(json.dumps(spec, indent=2) + "\n")
+    spec = W.ModelSpec(
+        name, "separation", {"htdemucs": "HTDemucs", "mdx23c": "TFC-TDF-v3 (MDX23C)"}[arch],
+        "safetensors", int(net.samplerate), licence, shipped=dest.name,
+        factory="discovervoice.separation.models:load_embedded", source=source,
+        extra={"stems": model_stems(net), "parameters": count_parameters(net),
+               "sha256": W.sha256_of(dest), "card": f"{name}.md"})
+    manifest = W.write_manifest(spec, d)
     return dest, manifest
