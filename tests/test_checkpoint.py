@@ -208,3 +208,13 @@ def test_fit_state_names_the_file_and_the_mismatch(tmp_path):
                              "a tiny net")
     with pytest.raises(WeightsError, match=r"m.pt: not a tiny net \(.*size mismatch"):
         checkpoint.fit_state(torch.nn.Linear(4, 2), same, tmp_path / "m.pt", "a tiny net")
+
+
+def test_every_shipped_model_builds_through_load_model():
+    """The files in weights/ load unchanged through their registry factories (the
+    checkpoint module reads the layouts they were written in)."""
+    specs = weights.embedded_specs()
+    assert len(specs) >= 9
+    for spec in specs:
+        model = weights.load_model(spec.name)
+        assert model is not None, spec.name
