@@ -106,14 +106,14 @@ def split_points(audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.
                  search_seconds: float = 5.0) -> list[int]:
     """Cut positions (samples) for chunked conversion: near every multiple of
     ``chunk_seconds``, the centre of the quietest 10 ms frame within +-``search_seconds``."""
-    x = np.asarray(audio, dtype=np.float64)
+    x = np.asarray(audio)  # each searched window goes to float64, not the whole signal
     step, half = int(chunk_seconds * sample_rate), int(search_seconds * sample_rate)
     hop = max(1, sample_rate // 100)
     cuts, last = [], 0
     target = step
     while target < len(x) - half:
         lo, hi = max(last + hop, target - half), min(len(x) - hop, target + half)
-        seg = x[lo:hi]
+        seg = np.asarray(x[lo:hi], dtype=np.float64)
         k = len(seg) // hop
         if k < 1:
             break
@@ -128,8 +128,8 @@ def split_points(audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.
 def join_chunks(pieces: list[np.ndarray], starts: list[int], total: int, fade: int) -> np.ndarray:
     """Overlap-add chunks placed at ``starts`` with raised-cosine crossfades of ``fade``
     samples where they overlap (the overlap must be at least ``fade``)."""
-    out = np.zeros(total, dtype=np.float64)
-    weight = np.zeros(total, dtype=np.float64)
+    out = np.zeros(total, dtype=np.float32)  # float32 and in place: an hour is 230 MB per buffer
+    weight = np.zeros(total, dtype=np.float32)
     for i, (p, s) in enumerate(zip(pieces, starts)):
         w = np.ones(len(p))
         if i > 0 and fade > 0:
@@ -139,7 +139,7 @@ def join_chunks(pieces: list[np.ndarray], starts: list[int], total: int, fade: i
         e = min(total, s + len(p))
         out[s:e] += p[: e - s] * w[: e - s]
         weight[s:e] += w[: e - s]
-    return (out / np.maximum(weight, 1e-8)).astype(np.float32)
+    return np.divide(out, np.maximum(weight, 1e-8, out=weight), out=out)
 
 
 def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 0, f0_method: str = "harvest",
@@ -183,7 +183,7 @@ def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 
     if not 0.0 <= index_rate <= 1.0 or not 0.0 <= protect <= 0.5 or not 0.0 <= rms_mix_rate <= 1.0:
         raise DiscoverVoiceError(f"index_rate and rms_mix_rate must be in [0, 1] and protect in [0, 0.5]; got "
                                  f"{index_rate}, {rms_mix_rate}, {protect}")
-    mono = x.mean(axis=0)
+    mono = x[0] if x.shape[0] == 1 else x.mean(axis=0)
     x16 = dva.resample(mono[None], sample_rate, SR16)[0] if sample_rate != SR16 else mono
     kw = dict(transpose=transpose, f0_method=f0_method, index_rate=index_rate, protect=protect,
               rms_mix_rate=rms_mix_rate, filter_radius=filter_radius)
@@ -207,7 +207,7 @@ def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 
         ka = int(round(a * ratio)) - (fade // 2 if i > 0 else 0)
         kb = int(round(b * ratio)) + (fade - fade // 2 if i < len(bounds) - 2 else 0)
         off = int(round(lo * ratio))
-        pieces.append(y[max(0, ka - off): kb - off])
+        pieces.append(np.asarray(y[max(0, ka - off): kb - off], dtype=np.float32))
         starts.append(max(0, ka))
         if progress:
             progress((i + 1) / (len(bounds) - 1), f"converted chunk {i + 1}/{len(bounds) - 1}")
