@@ -115,12 +115,16 @@ def split_target(voice, train_seconds: float, n_ref: int, clip_seconds: float, s
     return train, clips[:n_ref], clips[n_ref:], dur
 
 
+def _value(key: str, text: str):
+    return text if key == "f0_method" else None if text == "none" else float(text)
+
+
 def _settings(grid: list[str], base: dict) -> list[dict]:
     keys, values = [], []
     for g in grid:
         k, v = g.split("=", 1)
         keys.append(k)
-        values.append([x if k == "f0_method" else None if x == "none" else float(x) for x in v.split(",")])
+        values.append([_value(k, x) for x in v.split(",")])
     return [dict(base, **dict(zip(keys, combo))) for combo in itertools.product(*values)] or [base]
 
 
@@ -167,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rms-mix-rate", type=float, default=0.25)
     ap.add_argument("--gv-strength", type=float, default=None,
                     help="GV post-filter exponent (default: discovervoice.convert.world.GV_STRENGTH)")
+    ap.add_argument("--setting", action="append", default=[],
+                    help="one explicit setting KEY=v,KEY=v (repeatable; instead of --grid)")
     ap.add_argument("--grid", nargs="*", default=[], help="KEY=v1,v2 ... (conversion settings)")
     ap.add_argument("--ceiling", action="store_true",
                     help="also score WORLD analysis/synthesis of the held-out B clips")
@@ -256,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
                 gv_strength=world.GV_STRENGTH if a.gv_strength is None else a.gv_strength,
                 outlier_cents=F0.OUTLIER_CENTS)
     results = []
-    for si, st in enumerate(_settings(a.grid, base)):
+    settings = [dict(base, **{k: _value(k, v) for k, v in (kv.split("=", 1) for kv in s.split(","))})
+                for s in a.setting] or _settings(a.grid, base)
+    for si, st in enumerate(settings):
         rows = []
         for tid, voice in targets.items():
             for (sid, i), emb in src_emb.items():

@@ -4,7 +4,8 @@
 
 1. a voice is trained (:func:`~discovervoice.convert.voice.train_voice`, default recipe)
    for every voice in ``CORPUS/parallel/<split>/voices/`` that ``DIR`` does not hold yet;
-   its training time is recorded;
+   its training time is recorded; voices trained before the GV post-filter
+   (:mod:`discovervoice.convert.world`) get its statistics from their cached features;
 2. every set ``CORPUS/parallel/<split>/sets/<set>/`` holds the same phrase sung by several
    voices; each recording is converted into every *other* voice of the set with
    ``transpose`` = the difference of the two renditions' whole-octave transpositions
@@ -105,7 +106,7 @@ def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str 
     """
     from discovervoice import audio as dva
     from discovervoice.convert.api import convert
-    from discovervoice.convert.voice import VoiceModel, train_voice
+    from discovervoice.convert.voice import VoiceModel, VoiceModelError, add_postfilter_stats, train_voice
     from discovervoice.eval.f0 import F0Contour, f0_metrics
     from discovervoice.eval.f0 import extract_f0 as eval_f0
     from discovervoice.eval.mcd import mcd
@@ -131,6 +132,10 @@ def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str 
             train_voice(d, target, **(train_kwargs or {}),
                         progress=lambda f, m, i=i: say(0.5 * (i + f) / len(vdirs), f"{d.name}: {m}"))
             log.info("trained %s in %.0f s", d.name, time.time() - t0)
+        try:  # voices trained here before the GV post-filter: its statistics from their cache
+            add_postfilter_stats(target)
+        except VoiceModelError as exc:
+            log.warning("%s: converting without the GV post-filter (%s)", target, exc)
         voices[d.name] = VoiceModel.load(target)
         training[d.name] = {k: voices[d.name].meta["train"][k] for k in
                             ("seconds", "voiced_seconds", "steps", "best_step", "stopped", "train_seconds")}

@@ -41,6 +41,9 @@ models trained there or elsewhere run unchanged through :class:`VoiceModel`.
 The content features of the default encoder are phone log-posteriors floored at
 ``content.PPG_FLOOR`` (-2); ``voice.json`` records the floor (``content_floor``) and
 conversion applies the same one (voices written before the key existed used -12).
+``voice.json``'s ``stats["gv"]`` (the per-slice variance of the z-scored WORLD targets)
+drives the GV post-filter of :mod:`discovervoice.convert.world`; voices written before it
+existed convert without it until :func:`add_postfilter_stats` adds it from their cache.
 """
 
 from __future__ import annotations

@@ -225,12 +225,12 @@ class WorldVoice:
         order: mel-cepstrum order.
         stats: ``{"y_mean", "y_std"}`` (target z-scoring), ``{"lf0_mean", "lf0_std"}``,
             optionally ``"gv"`` (per-slice variance of the z-scored targets, :func:`slice_gv`).
-        gv_strength: exponent of the GV post-filter (:func:`postfilter`); used only when
-            ``stats`` holds ``"gv"``.
+        gv_strength: exponent of the GV post-filter (:func:`postfilter`; default
+            :data:`GV_STRENGTH` at construction); used only when ``stats`` holds ``"gv"``.
     """
 
     def __init__(self, net: Any, sample_rate: int, order: int, stats: dict[str, Any],
-                 gv_strength: float = GV_STRENGTH):
+                 gv_strength: float | None = None):
         self.net = net.eval()
         self.sample_rate = int(sample_rate)
         self.order = int(order)
@@ -238,7 +238,7 @@ class WorldVoice:
         self.y_mean = np.asarray(stats["y_mean"], dtype=np.float32)
         self.y_std = np.asarray(stats["y_std"], dtype=np.float32)
         self.gv = np.asarray(stats["gv"], dtype=np.float32) if "gv" in stats else None
-        self.gv_strength = float(gv_strength)
+        self.gv_strength = float(GV_STRENGTH if gv_strength is None else gv_strength)
 
     def predict(self, content: np.ndarray, f0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(mcep[T, order + 1], bap[T, n_bap])`` for content ``[T, D]`` and F0 ``[T]`` (Hz)."""
