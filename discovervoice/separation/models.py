@@ -422,16 +422,7 @@ def load_mdx23c_checkpoint(path: str | os.PathLike, spec: Any = None, *,
         kwargs = config_to_kwargs(cfg)
     except (KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"{p}: config lacks {exc}") from exc
-    try:
-        state = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, pickle error
-        raise WeightsError(f"{p}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
-    for key in ("state_dict", "state", "model"):
-        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise WeightsError(f"{p}: not a state dict")
-    state = {k.removeprefix("module.").removeprefix("model."): v for k, v in state.items()}
+    state = read_msst_state_dict(p)
     model = MDX23C(**kwargs)
     model._dv_kwargs = kwargs  # type: ignore[attr-defined]
     try:
@@ -439,6 +430,28 @@ def load_mdx23c_checkpoint(path: str | os.PathLike, spec: Any = None, *,
     except RuntimeError as exc:
         raise WeightsError(f"{p}: tensors do not match its config: {exc}") from exc
     return model.float().eval()
+
+
+def read_msst_state_dict(path: str | os.PathLike) -> dict[str, Any]:
+    """The tensors of an MSST/UVR ``.ckpt`` (a plain state dict, or one wrapped under
+    ``state_dict``/``state``/``model`` as Lightning and MSST's trainers save it), with
+    ``module.``/``model.`` prefixes removed: ``{key: Tensor}``.
+
+    Raises:
+        WeightsError: unreadable file (corrupt, pickle error) or no state dict of tensors.
+    """
+
+    p = Path(path)
+    try:
+        state = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, pickle error
+        raise WeightsError(f"{p}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
+    for key in ("state_dict", "state", "model"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{p}: not a state dict of tensors")
+    return {k.removeprefix("module.").removeprefix("model."): v for k, v in state.items()}
 
 
 def save_mdx23c_checkpoint(model: nn.Module, ckpt_path: str | os.PathLike) -> tuple[Path, Path]:

@@ -571,7 +571,7 @@ def load_roformer_checkpoint(path: str | os.PathLike, spec: Any = None, *,
             its tensors do not fit it (the message names both files and the first
             mismatching keys).
     """
-    from discovervoice.separation.models import _find_yaml, read_mdx23c_config
+    from discovervoice.separation.models import _find_yaml, read_mdx23c_config, read_msst_state_dict
 
     ckpt, yml = _ckpt_and_yaml(Path(path), spec)
     if not ckpt.is_file():
@@ -587,16 +587,7 @@ def load_roformer_checkpoint(path: str | os.PathLike, spec: Any = None, *,
         net = ARCHITECTURES[kind](**kwargs)
     except (KeyError, TypeError, ValueError) as exc:
         raise RoformerCheckpointError(f"{cfg_name} (config of {ckpt}): {exc}") from exc
-    try:
-        state = torch.load(str(ckpt), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, pickle error
-        raise WeightsError(f"{ckpt}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
-    for key in ("state_dict", "state", "model"):
-        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-            state = state[key]
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise WeightsError(f"{ckpt}: not a state dict of tensors")
-    state = {k.removeprefix("module.").removeprefix("model."): v for k, v in state.items()}
+    state = read_msst_state_dict(ckpt)
     own = net.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("rotary_embed.freqs")]
     unexpected = [k for k in state if k not in own]
