@@ -115,7 +115,8 @@ def test_world_voice_applies_the_postfilter_only_with_gv_stats():
     plain = W.WorldVoice(net, SR, 24, stats)
     mc0, bap0 = plain.predict(content, f0)
     gv = (4.0 * mc0.var(0).mean() * np.ones(d)).tolist()
-    filt = W.WorldVoice(net, SR, 24, dict(stats, gv=gv))
+    assert W.WorldVoice(net, SR, 24, dict(stats, gv=gv)).gv_strength == W.GV_STRENGTH
+    filt = W.WorldVoice(net, SR, 24, dict(stats, gv=gv), gv_strength=1.0)
     mc1, bap1 = filt.predict(content, f0)
     np.testing.assert_allclose(mc1[:, 1:].var(0), np.asarray(gv)[1:25], rtol=1e-3)
     np.testing.assert_allclose(mc1[:, 0], mc0[:, 0], atol=1e-6)

@@ -23,9 +23,14 @@ an average timbre. The classic remedy of statistical parametric synthesis is glo
 mel-cepstral coefficient ``c1..c_order`` of an utterance is scaled about its utterance mean
 so that its variance matches the voice's mean per-slice variance, measured on its training
 slices at training time (``stats["gv"]``). Energy ``c0`` and aperiodicity are left alone.
-:data:`GV_STRENGTH` was chosen on real development voices (``benchmarks/eval_real_conversion.py
---set dev``); voices trained before ``stats["gv"]`` existed convert without it
-(:func:`discovervoice.convert.voice.add_postfilter_stats` adds it from their cached features).
+Strength 1 was the best of 0.5 / 1 / 1.5 on real development voices
+(``benchmarks/eval_real_conversion.py --set dev``: similarity gap closed 0.14 -> 0.29; on the
+real evaluation voices 0.38 -> 0.48, DNSMOS +0.10), but on the synthetic parallel evaluation A
+(``weights/dv-voice-jp1.md``) it raises MCD against the parallel truth from 6.61 to 7.35 dB
+(the 2-dB-cut target then fails) while similarity goes 0.58 -> 0.69 of the gap. So
+:data:`GV_STRENGTH` is **0 (off) by default**; set it (or ``WorldVoice.gv_strength``) to 1 to
+opt in. Voices trained before ``stats["gv"]`` existed lack the statistics
+(:func:`discovervoice.convert.voice.add_postfilter_stats` adds them from their cached features).
 
 Libraries: pyworld (CheapTrick, D4C, synthesis), pysptk (``sp2mc`` / ``mc2sp``), torch.
 """
@@ -37,8 +42,9 @@ from typing import Any
 import numpy as np
 
 FRAME_PERIOD_MS = 10.0
-#: Exponent of the GV post-filter (0 = off, 1 = full variance matching); see the module docstring.
-GV_STRENGTH = 1.0
+#: Exponent of the GV post-filter (0 = off, 1 = full variance matching); off by default, see
+#: the module docstring for the measured trade-off.
+GV_STRENGTH = 0.0
 #: Slices shorter than this many frames do not enter the GV statistics.
 GV_MIN_FRAMES = 50
 
