@@ -221,6 +221,18 @@ def _unreadable(p: Path) -> dict[str, str] | None:
     return failures if hdr is None and len(failures) == 2 else None
 
 
+def _existing_file(path: str | os.PathLike) -> Path:
+    """``Path(path)``, or :class:`AudioLoadError` when it is missing, a folder or empty."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioLoadError(p, "file not found")
+    if p.is_dir():
+        raise AudioLoadError(p, "is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise AudioLoadError(p, "file is empty (0 bytes)")
+    return p
+
+
 def preflight(path: str | os.PathLike, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> AudioInfo | None:
     """Refuse an input that is plainly unusable before a command loads its models: missing,
     a folder, empty, a header that no backend reads, or one out of bounds (:func:`check_header`).
@@ -234,13 +246,7 @@ def preflight(path: str | os.PathLike, max_seconds: float | None = DEFAULT_MAX_S
         AudioLoadError: missing, a folder, empty, or no readable header (lists why per backend).
         AudioError: rate, channels or duration out of bounds.
     """
-    p = Path(path)
-    if not p.exists():
-        raise AudioLoadError(p, "file not found")
-    if p.is_dir():
-        raise AudioLoadError(p, "is a folder, not an audio file")
-    if p.stat().st_size == 0:
-        raise AudioLoadError(p, "file is empty (0 bytes)")
+    p = _existing_file(path)
     hdr = check_header(p, max_seconds)
     failures = _unreadable(p)
     if failures is not None:
@@ -270,13 +276,7 @@ def read(path: str | os.PathLike, *, check: bool = True,
         AudioError: decoded, but invalid (see :func:`validate`), or the header shows a
             rate, channel count or duration out of bounds (:func:`check_header`).
     """
-    p = Path(path)
-    if not p.exists():
-        raise AudioLoadError(p, "file not found")
-    if p.is_dir():
-        raise AudioLoadError(p, "is a folder, not an audio file")
-    if p.stat().st_size == 0:
-        raise AudioLoadError(p, "file is empty (0 bytes)")
+    p = _existing_file(path)
     if check:
         check_header(p, max_seconds)
         unreadable = _unreadable(p)  # neither header reads: the decoders would fail the same way
