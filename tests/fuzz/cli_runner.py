@@ -131,10 +131,21 @@ def names_file(text: str, path: Path) -> bool:
     return path.name in text or str(path) in text or str(path.absolute()) in text
 
 
+#: The loader's refusals of decoded sample values (:func:`discovervoice.audio.read`).
+SAMPLE_VALUE_ERRORS = ("samples are NaN or infinite", "far above full scale")
+
+
 def judge(r: Run, path: Path, *, limit_s: int, max_rss_growth_mb: float,
-          loader_error: str | None) -> list[str]:
+          loader_error: str | None, unstable_decode: bool = False) -> list[str]:
     """What is wrong with a run (empty when it is right). ``loader_error``: the first line of
-    :func:`discovervoice.audio.load`'s message for this input, or ``None`` if it loads."""
+    :func:`discovervoice.audio.load`'s message for this input, or ``None`` if it loads.
+
+    ``unstable_decode``: the input is a corrupt lossy stream whose decoded samples are not the
+    same from one decode to the next (libmpg123 after "dequantization failed" leaves buffer
+    contents behind: in one process a bit-flipped MP3 decodes to NaN, to 1e38 or to 16383 at
+    different times). For such an input a refusal of its sample values for either reason, or a
+    result when that decode happened to be finite and in range, is right; any other outcome is
+    judged as for every input."""
     bad = []
     if r.hung:
         bad.append(f"{r.command}: ran past {limit_s} s")
@@ -154,9 +165,14 @@ def judge(r: Run, path: Path, *, limit_s: int, max_rss_growth_mb: float,
         if not path.exists() and r.code == 0:
             bad.append(f"{r.command}: exit 0 for a missing input")
         loader_error = None
+    value_error = any(v in (loader_error or "") for v in SAMPLE_VALUE_ERRORS)
     if loader_error is not None and not r.hung and r.escaped is None:
         if r.code == 0:
-            bad.append(f"{r.command}: accepted an input the loader refuses ({loader_error})")
+            if not (unstable_decode and value_error):
+                bad.append(f"{r.command}: accepted an input the loader refuses ({loader_error})")
+        elif unstable_decode and value_error:
+            if not any(v in r.stderr for v in SAMPLE_VALUE_ERRORS):
+                bad.append(f"{r.command}: not a sample-value error: {r.stderr[-600:]!r}")
         elif loader_error not in r.stderr:
             bad.append(f"{r.command}: not the loader's error {loader_error!r}: {r.stderr[-600:]!r}")
         if r.forwards:
