@@ -155,6 +155,24 @@ def test_auto_octave_moves_into_voice_range(trained):
     assert 180 < med < 400  # 110 Hz source lifted by an octave toward the ~260 Hz voice
 
 
+def test_convert_decides_the_octave_with_its_own_f0_method(trained, monkeypatch):
+    """The whole-input octave probe uses the conversion's F0 method, not a fixed dio."""
+    from discovervoice.convert import f0 as F0
+
+    voice, *_ = trained
+    src = _sing(2, seed=3, base=110)
+    seen = []
+    real = F0.extract_f0
+
+    def spy(x, method, *a, **k):
+        seen.append(method)
+        return real(x, method, *a, **k)
+
+    monkeypatch.setattr(F0, "extract_f0", spy)
+    y = api.convert(src, SR, voice, f0_method="harvest", auto_octave=True)
+    assert y.size and seen and set(seen) == {"harvest"}
+
+
 class _PhaseySynth:
     """A synth whose every call starts a new random phase: the worst case for chunk seams."""
 

@@ -190,8 +190,10 @@ def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 
     if auto_octave and v.f0_median:
         from discovervoice.convert import f0 as F0
 
-        # decide the octave once for the whole input, so chunks agree
-        probe = F0.extract_f0(x16[: 60 * SR16], "dio")
+        # decide the octave once for the whole input, so chunks agree; with the conversion's
+        # own F0 method (dio read a real speaker at 353 Hz where harvest read 124 Hz, and the
+        # clip went two octaves down)
+        probe = F0.extract_f0(x16[: 60 * SR16], f0_method, filter_radius=filter_radius)
         kw["transpose"] = float(transpose) + F0.auto_octave(probe, v.f0_median, float(transpose))
     cuts = split_points(x16, SR16, chunk_seconds) if len(x16) > chunk_seconds * SR16 * 1.2 else []
     bounds = [0] + cuts + [len(x16)]
