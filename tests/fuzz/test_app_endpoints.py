@@ -62,17 +62,15 @@ FEW = _few()
 
 
 def _rss_mb(pid: int) -> float:
-    """Resident memory (MiB) of a process and its children, from ``/proc``."""
-    total, todo = 0, [pid]
-    while todo:
-        q = todo.pop()
-        try:
-            status = Path(f"/proc/{q}/status").read_text()
-            total += int(next(l for l in status.splitlines() if l.startswith("VmRSS:")).split()[1])
-            todo += [int(x) for x in Path(f"/proc/{q}/task/{q}/children").read_text().split()]
-        except (OSError, StopIteration):
-            continue
-    return total / 1024
+    """Resident memory (MiB) of a process and its children: ``benchmarks/load_app.py``'s
+    :func:`rss_mb` (the one reader of ``/proc``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "load_app", Path(__file__).resolve().parents[2] / "benchmarks" / "load_app.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.rss_mb(pid)
 
 
 def call(url: str, endpoint: str, path: Path) -> tuple[str, str]:
