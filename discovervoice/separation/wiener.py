@@ -12,7 +12,7 @@ baselines.
 Libraries: the filter's mathematics is ``norbert`` (sigsep's reference implementation,
 MIT): its covariance, mixture-model, 2x2-inverse, gain and filter functions are called as
 they are; this module only runs norbert's EM loop over blocks of frames instead of one frame
-at a time (the same arithmetic, about 20x less Python overhead) and over time chunks of the
+at a time (the same arithmetic: within 1e-6 of ``norbert.wiener``, tested) and over time chunks of the
 song with a linear cross-fade (bounded memory on hour-long files). STFTs are ``librosa``'s.
 
 Measured on the real-material development set with ``dv-mdx23c-real`` (30 songs of recorded
