@@ -14,9 +14,7 @@ MAX_LINES = 120
 EXCEPTIONS = {
     "app.py:build_app": 277,
     "discovervoice/convert/voice.py:_train_voice": 229,
-    "discovervoice/separation/train.py:train": 164,
     "discovervoice/prep/evaluate.py:evaluate": 157,
-    "discovervoice/separation/cli.py:register": 135,
     "discovervoice/prep/evaluate.py:evaluate_real": 134,
     "discovervoice/convert/rvc_train.py:train_rvc": 124,
 }

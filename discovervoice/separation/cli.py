@@ -15,6 +15,19 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``separate`` and ``separation train|prune|export|interpolate|evaluate``."""
+    _add_separate(subparsers)
+    sp = subparsers.add_parser("separation", help="train, prune or evaluate separation models")
+    sub = sp.add_subparsers(dest="separation_command", metavar="ACTION")
+    sub.required = True
+    _add_train(sub)
+    _add_prune(sub)
+    _add_export(sub)
+    _add_interpolate(sub)
+    _add_evaluate(sub)
+
+
+def _add_separate(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "separate", help="separate songs into stems (vocals, accompaniment / drums, bass, other)",
         description="Separate audio files (or every audio file in folders) into stems, written "
@@ -54,10 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_separate)
 
-    sp = subparsers.add_parser("separation", help="train, prune or evaluate separation models")
-    sub = sp.add_subparsers(dest="separation_command", metavar="ACTION")
-    sub.required = True
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a separation network on a MUSDB18-HQ-layout folder")
     t.add_argument("--data", required=True,
                    help="dataset root with train/ (and optionally valid/) song folders; test/ is never read")
@@ -96,6 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("-d", "--device", default="cpu", help="cpu or cuda")
     t.set_defaults(func=_train)
 
+
+def _add_prune(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("prune", help="iterative structured channel pruning with fine-tuning")
     pr.add_argument("--model", required=True, help="embedded model name or .safetensors path")
     pr.add_argument("--data", required=True,
@@ -116,6 +129,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("-d", "--device", default="cpu")
     pr.set_defaults(func=_prune)
 
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
     ex = sub.add_parser("export", help="ship a trained checkpoint into weights/ with its manifest")
     ex.add_argument("checkpoint", help="DiscoverVoice .safetensors (e.g. RUN/best.safetensors)")
     ex.add_argument("--name", required=True, help="registry name, dv-...")
@@ -124,6 +139,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--weights-dir", default=None, help="default: the repository's weights/")
     ex.set_defaults(func=_export)
 
+
+def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     ip = sub.add_parser("interpolate", help="weight-space mix of a network and its fine-tuned copy",
                         description="theta = (1 - ALPHA) * BASE + ALPHA * TUNED (WiSE-FT): keeps most "
                                     "of what fine-tuning on new material gained and most of what "
@@ -134,6 +151,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ip.add_argument("-o", "--out", required=True, help="output .safetensors")
     ip.set_defaults(func=_interpolate)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evaluate", help="score models on a MUSDB-layout split (uSDR, SI-SDR)")
     ev.add_argument("--data", required=True, help="folder of song folders (e.g. corpus songs/test)")
     ev.add_argument("--models", required=True, help="comma-separated model names/paths; "

@@ -414,6 +414,179 @@ def _epochs_since_best(history: Sequence[dict[str, Any]]) -> int:
     return len(vals) - 1 - best
 
 
+def _resumed_config(cfg: TrainConfig, ckpt_path: Path, resume: bool
+                    ) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """The run's configuration and stored state: ``cfg`` and ``None`` for a new run, else
+    the checkpoint's configuration (with ``epochs`` raised to ``cfg.epochs`` and ``cfg``'s
+    ``data`` and ``out``) and the checkpoint itself."""
+    import torch
+
+    if not (resume and ckpt_path.exists()):
+        return cfg, None
+    state = torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
+    stored = TrainConfig(**state["config"])
+    stored.epochs = max(stored.epochs, cfg.epochs)
+    stored.data, stored.out = cfg.data, cfg.out
+    log.info("resuming from %s (step %d, epoch %d)", ckpt_path, state["step"], state["epoch"])
+    return stored, state
+
+
+def _apply_overrides(cfg: TrainConfig, overrides: dict[str, Any] | None) -> None:
+    """Set the :data:`RESUME_OVERRIDES` given (``None`` values ignored) on ``cfg``.
+
+    Raises:
+        DataError: a setting that may not be overridden.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
+    if bad:
+        raise DataError(f"cannot override {bad} on resume; only {list(RESUME_OVERRIDES)}")
+    for k, v in overrides.items():
+        setattr(cfg, k, int(v) if k == "patience" else float(v))
+
+
+class _Run:
+    """A training run's live state (network, optimiser, sampler, step, epoch, history, best
+    validation vocals uSDR) and its checkpoint ``OUT/checkpoint.pt``."""
+
+    def __init__(self, cfg: TrainConfig, device: str, state: dict[str, Any] | None) -> None:
+        """Seed the RNGs, build the network, optimiser and sampler for ``cfg``, then load
+        ``state`` (a resumed run) or ``cfg.init`` (a new run's starting weights)."""
+        import torch
+
+        from discovervoice.separation.models import build_model
+
+        random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.cfg, self.device = cfg, device
+        self.out = Path(cfg.out)
+        self.ckpt_path = self.out / "checkpoint.pt"
+        self.train_songs, self.valid_songs = split_dataset(cfg.data, cfg.valid_songs)
+        self.kw = kw = dict(cfg.model_kwargs)
+        self.sources = list(kw.get("sources", ["vocals", "accompaniment"]))
+        sr = int(kw.get("samplerate", 44100))
+        self.model = build_model(cfg.architecture, kw)
+        self.model._dv_kwargs = kw  # type: ignore[attr-defined]
+        self.model.to(device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.sampler = RemixSampler(self.train_songs, self.sources, cfg.segment, sr,
+                                    remix=cfg.remix, silent_vocals=cfg.silent_vocals, seed=cfg.seed)
+        self.step, self.epoch, self.best = 0, 0, -math.inf
+        self.history: list[dict[str, Any]] = []
+        if state is None and cfg.init:
+            _init_from(self.model, cfg)
+        if state is not None:
+            self._restore(state)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        import torch
+
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        for g in self.opt.param_groups:   # the configuration's lr (changed by an override)
+            g["lr"] = self.cfg.lr
+        self.step, self.epoch, self.history = state["step"], state["epoch"], state["history"]
+        self.best = state.get("best", -math.inf)
+        self.sampler.set_state(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def save(self, reason: str) -> None:
+        """Write the checkpoint atomically."""
+        import torch
+
+        _atomic_torch_save({"config": asdict(self.cfg), "model": self.model.state_dict(),
+                            "optimizer": self.opt.state_dict(), "step": self.step,
+                            "epoch": self.epoch, "history": self.history, "best": self.best,
+                            "sampler": self.sampler.state(), "torch_rng": torch.get_rng_state(),
+                            "architecture": self.cfg.architecture, "model_kwargs": self.kw},
+                           self.ckpt_path)
+        log.info("saved %s at step %d (%s)", self.ckpt_path, self.step, reason)
+
+    def export(self, path: Path, scores: dict[str, float]) -> None:
+        """Write the network as an embedded ``.safetensors`` (step, epoch and ``scores`` in
+        its metadata) and put it back on the run's device."""
+        from discovervoice.separation.models import save_embedded
+
+        save_embedded(self.model.cpu(), path,
+                      extra={"step": self.step, "epoch": self.epoch, "valid_usdr": scores})
+        self.model.to(self.device)
+
+    def reread_dataset(self) -> None:
+        """Re-read the data folder (a corpus still being built adds songs); the sampler
+        keeps its RNG state."""
+        fresh_train, self.valid_songs = split_dataset(self.cfg.data, self.cfg.valid_songs)
+        if [s.name for s in fresh_train] != [s.name for s in self.sampler.songs]:
+            log.info("dataset now has %d training songs (was %d)", len(fresh_train),
+                     len(self.sampler.songs))
+            self.sampler.songs = fresh_train
+
+    def train_epoch(self, t0: float, max_minutes: float | None,
+                    progress: Callable[[float, str], None] | None) -> tuple[list[float], float, bool]:
+        """The rest of the current epoch's steps (saving every ``save_every``); stops early
+        on the time limit or an ``OUT/STOP`` file.
+
+        Returns:
+            The step losses, the epoch's start time (``time.time()``), whether to stop.
+        """
+        import torch
+
+        cfg, model, stop = self.cfg, self.model, False
+        model.train()
+        losses: list[float] = []
+        t_ep = time.time()
+        for i in range(cfg.epoch_steps - (self.step % cfg.epoch_steps)):
+            mix, tgt = self.sampler.batch(cfg.batch_size)
+            mix_t = torch.from_numpy(mix).to(self.device)
+            tgt_t = torch.from_numpy(tgt).to(self.device)
+            est = model(mix_t)
+            loss = torch.nn.functional.l1_loss(est, tgt_t)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self.opt.step()
+            self.step += 1
+            losses.append(float(loss.detach()))
+            if self.step % 10 == 0:
+                log.info("epoch %d step %d loss %.5f (%.2f s/step)", self.epoch, self.step,
+                         float(np.mean(losses[-10:])), (time.time() - t_ep) / (i + 1))
+            if progress is not None:
+                progress(min(1.0, self.step / (cfg.epochs * cfg.epoch_steps)), f"step {self.step}")
+            if cfg.save_every and self.step % cfg.save_every == 0:
+                self.save("periodic")
+            if max_minutes is not None and (time.time() - t0) / 60.0 >= max_minutes:
+                stop = True
+            if (self.out / "STOP").exists():  # graceful stop asked by the user
+                log.info("found %s: stopping after step %d", self.out / "STOP", self.step)
+                (self.out / "STOP").unlink()
+                stop = True
+            if stop:
+                break
+        return losses, t_ep, stop
+
+    def end_epoch(self, losses: list[float], t_ep: float, t0: float) -> None:
+        """Validate, record the epoch in the history, export the snapshot and a new best,
+        save the checkpoint."""
+        cfg = self.cfg
+        self.epoch += 1
+        scores = validate(self.model, self.valid_songs, self.sources, device=self.device,
+                          max_seconds=cfg.valid_seconds) if self.valid_songs else {}
+        entry = {"epoch": self.epoch, "step": self.step,
+                 "train_loss": float(np.mean(losses)) if losses else None,
+                 "lr": cfg.lr, "silent_vocals": cfg.silent_vocals,
+                 "valid_usdr": scores, "minutes": (time.time() - t0) / 60.0,
+                 "s_per_step": (time.time() - t_ep) / max(1, len(losses))}
+        self.history.append(entry)
+        log.info("epoch %d done: %s", self.epoch, json.dumps(entry))
+        if cfg.snapshots:   # every epoch's network, for choosing one on other material
+            self.export(self.out / "snapshots" / f"step{self.step:06d}.safetensors", scores)
+        key = scores.get("vocals", -math.inf)
+        if key > self.best:
+            self.best = key
+            self.export(self.out / "best.safetensors", scores)
+        self.save("epoch")
+
+
 def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
           max_minutes: float | None = None, threads: int | None = None,
           overrides: dict[str, Any] | None = None,
@@ -443,7 +616,7 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
     """
     import torch
 
-    from discovervoice.separation.models import build_model, save_embedded
+    from discovervoice.separation.models import save_embedded
 
     if threads:
         torch.set_num_threads(threads)
@@ -451,130 +624,31 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
         raise DataError("--device cuda asked for, but torch sees no CUDA device")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
-    state = None
-    if resume and ckpt_path.exists():
-        state = torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
-        stored = TrainConfig(**state["config"])
-        stored.epochs = max(stored.epochs, cfg.epochs)
-        stored.data, stored.out = cfg.data, cfg.out
-        cfg = stored
-        log.info("resuming from %s (step %d, epoch %d)", ckpt_path, state["step"], state["epoch"])
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
-    if bad:
-        raise DataError(f"cannot override {bad} on resume; only {list(RESUME_OVERRIDES)}")
-    for k, v in overrides.items():
-        setattr(cfg, k, int(v) if k == "patience" else float(v))
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    train_songs, valid_songs = split_dataset(cfg.data, cfg.valid_songs)
-    kw = dict(cfg.model_kwargs)
-    sources = list(kw.get("sources", ["vocals", "accompaniment"]))
-    sr = int(kw.get("samplerate", 44100))
-    model = build_model(cfg.architecture, kw)
-    model._dv_kwargs = kw  # type: ignore[attr-defined]
-    model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sampler = RemixSampler(train_songs, sources, cfg.segment, sr, remix=cfg.remix,
-                           silent_vocals=cfg.silent_vocals, seed=cfg.seed)
-    step, epoch, history, best = 0, 0, [], -math.inf
-    if state is None and cfg.init:
-        _init_from(model, cfg)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        for g in opt.param_groups:   # the configuration's lr (changed by an override)
-            g["lr"] = cfg.lr
-        step, epoch, history = state["step"], state["epoch"], state["history"]
-        best = state.get("best", -math.inf)
-        sampler.set_state(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
+    cfg, state = _resumed_config(cfg, out / "checkpoint.pt", resume)
+    _apply_overrides(cfg, overrides)
+    run = _Run(cfg, device, state)
     with (out / "config.json").open("w") as f:
         json.dump(asdict(cfg), f, indent=2)
     t0 = time.time()
-
-    def save(reason: str) -> None:
-        _atomic_torch_save({"config": asdict(cfg), "model": model.state_dict(),
-                            "optimizer": opt.state_dict(), "step": step, "epoch": epoch,
-                            "history": history, "best": best, "sampler": sampler.state(),
-                            "torch_rng": torch.get_rng_state(), "architecture": cfg.architecture,
-                            "model_kwargs": kw}, ckpt_path)
-        log.info("saved %s at step %d (%s)", ckpt_path, step, reason)
-
     log.info("training %s (%d params) on %d songs, validating on %d; device %s",
-             cfg.architecture, sum(p.numel() for p in model.parameters()), len(train_songs),
-             len(valid_songs), device)
+             cfg.architecture, sum(p.numel() for p in run.model.parameters()),
+             len(run.train_songs), len(run.valid_songs), device)
     stop = False
-    while epoch < cfg.epochs and not stop:
-        # a dataset that is still being built (the corpus builder adds songs) is re-read
-        # every epoch; the sampler keeps its RNG state
-        fresh_train, fresh_valid = split_dataset(cfg.data, cfg.valid_songs)
-        if [s.name for s in fresh_train] != [s.name for s in sampler.songs]:
-            log.info("dataset now has %d training songs (was %d)", len(fresh_train), len(sampler.songs))
-            sampler.songs = fresh_train
-        valid_songs = fresh_valid
-        model.train()
-        losses = []
-        t_ep = time.time()
-        for i in range(cfg.epoch_steps - (step % cfg.epoch_steps)):
-            mix, tgt = sampler.batch(cfg.batch_size)
-            mix_t = torch.from_numpy(mix).to(device)
-            tgt_t = torch.from_numpy(tgt).to(device)
-            est = model(mix_t)
-            loss = torch.nn.functional.l1_loss(est, tgt_t)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            if step % 10 == 0:
-                log.info("epoch %d step %d loss %.5f (%.2f s/step)", epoch, step,
-                         float(np.mean(losses[-10:])), (time.time() - t_ep) / (i + 1))
-            if progress is not None:
-                progress(min(1.0, step / (cfg.epochs * cfg.epoch_steps)), f"step {step}")
-            if cfg.save_every and step % cfg.save_every == 0:
-                save("periodic")
-            if max_minutes is not None and (time.time() - t0) / 60.0 >= max_minutes:
-                stop = True
-            if (out / "STOP").exists():  # graceful stop asked by the user
-                log.info("found %s: stopping after step %d", out / "STOP", step)
-                (out / "STOP").unlink()
-                stop = True
-            if stop:
-                break
-        if stop and step % cfg.epoch_steps:
-            save("time limit")
+    while run.epoch < cfg.epochs and not stop:
+        run.reread_dataset()
+        losses, t_ep, stop = run.train_epoch(t0, max_minutes, progress)
+        if stop and run.step % cfg.epoch_steps:
+            run.save("time limit")
             break
-        epoch += 1
-        scores = validate(model, valid_songs, sources, device=device,
-                          max_seconds=cfg.valid_seconds) if valid_songs else {}
-        entry = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else None,
-                 "lr": cfg.lr, "silent_vocals": cfg.silent_vocals,
-                 "valid_usdr": scores, "minutes": (time.time() - t0) / 60.0,
-                 "s_per_step": (time.time() - t_ep) / max(1, len(losses))}
-        history.append(entry)
-        log.info("epoch %d done: %s", epoch, json.dumps(entry))
-        if cfg.snapshots:   # every epoch's network, for choosing one on other material
-            save_embedded(model.cpu(), out / "snapshots" / f"step{step:06d}.safetensors",
-                          extra={"step": step, "epoch": epoch, "valid_usdr": scores})
-            model.to(device)
-        key = scores.get("vocals", -math.inf)
-        if key > best:
-            best = key
-            save_embedded(model.cpu(), out / "best.safetensors",
-                          extra={"step": step, "epoch": epoch, "valid_usdr": scores})
-            model.to(device)
-        save("epoch")
-        if cfg.patience and _epochs_since_best(history) >= cfg.patience:
+        run.end_epoch(losses, t_ep, t0)
+        if cfg.patience and _epochs_since_best(run.history) >= cfg.patience:
             log.info("validation vocals uSDR has not improved for %d epochs: stopping early",
                      cfg.patience)
             break
-    save_embedded(model.cpu(), out / "last.safetensors",
-                  extra={"step": step, "epoch": epoch,
+    history = run.history
+    save_embedded(run.model.cpu(), out / "last.safetensors",
+                  extra={"step": run.step, "epoch": run.epoch,
                          "valid_usdr": history[-1]["valid_usdr"] if history else {}})
-    return {"step": step, "epoch": epoch, "best_valid_vocals_usdr": best,
-            "checkpoint": str(ckpt_path), "best": str(out / "best.safetensors"),
+    return {"step": run.step, "epoch": run.epoch, "best_valid_vocals_usdr": run.best,
+            "checkpoint": str(run.ckpt_path), "best": str(out / "best.safetensors"),
             "history": history}
