@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -31,6 +30,7 @@ from typing import Literal
 import numpy as np
 
 from discovervoice.errors import AudioError, AudioLoadError
+from discovervoice.fileio import atomic_path
 
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
@@ -500,10 +500,7 @@ def save(
     if clip == "rescale":
         peak = max(float(np.max(np.abs(x[:, i:i + _BLOCK * 16]))) for i in range(0, x.shape[1], _BLOCK * 16))
         scale = 1.0 / peak if peak > 1.0 else 1.0
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=ext + ".tmp", dir=p.parent)
-    os.close(fd)
-    try:
+    with atomic_path(p) as tmp:
         with sf.SoundFile(tmp, "w", samplerate=int(sample_rate), channels=x.shape[0],
                           format=SOUNDFILE_FORMATS[ext], subtype=subtype or SUBTYPES[ext]) as f:
             for key, value in (metadata or {}).items():
@@ -518,10 +515,6 @@ def save(
                 if clip == "clamp":
                     b = np.clip(b, -1.0, 1.0)
                 f.write(np.ascontiguousarray(b))
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return p
 
 

@@ -30,7 +30,6 @@ import hashlib
 import importlib
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from discovervoice.errors import ChecksumError, WeightsError, WeightsUnavailableError
+from discovervoice.fileio import atomic_path, write_json
 
 #: Folder of the embedded checkpoints and their manifest (``weights/`` at the repo root).
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -405,11 +405,8 @@ def download(url: str, dest: Path, sha256: str = "", size: int | None = None,
         WeightsUnavailableError: the URL cannot be reached (offline, HTTP error).
         ChecksumError: the bytes do not match.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as out:
             try:
                 resp = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https/file)
             except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -431,10 +428,6 @@ def download(url: str, dest: Path, sha256: str = "", size: int | None = None,
                     if bar is not None:
                         bar.close()
         _check(tmp, RemoteFile(dest.name, url, sha256, size))
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return dest
 
 
@@ -573,7 +566,4 @@ def write_manifest(spec: ModelSpec, weights_dir: Path | None = None) -> Path:
     if not entry["files"]:
         del entry["files"]
     dest = d / f"{spec.name}.json"
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text(json.dumps(entry, indent=1) + "\n")
-    os.replace(tmp, dest)
-    return dest
+    return write_json(dest, entry, ensure_ascii=True, trailing_newline=True)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from discovervoice.errors import DataError
+from discovervoice.fileio import atomic_path
 
 #: Audio file extensions scanned in a singer folder.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus", ".webm"})
@@ -320,14 +321,11 @@ def read_catalogue(path: str | Path) -> list[CatalogueEntry]:
 def write_catalogue(path: str | Path, entries: Iterable[CatalogueEntry]) -> Path:
     """Write ``catalogue.csv`` (header ``singer,title,file_or_link``)."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(p) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(CATALOGUE_COLUMNS)
         for e in entries:
             w.writerow([e.singer, e.title, e.location])
-    tmp.replace(p)
     return p
 
 

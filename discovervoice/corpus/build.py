@@ -31,6 +31,7 @@ from discovervoice.corpus import reserved as rsv
 from discovervoice.corpus import scores as sc
 from discovervoice.corpus.voices import Voice, list_voices, tool_versions
 from discovervoice.errors import DataError
+from discovervoice.fileio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,7 @@ def _rng(seed: int, key: str) -> np.random.Generator:
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=False))
-    tmp.replace(path)
+    write_json(path, obj)
 
 
 # --------------------------------------------------------------------------- material

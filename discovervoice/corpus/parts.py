@@ -8,7 +8,6 @@ items: dicts with at least ``path`` (relative to ``out``), ``part``, ``split``, 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 from pathlib import Path
@@ -23,6 +22,7 @@ from discovervoice.corpus.synth import Rendering, SungNote, SynthesisError, sing
 from discovervoice.corpus.texts import sentences_for, vocalise_syllables
 from discovervoice.corpus.voices import FILLETS_SOUND_DIR, Voice
 from discovervoice.errors import DataError
+from discovervoice.fileio import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,6 @@ def _save(path: Path, x: np.ndarray, sr: int) -> None:
     scipy's writer is used rather than libsndfile because libsndfile adds a PEAK chunk
     with a time stamp to float WAVs, so equal audio would give different files.
     """
-    import os
-    import tempfile
-
     from scipy.io import wavfile
 
     from discovervoice.errors import AudioError
@@ -49,22 +46,12 @@ def _save(path: Path, x: np.ndarray, sr: int) -> None:
     if not np.all(np.isfinite(x)):
         raise AudioError("corpus audio has NaN or inf samples", path)
     data = x.T if x.ndim == 2 else x
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         wavfile.write(tmp, int(sr), np.ascontiguousarray(data))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False))
-    tmp.replace(path)
+    write_json(path, obj, indent=None)
 
 
 def _rel(out: Path, p: Path) -> str:

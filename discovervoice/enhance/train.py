@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 
 from discovervoice.enhance import data as pairdata
 from discovervoice.errors import DataError
+from discovervoice.fileio import atomic_path
 from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -164,9 +164,8 @@ def _evaluate(model, items: list[tuple[np.ndarray, np.ndarray]]) -> float:
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: Progress | None = None) -> Path:

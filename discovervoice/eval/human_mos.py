@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from discovervoice.errors import DataError, DiscoverVoiceError
+from discovervoice.fileio import atomic_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tests (
@@ -267,12 +268,9 @@ class ListeningTestStore:
         """Write every rating of a test as CSV (one row per rating, header first)."""
         rows = self.ratings(test)
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with atomic_path(p) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=["stimulus_id", "system", "item", "path",
                                               "listener", "score", "created_at"])
             w.writeheader()
             w.writerows(rows)
-        tmp.replace(p)
         return p

@@ -12,6 +12,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from discovervoice.fileio import atomic_path
+
 
 def new_figure(width: float = 8.0, height: float = 4.5, nrows: int = 1, ncols: int = 1,
                **kw):
@@ -28,10 +30,8 @@ def new_figure(width: float = 8.0, height: float = 4.5, nrows: int = 1, ncols: i
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically; returns the path."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    fig.savefig(tmp, dpi=dpi, format="png")
-    tmp.replace(p)
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
     return p
 
 

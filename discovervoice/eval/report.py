@@ -16,6 +16,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from discovervoice.fileio import write_text
+
 METRIC_LABELS = {
     "usdr": "uSDR (dB)", "si_sdr": "SI-SDR (dB)", "sdr": "SDR v4 (dB)", "isr": "ISR (dB)",
     "sir": "SIR (dB)", "sar": "SAR (dB)", "leakage": "leakage (dB, silent ref.)",
@@ -50,11 +52,7 @@ def _clean(obj: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(path, text)
 
 
 def write_json(path: str | Path, report: Mapping) -> Path:

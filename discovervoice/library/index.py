@@ -70,6 +70,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from discovervoice.errors import DataError, DiscoverVoiceError
+from discovervoice.fileio import write_json
 from discovervoice.library.scan import HashCache, SongFile, scan
 from discovervoice.progress import Progress
 
@@ -245,10 +246,7 @@ def settings_of(cfg: IndexConfig) -> dict[str, Any]:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    write_json(path, obj)
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:

@@ -51,6 +51,7 @@ import numpy as np
 
 from discovervoice.errors import DataError, DiscoverVoiceError, StageUnavailableError
 from discovervoice.progress import Progress
+from discovervoice.fileio import atomic_path, write_json
 from discovervoice.prep.filters import FilterSpec
 from discovervoice.prep.segmentation import VOICE_LABELS, Segment, SegmentOptions
 
@@ -178,10 +179,7 @@ def _file_stamp(path: Path) -> dict:
 
 
 def _atomic_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False))
-    os.replace(tmp, path)
+    write_json(path, obj)
 
 
 def _sub_progress(progress: Progress | None, lo: float, hi: float) -> Progress | None:
@@ -513,12 +511,10 @@ def prepare(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
 
 
 def _write_manifest(path: Path, parts: Sequence[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
         for p in parts:
             for r in p["records"]:
                 fh.write(json.dumps({k: r.get(k) for k in MANIFEST_FIELDS}, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def _summarise(parts: Sequence[dict], failed: list[dict], resumed: int, n_sources: int,

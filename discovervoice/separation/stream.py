@@ -23,7 +23,6 @@ targets only when every stem is complete (as :func:`discovervoice.audio.save` do
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from discovervoice import audio as dva
 from discovervoice.errors import AudioError
+from discovervoice.fileio import temporary_name
 
 #: Files whose header gives more than this many seconds are separated block by block.
 STREAM_ABOVE_SECONDS = 10 * 60.0
@@ -83,9 +83,8 @@ def separate_file_streaming(separator: Any, path: str | os.PathLike, targets: Ma
                 ext = t.suffix.lower()
                 if ext not in dva.SOUNDFILE_FORMATS:
                     raise AudioError(f"unsupported output format {ext or '(none)'}", t)
-                fd, tmp = tempfile.mkstemp(prefix=f".{t.stem}.", suffix=ext + ".tmp", dir=t.parent)
-                os.close(fd)
-                outs[stem] = (Path(tmp), t)
+                tmp = temporary_name(t)
+                outs[stem] = (tmp, t)
                 writers[stem] = sf.SoundFile(tmp, "w", samplerate=sr, channels=ch,
                                              format=dva.SOUNDFILE_FORMATS[ext], subtype=dva.SUBTYPES[ext])
             block, ctx = int(block_seconds * sr_in), int(context_seconds * sr_in)
