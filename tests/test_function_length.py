@@ -16,7 +16,6 @@ EXCEPTIONS = {
     "discovervoice/convert/voice.py:_train_voice": 229,
     "discovervoice/prep/evaluate.py:evaluate": 157,
     "discovervoice/prep/evaluate.py:evaluate_real": 134,
-    "discovervoice/convert/rvc_train.py:train_rvc": 124,
 }
 
 

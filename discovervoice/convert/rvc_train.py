@@ -240,6 +240,90 @@ def load_pretrained(gen: TrainSynthesizer, disc: MultiPeriodDiscriminatorV2, g_p
     return notes
 
 
+def _slice_features(slices: list, enc, f0_method: str, hop: int, min_frames: int,
+                    say: Progress) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], int]:
+    """Content features, F0 and audio of each slice, cut to a common frame count.
+
+    Returns:
+        ``(content[N, 768], f0[N] (Hz, 0 unvoiced), audio[N * hop])`` per slice of at least
+        ``min_frames`` frames, and the number of voiced frames (10 ms) in all of them.
+    """
+    from discovervoice.convert import f0 as F0
+
+    items, voiced = [], 0
+    for i, s in enumerate(slices):
+        f0 = F0.extract_f0(s.audio16k, f0_method)
+        c = enc(s.audio16k)
+        n = min(len(f0), len(c), len(s.audio) // hop)
+        if n < min_frames:
+            continue
+        voiced += int((f0[:n] > 0).sum())
+        items.append((c[:n], f0[:n], s.audio[: n * hop]))
+        say(0.05 + 0.15 * (i + 1) / len(slices), f"features {i + 1}/{len(slices)}")
+    return items, voiced
+
+
+def _load_bases(gen: TrainSynthesizer, disc: MultiPeriodDiscriminatorV2, sr: int) -> list[str]:
+    """Load the registry's pretrained ``rvc_v2_f0G`` / ``rvc_v2_f0D`` for ``sr`` (40 or 48 kHz)
+    when they resolve; returns notes (a missing base is a note, not an error)."""
+    from discovervoice import weights
+
+    tag = {40000: "40k", 48000: "48k"}.get(sr)
+    try:
+        g_path = weights.resolve(f"rvc_v2_f0G{tag}") if tag else None
+        d_path = weights.resolve(f"rvc_v2_f0D{tag}") if tag else None
+        return load_pretrained(gen, disc, g_path, d_path)
+    except WeightsError as exc:
+        return [f"pretrained base not available ({exc}); training from scratch"]
+
+
+def _random_batch(items: list, rng: np.random.Generator, batch: int, seg_frames: int, hop: int,
+                  device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``batch`` random excerpts of ``min(seg_frames, shortest item)`` frames.
+
+    Returns:
+        ``phone`` Tensor[B, L, 768], coarse ``pitch`` Tensor[B, L], ``pitchf`` Tensor[B, L]
+        (Hz), ``wav`` Tensor[B, L * hop].
+    """
+    from discovervoice.convert.f0 import coarse_pitch
+
+    sel = [items[j] for j in rng.integers(0, len(items), size=batch)]
+    L = min(seg_frames, min(len(c) for c, _, _ in sel))
+    cs, ps, pfs, ys = [], [], [], []
+    for c, f0, y in sel:
+        o = int(rng.integers(0, len(c) - L + 1))
+        cs.append(c[o:o + L]); pfs.append(f0[o:o + L]); ps.append(coarse_pitch(f0[o:o + L]))
+        ys.append(y[o * hop:(o + L) * hop])
+    phone = torch.from_numpy(np.stack(cs)).float().to(device)
+    pitch = torch.from_numpy(np.stack(ps)).to(device)
+    pitchf = torch.from_numpy(np.stack(pfs)).float().to(device)
+    wav = torch.from_numpy(np.stack(ys)).float().to(device)
+    return phone, pitch, pitchf, wav
+
+
+def _gan_step(gen: TrainSynthesizer, disc: MultiPeriodDiscriminatorV2, opt_g, opt_d, spectra: Spectra,
+              phone, pitch, pitchf, wav, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One discriminator and one generator update on a batch; returns the mel, KL and
+    discriminator losses."""
+    batch, L, hop = phone.shape[0], phone.shape[1], gen.hop
+    spec = spectra.linear(wav)[..., :L]
+    lengths = torch.full((batch,), L, device=device)
+    sid = torch.zeros(batch, dtype=torch.long, device=device)
+    y_hat, starts, seg, (z_p, m_p, logs_p, logs_q, y_mask) = gen(phone, lengths, pitch, pitchf, spec, lengths, sid)
+    idx = (starts[:, None] * hop + torch.arange(seg * hop, device=device)[None])
+    y = torch.gather(wav, 1, idx)[:, None]
+    y_hat = y_hat[..., : y.shape[-1]]
+    rs, gs, _, _ = disc(y, y_hat.detach())
+    loss_d = discriminator_loss(rs, gs)
+    opt_d.zero_grad(); loss_d.backward(); opt_d.step()
+    rs, gs, frs, fgs = disc(y, y_hat)
+    loss_mel = F.l1_loss(spectra.log_mel(y[:, 0]), spectra.log_mel(y_hat[:, 0])) * 45
+    loss_kl = kl_loss(z_p, logs_q, m_p, logs_p, y_mask)
+    loss_g = generator_loss(gs) + feature_loss(frs, fgs) + loss_mel + loss_kl
+    opt_g.zero_grad(); loss_g.backward(); opt_g.step()
+    return loss_mel, loss_kl, loss_d
+
+
 def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 40000, content: str = "hubert_base_rvc",
               f0_method: str = "rmvpe", pretrained: bool = True, config: list | None = None, steps: int = 2000,
               batch: int = 4, lr: float = 1e-4, device: str = "cpu", save_every: int = 200, resume: bool = True,
@@ -257,11 +341,9 @@ def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 4
     Raises:
         VoiceDataError: too little voiced audio; WeightsError: unusable content model.
     """
-    from discovervoice.convert import f0 as F0
     from discovervoice.convert.content import load_content_encoder
     from discovervoice.convert.index import FeatureIndex
     from discovervoice.convert.voice import MIN_VOICED_SECONDS, VoiceDataError, prepare_slices
-    from discovervoice import weights
 
     torch.manual_seed(seed)
     say = progress or (lambda f, m: None)
@@ -278,30 +360,12 @@ def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 4
         raise WeightsError(f"{content}: RVC v2 needs 768-d content features, this encoder gives {enc.dim}")
     gen = TrainSynthesizer(cfg).to(device)
     hop = gen.hop
-    items, feats_all, voiced = [], [], 0
-    for i, s in enumerate(slices):
-        f0 = F0.extract_f0(s.audio16k, f0_method)
-        c = enc(s.audio16k)
-        n = min(len(f0), len(c), len(s.audio) // hop)
-        if n < cfg[1] + 2:
-            continue
-        voiced += int((f0[:n] > 0).sum())
-        items.append((c[:n], f0[:n], s.audio[: n * hop]))
-        feats_all.append(c[:n])
-        say(0.05 + 0.15 * (i + 1) / len(slices), f"features {i + 1}/{len(slices)}")
+    items, voiced = _slice_features(slices, enc, f0_method, hop, cfg[1] + 2, say)
     if voiced / 100 < MIN_VOICED_SECONDS:
         raise VoiceDataError(f"{data_dir}: only {voiced / 100:.1f} s of voiced audio; a voice needs at least "
                              f"{MIN_VOICED_SECONDS:.0f} s")
     disc = MultiPeriodDiscriminatorV2(div=disc_div).to(device)
-    notes = []
-    if pretrained:
-        tag = {40000: "40k", 48000: "48k"}.get(sr)
-        try:
-            g_path = weights.resolve(f"rvc_v2_f0G{tag}") if tag else None
-            d_path = weights.resolve(f"rvc_v2_f0D{tag}") if tag else None
-            notes = load_pretrained(gen, disc, g_path, d_path)
-        except WeightsError as exc:
-            notes = [f"pretrained base not available ({exc}); training from scratch"]
+    notes = _load_bases(gen, disc, sr) if pretrained else []
     opt_g = torch.optim.AdamW(gen.parameters(), lr, betas=(0.8, 0.99), eps=1e-9)
     opt_d = torch.optim.AdamW(disc.parameters(), lr, betas=(0.8, 0.99), eps=1e-9)
     ck_path = tdir / "rvc_checkpoint.pt"
@@ -313,37 +377,12 @@ def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 4
     spectra = Spectra(sr, (cfg[0] - 1) * 2, hop)
     rng = np.random.default_rng(seed)
     seg_frames = 2 * cfg[1]  # frames per training example (the decoder sees cfg[1] of them)
-    from discovervoice.convert.f0 import coarse_pitch
-
     t0 = time.time()
     history = []
     while step < steps:
-        sel = [items[j] for j in rng.integers(0, len(items), size=batch)]
-        L = min(seg_frames, min(len(c) for c, _, _ in sel))
-        cs, ps, pfs, ys = [], [], [], []
-        for c, f0, y in sel:
-            o = int(rng.integers(0, len(c) - L + 1))
-            cs.append(c[o:o + L]); pfs.append(f0[o:o + L]); ps.append(coarse_pitch(f0[o:o + L]))
-            ys.append(y[o * hop:(o + L) * hop])
-        phone = torch.from_numpy(np.stack(cs)).float().to(device)
-        pitch = torch.from_numpy(np.stack(ps)).to(device)
-        pitchf = torch.from_numpy(np.stack(pfs)).float().to(device)
-        wav = torch.from_numpy(np.stack(ys)).float().to(device)
-        spec = spectra.linear(wav)[..., :L]
-        lengths = torch.full((batch,), L, device=device)
-        sid = torch.zeros(batch, dtype=torch.long, device=device)
-        y_hat, starts, seg, (z_p, m_p, logs_p, logs_q, y_mask) = gen(phone, lengths, pitch, pitchf, spec, lengths, sid)
-        idx = (starts[:, None] * hop + torch.arange(seg * hop, device=device)[None])
-        y = torch.gather(wav, 1, idx)[:, None]
-        y_hat = y_hat[..., : y.shape[-1]]
-        rs, gs, _, _ = disc(y, y_hat.detach())
-        loss_d = discriminator_loss(rs, gs)
-        opt_d.zero_grad(); loss_d.backward(); opt_d.step()
-        rs, gs, frs, fgs = disc(y, y_hat)
-        loss_mel = F.l1_loss(spectra.log_mel(y[:, 0]), spectra.log_mel(y_hat[:, 0])) * 45
-        loss_kl = kl_loss(z_p, logs_q, m_p, logs_p, y_mask)
-        loss_g = generator_loss(gs) + feature_loss(frs, fgs) + loss_mel + loss_kl
-        opt_g.zero_grad(); loss_g.backward(); opt_g.step()
+        phone, pitch, pitchf, wav = _random_batch(items, rng, batch, seg_frames, hop, device)
+        loss_mel, loss_kl, loss_d = _gan_step(gen, disc, opt_g, opt_d, spectra, phone, pitch, pitchf,
+                                              wav, device)
         step += 1
         for o_ in (opt_g, opt_d):
             for g_ in o_.param_groups:
@@ -358,7 +397,7 @@ def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 4
     net = gen.cpu().inference_net()
     save_rvc_checkpoint(net, cfg, out / "model.pth", "v2",
                         info=json.dumps({"trained_by": "DiscoverVoice", "steps": step, "notes": notes}))
-    FeatureIndex.build(np.concatenate(feats_all)).save(out / "added.index")
+    FeatureIndex.build(np.concatenate([c for c, _, _ in items])).save(out / "added.index")
     (tdir / "rvc_train.json").write_text(json.dumps({"steps": step, "seconds": round(time.time() - t0, 1),
                                                      "history": history, "notes": notes, "content": content,
                                                      "f0_method": f0_method}, indent=1))
