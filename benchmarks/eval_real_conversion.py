@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     from discovervoice.convert import world
     from discovervoice.convert.api import convert
     from discovervoice.convert.voice import VoiceModel, add_postfilter_stats, train_voice
-    from discovervoice.eval.f0 import extract_f0, f0_metrics
+    from discovervoice.eval.f0 import f0_contour, f0_metrics
     from discovervoice.eval.mos import DNSMOS
     from discovervoice.eval.speaker import ResemblyzerEncoder, cosine_similarity
 
@@ -201,11 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{sid}: only {len(clips)} source clips")
         sources[sid] = [c[0] for c in clips]
     src_emb = {(s, i): enc.embed(x, SR) for s, xs in sources.items() for i, x in enumerate(xs)}
-    src_f0 = {(s, i): extract_f0(x, SR) for s, xs in sources.items() for i, x in enumerate(xs)}
+    src_f0 = {(s, i): f0_contour(x, SR) for s, xs in sources.items() for i, x in enumerate(xs)}
     src_fcpe = {(s, i): fcpe_contour(x) for s, xs in sources.items() for i, x in enumerate(xs)}
     # how far harvest's own reference moves under -50 dB (re peak) of white noise
     rng = np.random.default_rng(a.seed)
-    stab = [f0_metrics(src_f0[(s, i)], extract_f0(
+    stab = [f0_metrics(src_f0[(s, i)], f0_contour(
         x + rng.normal(0, 10 ** (-50 / 20) * np.abs(x).max(), len(x)).astype(np.float32), SR))
         ["raw_chroma_accuracy"] for s, xs in sources.items() for i, x in enumerate(xs)]
     print(f"harvest reference vs itself + noise at -50 dB re peak: chroma {np.mean(stab):.3f}",
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                 y = convert(x, SR, voice, transpose=k, **conv_kw)[0]
                 y16 = dva.resample(y[None], voice.sample_rate, SR)[0] if voice.sample_rate != SR else y
                 dva.save(a.out / f"s{si}" / f"{sid}-{i}_to_{tid}.wav", y16, SR)
-                fm = f0_metrics(src_f0[(sid, i)], extract_f0(y16, SR), shift_semitones=k)
+                fm = f0_metrics(src_f0[(sid, i)], f0_contour(y16, SR), shift_semitones=k)
                 fc = f0_metrics(src_fcpe[(sid, i)], fcpe_contour(y16), shift_semitones=k)
                 rows.append({"target": tid, "source": sid, "clip": i, "transpose": k,
                              "sim_converted": cosine_similarity(enc.embed(y16, SR), ref[tid]),

@@ -506,34 +506,26 @@ def score_cover(result: CoverResult, voice_clips: list[str | os.PathLike], *, tr
     * raw pitch accuracy and F0 RMSE (cents) of the converted vocals against the original
       vocals' F0 shifted by ``transpose`` semitones (mir_eval);
     * DNSMOS (SIG/BAK/OVRL) of the original and converted vocals — labelled DNSMOS.
+
+    The scoring is :func:`discovervoice.eval.conversion.score_conversion` (the source is
+    the original vocals, F0 by DIO); this function names its results for the report.
     """
-    from discovervoice.eval.f0 import extract_f0, f0_metrics
+    from discovervoice.eval.conversion import score_conversion
     from discovervoice.eval.mos import DNSMOS
     from discovervoice.eval.speaker import ResemblyzerEncoder
 
-    p = progress or _noop
     orig = audio.load(result.original_vocals, VOICE_RATE, channels=1)
     conv = audio.load(result.converted_vocals, VOICE_RATE, channels=1)
     user = np.concatenate([audio.load(c, VOICE_RATE, channels=1) for c in voice_clips], axis=1)
-    p(0.1, "speaker similarity")
     enc = ResemblyzerEncoder()
-    target = enc.embed(user, VOICE_RATE)
-
-    def sim(x: np.ndarray) -> float:
-        from discovervoice.eval.speaker import cosine_similarity
-
-        return cosine_similarity(enc.embed(x, VOICE_RATE), target)
-
-    scores: dict[str, Any] = {"speaker_similarity_original": sim(orig), "speaker_similarity_converted": sim(conv)}
-    p(0.4, "F0 accuracy")
-    scores.update({f"f0_{k}": v for k, v in f0_metrics(extract_f0(orig, VOICE_RATE, method="dio"),
-                                                        extract_f0(conv, VOICE_RATE, method="dio"),
-                                                        shift_semitones=transpose).items()})
-    p(0.7, "DNSMOS")
-    dns = DNSMOS()
-    scores.update({f"original_{k}": v for k, v in dns.score(orig, VOICE_RATE).items()})
-    scores.update({f"converted_{k}": v for k, v in dns.score(conv, VOICE_RATE).items()})
-    p(1.0, "scored")
+    s = score_conversion(conv, VOICE_RATE, source=orig, f0_reference="source", f0_method="dio",
+                         shift_semitones=transpose, encoder=enc, target=enc.embed(user, VOICE_RATE),
+                         mos=DNSMOS(), baselines=("source",), progress=progress)
+    scores: dict[str, Any] = {"speaker_similarity_original": s.similarity["source"],
+                              "speaker_similarity_converted": s.similarity["converted"]}
+    scores.update({f"f0_{k}": v for k, v in s.f0.items()})
+    scores.update({f"original_{k}": v for k, v in s.mos["source"].items()})
+    scores.update({f"converted_{k}": v for k, v in s.mos["converted"].items()})
     return scores
 
 

@@ -120,10 +120,10 @@ def test_f0_octave_error_and_transposition():
     assert shifted["raw_pitch_accuracy"] == 1.0
 
 
-def test_extract_f0_finds_the_pitch_of_a_harmonic_signal():
+def test_f0_contour_finds_the_pitch_of_a_harmonic_signal():
     x = harmonic_voice(196.0, seconds=1.0)
     for method in ("harvest", "dio"):
-        c = f0.extract_f0(x, SR, method=method)
+        c = f0.f0_contour(x, SR, method=method)
         voiced = c.f0 > 0
         assert voiced.mean() > 0.8
         cents = 1200 * np.log2(np.median(c.f0[voiced]) / 196.0)
@@ -174,6 +174,46 @@ def test_ecapa_registry_path_offline(tmp_path, monkeypatch):
         get_encoder("ecapa")
     with pytest.raises(WeightsError):
         get_encoder("nope")
+
+
+class _EnvelopeEncoder:
+    """A speaker "embedding" that is the mean log spectrum (formants tell the voices apart)."""
+
+    def embed(self, x, sr):
+        frames = np.lib.stride_tricks.sliding_window_view(np.ravel(x), 512)[::256]
+        e = np.log(np.abs(np.fft.rfft(frames * np.hanning(512), axis=1)) + 1e-4).mean(0)
+        return (e - e.mean()) / np.linalg.norm(e - e.mean())
+
+
+class _LevelScorer:
+    def score(self, x, sr):
+        return {"rms": float(np.sqrt(np.mean(np.square(x))))}
+
+
+def test_score_conversion_scores_every_signal_it_is_given():
+    truth = harmonic_voice(220.0, formant=800.0, seed=0)
+    source = harmonic_voice(110.0, formant=500.0, seed=1)   # another voice, an octave down
+    converted = harmonic_voice(220.0, formant=790.0, seed=2)  # the target's voice and pitch
+    s = conversion.score_conversion(converted, SR, source=source, truth=truth, f0_reference="source",
+                                    f0_method="dio", shift_semitones=12, encoder=_EnvelopeEncoder(),
+                                    mos=_LevelScorer(), baselines=("source", "truth"),
+                                    similarity_to_source=True)
+    assert set(s.mcd) == {"converted", "source"}
+    assert s.mcd["converted"].mcd + 2 < s.mcd["source"].mcd
+    assert s.similarity["truth"] == pytest.approx(1.0)  # the target defaults to the truth's embedding
+    assert s.similarity["converted"] > s.similarity["source"] + 0.1
+    assert s.converted_to_source == pytest.approx(s.similarity["source"], abs=0.1)
+    assert s.f0["raw_pitch_accuracy"] > 0.9  # follows the source F0 one octave up
+    assert set(s.mos) == {"converted", "source", "truth"}
+    assert s.mos["converted"]["rms"] == pytest.approx(np.sqrt(np.mean(converted.astype(float) ** 2)))
+    # against the truth without a transposition; nothing asked for is computed
+    t = conversion.score_conversion(converted, SR, truth=truth, f0_method="dio")
+    assert t.f0["raw_pitch_accuracy"] > 0.9 and set(t.mcd) == {"converted"}
+    assert t.similarity == {} and t.mos == {} and t.converted_to_source is None
+    with pytest.raises(DataError, match="F0 reference"):
+        conversion.score_conversion(converted, SR, source=source)
+    with pytest.raises(DataError, match="baselines"):
+        conversion.score_conversion(converted, SR, truth=truth, baselines=("mixture",))
 
 
 # --------------------------------------------------------------------------- folders

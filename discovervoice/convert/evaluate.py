@@ -10,7 +10,8 @@
    voices; each recording is converted into every *other* voice of the set with
    ``transpose`` = the difference of the two renditions' whole-octave transpositions
    (median MIDI pitch of their ``.notes.json``), and compared with the other voice's
-   real rendition (the ground truth):
+   real rendition (the ground truth), scored by
+   :func:`discovervoice.eval.conversion.score_conversion`:
 
    * **MCD** (``discovervoice.eval.mcd``, DTW, c1..c24 at 16 kHz) of converted vs truth and
      of the unconverted source vs truth;
@@ -18,7 +19,7 @@
      the target voice's mean embedding over its training audio, for the converted audio,
      the source and the truth; ``gap_closed = (sim_conv - sim_src) / (sim_truth - sim_src)``;
    * **raw pitch accuracy** (``discovervoice.eval.f0.f0_metrics``, 50 cents) of the
-     converted F0 against the source F0 transposed by ``transpose``;
+     converted F0 against the source F0 transposed by ``transpose`` (both Harvest);
    * **DNSMOS** overall (``discovervoice.eval.mos.DNSMOS``) of converted and truth.
 
 3. a linear speaker probe (:func:`~discovervoice.convert.content.speaker_probe`) on the
@@ -107,10 +108,8 @@ def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str 
     from discovervoice import audio as dva
     from discovervoice.convert.api import convert
     from discovervoice.convert.voice import VoiceModel, VoiceModelError, add_postfilter_stats, train_voice
-    from discovervoice.eval.f0 import F0Contour, f0_metrics
-    from discovervoice.eval.f0 import extract_f0 as eval_f0
-    from discovervoice.eval.mcd import mcd
-    from discovervoice.eval.speaker import ResemblyzerEncoder, cosine_similarity
+    from discovervoice.eval.conversion import score_conversion
+    from discovervoice.eval.speaker import ResemblyzerEncoder
 
     root = Path(corpus) / "parallel" / split
     sets = sorted(p for p in (root / "sets").glob("*") if p.is_dir())
@@ -165,22 +164,19 @@ def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str 
         audio_seconds += len(src) / 16000
         conv16 = dva.resample(conv[None], voices[b].sample_rate, 16000)[0] if voices[b].sample_rate != 16000 else conv
         dva.save(out / s.name / f"{a}_to_{b}.wav", conv16, 16000)
+        sc = score_conversion(conv16, 16000, source=src, truth=tru, f0_reference="source",
+                              f0_method="harvest", shift_semitones=k, encoder=spk_enc,
+                              target=target_emb[b], mos=dns, baselines=("source", "truth"))
         row: dict[str, Any] = {"set": s.name, "source": a, "target": b, "transpose": k}
-        row["mcd_converted"] = mcd(tru, conv16, 16000).mcd
-        row["mcd_source"] = mcd(tru, src, 16000).mcd
-        e = target_emb[b]
-        row["sim_converted"] = cosine_similarity(spk_enc.embed(conv16, 16000), e)
-        row["sim_source"] = cosine_similarity(spk_enc.embed(src, 16000), e)
-        row["sim_truth"] = cosine_similarity(spk_enc.embed(tru, 16000), e)
-        ref_c = eval_f0(src, 16000, method="harvest")
-        est_c = eval_f0(conv16, 16000, method="harvest")
-        fm = f0_metrics(F0Contour(ref_c.times, ref_c.f0), F0Contour(est_c.times, est_c.f0), shift_semitones=k)
-        row["raw_pitch_accuracy"] = fm["raw_pitch_accuracy"]
-        row["voicing_recall"] = fm["voicing_recall"]
+        row["mcd_converted"] = sc.mcd["converted"].mcd
+        row["mcd_source"] = sc.mcd["source"].mcd
+        for n in ("converted", "source", "truth"):
+            row[f"sim_{n}"] = sc.similarity[n]
+        row["raw_pitch_accuracy"] = sc.f0["raw_pitch_accuracy"]
+        row["voicing_recall"] = sc.f0["voicing_recall"]
         if dns is not None:
-            row["dnsmos_converted"] = dns.score(conv16, 16000)["dnsmos_ovrl"]
-            row["dnsmos_truth"] = dns.score(tru, 16000)["dnsmos_ovrl"]
-            row["dnsmos_source"] = dns.score(src, 16000)["dnsmos_ovrl"]
+            for n in ("converted", "truth", "source"):
+                row[f"dnsmos_{n}"] = sc.mos[n]["dnsmos_ovrl"]
         pairs.append(row)
         say(0.5 + 0.45 * (j + 1) / len(todo), f"{a} -> {b} ({s.name}): MCD {row['mcd_converted']:.2f} dB")
     keys = [k for k in pairs[0] if isinstance(pairs[0][k], float)]

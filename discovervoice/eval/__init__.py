@@ -11,7 +11,10 @@ Modules (each names its libraries and sources in its docstring):
 * :mod:`~discovervoice.eval.cer` — CER / WER (jiwer);
 * :mod:`~discovervoice.eval.classification` — accuracy, top-k, cross-entropy, confusion;
 * :mod:`~discovervoice.eval.human_mos` — SQLite listening-test store, MOS with 95 % CI;
-* :mod:`~discovervoice.eval.conversion` — folder evaluation of converted voices;
+* :mod:`~discovervoice.eval.conversion` — the scoring of a conversion
+  (:func:`~discovervoice.eval.conversion.score_conversion`, used by every conversion
+  evaluation and the app's cover scores) and folder evaluation of converted voices;
+* :mod:`~discovervoice.eval.testsignals` — synthetic signals with known F0 / envelope;
 * :mod:`~discovervoice.eval.report` / :mod:`~discovervoice.eval.plots` — JSON, Markdown,
   PNG;
 * :mod:`~discovervoice.eval.cli` — ``discovervoice eval ...``.
@@ -24,7 +27,7 @@ only (heavy libraries are imported inside the functions that use them).
 from discovervoice.eval.classification import (accuracy, classification_report, confusion_matrix,
                                                cross_entropy, top_k_accuracy)
 from discovervoice.eval.cer import error_rates
-from discovervoice.eval.f0 import extract_f0, f0_metrics
+from discovervoice.eval.f0 import f0_contour, f0_metrics
 from discovervoice.eval.human_mos import ListeningTestStore
 from discovervoice.eval.mcd import mcd_from_mcep
 from discovervoice.eval.separation import (bss_eval_v4, evaluate_separation, evaluate_stems,
@@ -32,6 +35,6 @@ from discovervoice.eval.separation import (bss_eval_v4, evaluate_separation, eva
 
 __all__ = [
     "accuracy", "bss_eval_v4", "classification_report", "confusion_matrix", "cross_entropy",
-    "error_rates", "evaluate_separation", "evaluate_stems", "extract_f0", "f0_metrics",
+    "error_rates", "evaluate_separation", "evaluate_stems", "f0_contour", "f0_metrics",
     "ideal_ratio_mask", "ListeningTestStore", "mcd_from_mcep", "si_sdr", "top_k_accuracy", "usdr",
 ]

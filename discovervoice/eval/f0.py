@@ -1,5 +1,10 @@
 """F0 (pitch) metrics: F0 RMSE in cents, raw pitch / chroma accuracy, voicing errors.
 
+:func:`f0_contour` is the contour these metrics compare (times + Hz, an
+:class:`F0Contour`), a thin caller of :func:`discovervoice.signals.world_f0` that mixes to
+mono first. It is not the conversion's F0 (``discovervoice.convert.f0.extract_f0``: many
+methods, 16 kHz, a bare Hz array on the 10 ms grid, octave and outlier filters).
+
 Libraries and sources:
     * **pyworld** extracts F0 contours (:func:`discovervoice.signals.world_f0`): Harvest
       (Morise 2017, robust on singing) or DIO + StoneMask; 0 Hz marks unvoiced frames.
@@ -39,16 +44,21 @@ class F0Contour:
     f0: np.ndarray
 
 
-def extract_f0(audio: np.ndarray, sample_rate: int, *, method: str = "harvest",
+def f0_contour(audio: np.ndarray, sample_rate: int, *, method: str = "harvest",
                hop_s: float = DEFAULT_HOP_S, f0_floor: float = F0_FLOOR_HZ,
                f0_ceil: float = F0_CEIL_HZ) -> F0Contour:
-    """F0 contour of ``ndarray[T]`` or ``[C, T]`` (channels averaged) with WORLD.
+    """F0 contour of ``ndarray[T]`` or ``[C, T]`` (channels averaged) with WORLD, for the
+    metrics of this module (:func:`discovervoice.signals.world_f0` after
+    :func:`discovervoice.signals.to_mono`).
 
     Args:
         audio: the signal at ``sample_rate`` Hz.
         method: ``"harvest"`` or ``"dio"`` (DIO + StoneMask, faster).
         hop_s: frame hop in seconds.
         f0_floor, f0_ceil: search range in Hz (default 50-1100 Hz covers singing).
+
+    Returns:
+        :class:`F0Contour`: ``times`` (s) and ``f0`` (Hz, 0 = unvoiced), ``ndarray[N]``.
 
     Raises:
         AudioError: bad shape or values; ValueError for an unknown method.
