@@ -134,6 +134,37 @@ def test_ppg_save_load_round_trip(tmp_path):
     assert C.load_ppg_encoder(low.save(tmp_path / "low.safetensors")).floor == other
 
 
+def test_ppg_file_is_a_checkpoint_and_the_shipped_first_layout_still_loads(tmp_path):
+    """PPG files go through discovervoice.checkpoint (format discovervoice-content-ppg/1);
+    the shipped dv-content-ppg (first layout: no format key, JSON strings) loads unchanged
+    and gives the same features once rewritten in the new layout."""
+    from pathlib import Path
+
+    from discovervoice import checkpoint
+
+    shipped = Path(__file__).resolve().parent.parent / "weights" / "dv-content-ppg.safetensors"
+    meta = checkpoint.read_tensors(shipped)[1]
+    assert "format" not in meta and meta["architecture"] == "PPGNet"  # the first layout
+    old = C.load_ppg_encoder(shipped)
+    assert len(old.phones) == old.net.config["n_phones"] == 65 and old.floor == C.PPG_FLOOR
+    new = old.save(tmp_path / "ppg.safetensors", {"summary": {"clips": 3}})
+    ck = checkpoint.load(new, C.PPG_FORMAT)
+    assert ck.config == old.net.config and ck.metadata["phones"] == old.phones
+    assert ck.metadata["summary"] == {"clips": 3} and ck.architecture == "PPGNet"
+    back = C.load_ppg_encoder(new)
+    x = _audio(0.6)
+    np.testing.assert_array_equal(back(x), old(x))  # fp16 weights both times: identical
+    assert (back(x) > C.PPG_FLOOR).any() and back.floor == old.floor
+    other = checkpoint.save(tmp_path / "sep.safetensors", {"w": torch.ones(2)},
+                            format="discovervoice-separation/1")
+    with pytest.raises(WeightsError, match=r"sep\.safetensors: not a DiscoverVoice PPG"):
+        C.load_ppg_encoder(other)
+    foreign = checkpoint.write_tensors(tmp_path / "f.safetensors", {"w": torch.ones(2)},
+                                       {"architecture": "WorldNet"})
+    with pytest.raises(WeightsError, match=r"f\.safetensors: not a PPG content encoder"):
+        C.load_ppg_encoder(foreign)
+
+
 def test_log_mel_is_mean_normalised_and_gain_invariant():
     x = _audio(1.0)
     m1, m2 = C.log_mel(x), C.log_mel(4 * x)

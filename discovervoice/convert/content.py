@@ -24,7 +24,7 @@ Two families:
   :func:`train_ppg` is the recipe (``discovervoice voice train-content``).
 
 Libraries: torch (networks), transformers (HuBERT), librosa (mel filterbank), safetensors
-(the shipped checkpoint), scikit-learn (the speaker probe in :func:`speaker_probe`).
+(HuBERT folders; the PPG file through :mod:`discovervoice.checkpoint`), scikit-learn (the speaker probe in :func:`speaker_probe`).
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ SAMPLE_RATE = 16000
 HOP = 160
 #: Name of the shipped default content encoder.
 DEFAULT_CONTENT = "dv-content-ppg"
+#: ``format`` of a PPG encoder's checkpoint file (:mod:`discovervoice.checkpoint`).
+PPG_FORMAT = "discovervoice-content-ppg/1"
 
 Progress = Callable[[float, str], None] | None
 
@@ -446,41 +448,47 @@ class PPGEncoder:
         lp = torch.log_softmax(self.logits(audio), dim=-1).clamp(min=self.floor)
         return lp.numpy().astype(np.float32)
 
-    def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-        """Write fp16 safetensors with the constructor arguments and phone list in metadata."""
-        from safetensors.torch import save_file
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Write the encoder as a :mod:`discovervoice.checkpoint` file (format
+        :data:`PPG_FORMAT`): fp16 weights, the network's constructor arguments as
+        ``config``, and ``phones``, ``floor`` and ``metadata`` (JSON values) in its metadata.
 
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"architecture": "PPGNet", "config": json.dumps(self.net.config),
-                "phones": json.dumps(self.phones), "floor": json.dumps(self.floor), **(metadata or {})}
-        state = {k: v.detach().half().contiguous() for k, v in self.net.state_dict().items()}
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        save_file(state, str(tmp), metadata=meta)
-        tmp.replace(p)
-        return p
+        Returns:
+            The path written.
+        """
+        from discovervoice import checkpoint
+
+        return checkpoint.save(path, self.net.state_dict(), format=PPG_FORMAT, config=self.net.config,
+                               metadata={"phones": self.phones, "floor": self.floor, **(metadata or {})},
+                               architecture="PPGNet", half=True)
 
 
 def load_ppg_encoder(path: str | Path, spec: Any = None, **_: Any) -> PPGEncoder:
-    """Load a :class:`PPGEncoder` saved by :meth:`PPGEncoder.save`.
+    """Load a :class:`PPGEncoder` saved by :meth:`PPGEncoder.save`, or a file of the first
+    layout (no ``format`` key, ``architecture: PPGNet``, each value a JSON string; the
+    shipped ``dv-content-ppg`` and voices' encoders written before the checkpoint module).
 
     Raises:
-        WeightsError: not a PPG checkpoint.
+        WeightsError: missing, damaged or not a PPG checkpoint (names the file).
     """
-    from safetensors import safe_open
+    from discovervoice import checkpoint
 
     p = Path(path)
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k).float() for k in f.keys()}
-    except Exception as exc:  # noqa: BLE001 - typed re-raise naming the file
-        raise WeightsError(f"{p}: cannot read the content-encoder checkpoint ({exc})") from exc
-    if meta.get("architecture") != "PPGNet":
-        raise WeightsError(f"{p}: not a PPG content encoder (architecture {meta.get('architecture')!r})")
-    net = build_ppg_net(**json.loads(meta["config"]))
-    net.load_state_dict(state)
-    return PPGEncoder(net, json.loads(meta["phones"]), json.loads(meta["floor"]) if "floor" in meta else None)
+    ck = checkpoint.load(p, (PPG_FORMAT, None), what="PPG content-encoder checkpoint")
+    if not ck.format and ck.architecture != "PPGNet":
+        raise WeightsError(f"{p}: not a PPG content encoder (architecture {ck.architecture!r})")
+
+    def value(key: str) -> Any:  # the first layout stored each value as a JSON string
+        v = ck.metadata.get(key)
+        return json.loads(v) if isinstance(v, str) and not ck.format else v
+
+    phones = value("phones")
+    if not ck.config or not phones:
+        raise WeightsError(f"{p}: PPG content-encoder checkpoint without its config or phone list")
+    net = build_ppg_net(**ck.config)
+    checkpoint.fit_state(net, {k: v.float() for k, v in ck.tensors.items()}, p,
+                         "a PPG network of its stored configuration")
+    return PPGEncoder(net, phones, value("floor"))
 
 
 _CONTENT_CACHE: dict[str, Any] = {}
@@ -740,7 +748,7 @@ def train_ppg(roots: Sequence[str | Path], out: str | Path, *, exclude_voices: I
         summary["speaker_probe"] = {"ppg": round(speaker_probe(ppg_feats, spk), 4),
                                     "log_mel_mean_normalised": round(speaker_probe(mel_feats, spk), 4),
                                     "chance": round(1 / len(set(spk)), 4), "held_out_clips": len(spk)}
-    enc.save(out, {"summary": json.dumps(summary)})
+    enc.save(out, {"summary": summary})
     if progress:
         progress(1.0, "done")
     return summary
