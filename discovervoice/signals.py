@@ -227,7 +227,8 @@ def _flags_to_regions(flags: np.ndarray, hop: int) -> list[tuple[int, int]]:
 
 
 def voiced_regions(x16: np.ndarray, backend: VadBackend = "webrtc", *, threshold: float = 0.35,
-                   pad_seconds: float = 0.0) -> list[tuple[int, int]]:
+                   pad_seconds: float = 0.0, merge_gap_seconds: float = 0.0,
+                   aggressiveness: int = 3, range_db: float = 40.0) -> list[tuple[int, int]]:
     """Sample ranges ``[(start, end), ...]`` (end exclusive) with voice in ``x16``.
 
     Args:
@@ -235,6 +236,10 @@ def voiced_regions(x16: np.ndarray, backend: VadBackend = "webrtc", *, threshold
         backend: ``webrtc`` (speech and singing), ``silero`` (speech) or ``energy``.
         threshold: silero's speech-probability threshold.
         pad_seconds: context added on each side; overlapping ranges are merged.
+        merge_gap_seconds: ranges whose gap (before padding) is at most this merge.
+        aggressiveness: webrtc's GMM mode, 0 (keeps most) .. 3 (keeps least).
+        range_db: webrtc's level gate: frames more than this below the loudest frame (or
+            under -60 dBFS) are not voice.
 
     Raises:
         ValueError: an unknown backend.
@@ -243,14 +248,21 @@ def voiced_regions(x16: np.ndarray, backend: VadBackend = "webrtc", *, threshold
     if backend == "silero":
         regs = _regions_silero(x, threshold)
     elif backend == "webrtc":
-        regs = _regions_webrtc(x)
+        regs = _regions_webrtc(x, aggressiveness, range_db)
     elif backend == "energy":
         regs = _regions_energy(x)
     else:
         raise ValueError(f"unknown VAD backend {backend!r}; expected silero, webrtc or energy")
+    gap = int(merge_gap_seconds * ANALYSIS_RATE)
+    joined: list[tuple[int, int]] = []
+    for s, e in regs:
+        if joined and gap > 0 and s - joined[-1][1] <= gap:
+            joined[-1] = (joined[-1][0], e)
+        else:
+            joined.append((s, e))
     pad = int(pad_seconds * ANALYSIS_RATE)
     merged: list[tuple[int, int]] = []
-    for s, e in regs:
+    for s, e in joined:
         s, e = max(0, s - pad), min(len(x), e + pad)
         if merged and s <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(e, merged[-1][1]))

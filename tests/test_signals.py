@@ -83,6 +83,21 @@ def test_voiced_regions_find_the_syllables(syllables, backend):
         signals.voiced_regions(x16, "nope")
 
 
+def test_voiced_regions_merge_across_short_gaps_only(syllables):
+    """``merge_gap_seconds`` joins regions across pauses up to that length (before
+    padding); the 0.8 s silences between syllables stay cuts below it, and vanish above."""
+    x, spans = syllables
+    x16 = signals.to_mono(x, SR, 16000)
+    plain = signals.voiced_regions(x16, "webrtc", aggressiveness=2, range_db=45.0)
+    short = signals.voiced_regions(x16, "webrtc", aggressiveness=2, range_db=45.0,
+                                   merge_gap_seconds=0.3)
+    assert len(spans) - 1 <= len(short) <= len(plain)
+    assert all(any(a <= s and e <= b for a, b in short) for s, e in plain)  # only joined
+    whole = signals.voiced_regions(x16, "webrtc", aggressiveness=2, range_db=45.0,
+                                   merge_gap_seconds=GAP + 0.5)
+    assert whole == [(plain[0][0], plain[-1][1])]
+
+
 def test_speech_probability_is_higher_on_syllables_than_in_pauses(syllables):
     x, spans = syllables
     x16 = signals.to_mono(x, SR, 16000)
