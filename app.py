@@ -21,8 +21,9 @@ import argparse
 import logging
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr  # the app's toolkit; module-level so handlers can be annotated gr.Request
 
@@ -187,10 +188,32 @@ def _examples(args: argparse.Namespace) -> dict[str, Path] | None:
         return None
 
 
+@dataclass
+class _Tab:
+    """What every tab's handlers share: the command-line options, the sessions, the upload
+    limits, the example inputs (None without them) and the session's workspace state."""
+
+    args: argparse.Namespace
+    sessions: _Sessions
+    limits: pipeline.Limits
+    examples: dict[str, Path] | None
+    ws_state: Any
+
+
+@dataclass
+class _VoiceTab:
+    """The "My voice" tab's training handler, its inputs and the outputs that the Cover tab
+    wires it to (a finished training also offers the voice there)."""
+
+    button: Any
+    on_train: Callable[..., Any]
+    inputs: list[Any]
+    msg: Any
+    voice_list: Any
+
+
 def build_app(args: argparse.Namespace) -> Any:
     """Build the Gradio Blocks app (not launched)."""
-    import gradio as gr
-
     from discovervoice.feedback import FeedbackStore
 
     limits = pipeline.Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
@@ -205,265 +228,291 @@ def build_app(args: argparse.Namespace) -> Any:
         demo.unload(sessions.close)
         gr.Markdown("# DiscoverVoice\nSeparate songs, find which singers you sound like, "
                     "learn your voice and sing any song in it.")
-
-        # ---------------------------------------------------------------- Separate
-        with gr.Tab("Separate", id="separate"):
-            with gr.Row():
-                song = gr.Audio(label="Song", type="filepath", sources=["upload"], elem_id="sep-song")
-                with gr.Column():
-                    sep_model, sep_options = _model_picker("Model", pipeline.separation_choices, args.separation_model,
-                                              "sep-model")
-                    sep_stems = gr.Radio([("vocals + accompaniment", "two")], value="two", label="Stems",
-                                         info="this model makes two stems", elem_id="sep-stems")
-
-                    def on_sep_model(v):
-                        c = sep_options.get(v)
-                        if c is not None and len(c.stems) >= 4:
-                            return gr.update(choices=[("vocals + accompaniment", "two"),
-                                                      ("vocals, drums, bass, other", "four")], info=None)
-                        return gr.update(choices=[("vocals + accompaniment", "two")], value="two",
-                                         info="this model makes two stems")
-
-                    sep_model.change(on_sep_model, [sep_model], [sep_stems], queue=False)
-                    sep_btn = gr.Button("Separate", variant="primary", elem_id="sep-run")
-            if examples:
-                gr.Examples([[str(examples["song"])]], [song], label="Example song (a Bach chorale, sung)")
-            sep_audio = {name: gr.Audio(label=name, type="filepath", interactive=False, visible=(name in
-                         ("vocals", "accompaniment")), elem_id=f"sep-out-{name}")
-                         for name in ("vocals", "accompaniment", "drums", "bass", "other")}
-            sep_gallery = gr.Gallery(label="Waveforms and spectrograms", columns=2, height=360)
-            sep_files = gr.File(label="Download stems", file_count="multiple", interactive=False)
-            with gr.Row():
-                fb_good = gr.Radio([("yes", True), ("no", False)], label="Was this separated well?")
-                fb_comment = gr.Textbox(label="Comment (optional)", max_lines=3)
-                fb_btn = gr.Button("Send feedback")
-            fb_msg = gr.Markdown()
-
-            def on_separate(path, model, stems, ws, request: gr.Request, progress=gr.Progress()):
-                if not path:
-                    raise gr.Error("Upload a song first.")
-                ws = sessions.get(ws, request)
-                _require_ready(sep_options, model)
-                try:
-                    up = ws.import_upload(path, limits.max_upload_bytes)
-                    res = pipeline.separate(up, ws.new_job("separate"), model=model, two_stems=(stems == "two"),
-                                            limits=limits, progress=_progress(progress))
-                except Exception as exc:
-                    raise _friendly(exc) from None
-                outs = [gr.update(value=str(res.stems[n]) if n in res.stems else None, visible=n in res.stems)
-                        for n in sep_audio]
-                gallery = [(str(v), k) for k, v in res.views.items()]
-                return (*outs, gallery, [str(p) for p in res.stems.values()], ws)
-
-            sep_btn.click(on_separate, [song, sep_model, sep_stems, ws_state],
-                          [*sep_audio.values(), sep_gallery, sep_files, ws_state], concurrency_id="heavy",
-                          api_name="separate")
-
-            def on_feedback(good, comment, model, ws, request: gr.Request):
-                ws = sessions.get(ws, request)
-                try:
-                    feedback.add("separation", model, ws.token, good, comment)
-                except Exception as exc:
-                    raise _friendly(exc) from None
-                return "Thank you — your feedback was saved.", ws
-
-            fb_btn.click(on_feedback, [fb_good, fb_comment, sep_model, ws_state], [fb_msg, ws_state],
-                         api_name="feedback")
-
-        # ---------------------------------------------------------------- Which singer
-        with gr.Tab("Which singer", id="singer"):
-            gr.Markdown("Sing or speak for 5-30 seconds: DiscoverVoice tells you which singers you "
-                        "sound like and recommends their songs.")
-            with gr.Row():
-                voice_in = gr.Audio(label="Your voice", type="filepath", sources=["upload", "microphone"],
-                                    elem_id="singer-voice")
-                with gr.Column():
-                    top_k = gr.Slider(1, 10, value=5, step=1, label="How many singers")
-                    singer_btn = gr.Button("Which singer do I sound like?", variant="primary",
-                                           elem_id="singer-run")
-            if examples:
-                gr.Examples([[str(examples["voice"])]], [voice_in], label="Example voice")
-            singer_label = gr.Label(label="Singers (probability)", elem_id="singer-out")
-            singer_recs = gr.Dataframe(headers=["singer", "song", "where to hear it"], label="Recommended songs",
-                                       interactive=False)
-
-            def on_singer(path, k, ws, request: gr.Request, progress=gr.Progress()):
-                if not path:
-                    raise gr.Error("Record or upload your voice first.")
-                ws = sessions.get(ws, request)
-                try:
-                    up = ws.import_upload(path, limits.max_upload_bytes)
-                    res = pipeline.which_singer(up, model=args.classifier, top_k=int(k), limits=limits,
-                                                progress=_progress(progress))
-                except Exception as exc:
-                    raise _friendly(exc) from None
-                rows = [pipeline.song_row(r) for r in res.recommendations]
-                return {pipeline.singer_label(n): q for n, q in res.singers}, rows, ws
-
-            singer_btn.click(on_singer, [voice_in, top_k, ws_state], [singer_label, singer_recs, ws_state],
-                             concurrency_id="heavy", api_name="which_singer")
-
-        # ---------------------------------------------------------------- My voice
-        with gr.Tab("My voice", id="voice"):
-            gr.Markdown(CONSENT)
-            from discovervoice.convert.voice import MIN_VOICED_SECONDS, PRESETS
-
-            gr.Markdown(f"Upload or record your voice speaking or singing. **The minimum is "
-                        f"{MIN_VOICED_SECONDS:.0f} s of voiced sound** (vowels, singing — pauses and "
-                        f"consonants do not count): about {3 * MIN_VOICED_SECONDS:.0f} s of talking, or a "
-                        "minute of single words with pauses. One to three minutes make a better voice.")
-            with gr.Row():
-                voice_files = gr.File(label="Recordings", file_count="multiple", file_types=["audio"],
-                                      elem_id="voice-files")
-                voice_mic = gr.Audio(label="…or record / upload one clip", type="filepath",
-                                     sources=["upload", "microphone"], elem_id="voice-mic")
-            if examples:
-                gr.Examples([[str(examples["voice"])]], [voice_mic], label="Example voice (70 s)")
-            with gr.Row():
-                voice_name = gr.Textbox(value="my-voice", label="Voice name", max_lines=1)
-                voice_preset = gr.Radio([(pr.label, pr.name) for pr in PRESETS.values()], value="quick",
-                                        label="Training", elem_id="voice-preset",
-                                        info="times measured on a 2-core computer; it stops sooner once "
-                                             "it no longer improves")
-                with gr.Column():
-                    voice_btn = gr.Button("Train my voice", variant="primary", elem_id="voice-run")
-                    voice_cancel = gr.Button("Cancel training", variant="stop", size="sm", elem_id="voice-cancel")
-            with gr.Accordion("Advanced", open=False):
-                voice_steps = gr.Number(0, precision=0, minimum=0, maximum=20000, elem_id="voice-steps",
-                                        label="Maximum training steps (0 = the preset's)")
-            voice_msg = gr.Markdown(elem_id="voice-msg")
-            voice_list = gr.Dropdown([], label="Your voice models", interactive=True)
-
-            def on_train(files, mic, name, preset, steps, ws, request: gr.Request, progress=gr.Progress()):
-                from discovervoice.convert.voice import TrainingCancelled
-
-                paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
-                if mic:
-                    paths.append(mic)
-                if not paths:
-                    raise gr.Error("Add recordings of your voice first.")
-                ws = sessions.get(ws, request)
-                stop = sessions.cancel_event(request)
-                try:
-                    ups = [ws.import_upload(p, limits.max_upload_bytes) for p in paths]
-                    model = pipeline.train_voice(ups, ws.subdir("voices"), name=safe_name(name, "my-voice"),
-                                                 preset=preset or "quick", steps=int(steps) if steps else None,
-                                                 cancel=stop.is_set, limits=limits, progress=_progress(progress))
-                except TrainingCancelled:
-                    return "Training cancelled — no voice was saved.", gr.update(), gr.update(), ws
-                except Exception as exc:
-                    raise _friendly(exc) from None
-                names = _voice_names(ws)
-                chosen = gr.update(choices=names, value=model.name)
-                return f"Voice model **{model.name}** is ready — it is selected on the Cover tab.", chosen, chosen, ws
-
-            def on_cancel(request: gr.Request):
-                sessions.cancel_event(request, reset=False).set()
-                return "Cancelling… the voice is not saved."
-
-            voice_cancel.click(on_cancel, None, [voice_msg], queue=False, api_name="cancel_training")
-
-        # ---------------------------------------------------------------- Cover
-        with gr.Tab("Cover", id="cover") as cover_tab:
-            gr.Markdown(CONSENT)
-            with gr.Row():
-                cover_song = gr.Audio(label="Song", type="filepath", sources=["upload"], elem_id="cover-song")
-                with gr.Column():
-                    cover_voice = gr.Dropdown([], label="Voice model (from “My voice”)", elem_id="cover-voice")
-                    refresh = gr.Button("Refresh voice list", size="sm")
-                    transpose = gr.Slider(-12, 12, value=0, step=1, label="Transpose (semitones)")
-                    index_rate = gr.Slider(0, 1, value=0.75, step=0.05, label="Index rate")
-                    protect = gr.Slider(0, 0.5, value=0.33, step=0.01, label="Protect (consonants, breaths)")
-                    f0_method, f0_options = _model_picker("F0 method (pitch tracker)", pipeline.f0_choices, "harvest",
-                                              "cover-f0")
-                    cover_btn = gr.Button("Make the cover", variant="primary", elem_id="cover-run")
-            if examples:
-                gr.Examples([[str(examples["song"])]], [cover_song], label="Example song")
-            cover_out = gr.Audio(label="Cover", type="filepath", interactive=False, elem_id="cover-out")
-            with gr.Row():
-                cover_vocals = gr.Audio(label="Converted vocals", type="filepath", interactive=False)
-                cover_acc = gr.Audio(label="Accompaniment", type="filepath", interactive=False)
-            cover_files = gr.File(label="Download", file_count="multiple", interactive=False)
-
-            # wired here so that a finished training also offers the voice on this tab
-            voice_btn.click(on_train, [voice_files, voice_mic, voice_name, voice_preset, voice_steps, ws_state],
-                            [voice_msg, voice_list, cover_voice, ws_state], concurrency_id="heavy",
-                            api_name="train_voice")
-
-            def on_refresh(ws):
-                return gr.update(choices=_voice_names(ws))
-
-            refresh.click(on_refresh, [ws_state], [cover_voice], api_name="list_voices")
-
-            def on_cover_tab(ws, trained, current):
-                # a tab not yet shown can miss the training's update: offer the session's
-                # voices on arrival, keeping a choice made here, else the one just trained
-                names = _voice_names(ws)
-                value = current if current in names else trained if trained in names else (
-                    names[-1] if names else None)
-                return gr.update(choices=names, value=value)
-
-            cover_tab.select(on_cover_tab, [ws_state, voice_list, cover_voice], [cover_voice], queue=False)
-
-            def on_cover(path, voice, tr, ir, pr, f0, ws, request: gr.Request, progress=gr.Progress()):
-                if not path:
-                    raise gr.Error("Upload a song first.")
-                ws = sessions.get(ws, request)
-                if not voice or voice not in _voice_names(ws):
-                    raise gr.Error("Choose one of your voice models (train one in “My voice”).")
-                _require_ready(f0_options, f0)
-                try:
-                    up = ws.import_upload(path, limits.max_upload_bytes)
-                    res = pipeline.cover(up, ws.check(ws.path / "voices" / voice), ws.new_job("cover"),
-                                         separation_model=args.separation_model, transpose=float(tr),
-                                         index_rate=float(ir), protect=float(pr), f0_method=f0,
-                                         limits=limits, progress=_progress(progress))
-                except Exception as exc:
-                    raise _friendly(exc) from None
-                files = [str(res.cover), str(res.converted_vocals), str(res.accompaniment)]
-                return str(res.cover), str(res.converted_vocals), str(res.accompaniment), files, ws
-
-            cover_btn.click(on_cover, [cover_song, cover_voice, transpose, index_rate, protect, f0_method,
-                                       ws_state], [cover_out, cover_vocals, cover_acc, cover_files, ws_state],
-                            concurrency_id="heavy", api_name="cover")
-
-        # ---------------------------------------------------------------- Clean up & transcribe
-        with gr.Tab("Clean up & transcribe", id="clean"):
-            with gr.Row():
-                rec = gr.Audio(label="Recording", type="filepath", sources=["upload", "microphone"],
-                               elem_id="clean-in")
-                with gr.Column():
-                    denoise = gr.Checkbox(value=True, label="Remove noise first")
-                    backend, backend_options = _model_picker("Recogniser", pipeline.transcription_choices,
-                                                             "pocketsphinx", "clean-backend")
-                    reference = gr.Textbox(label="Reference text (optional, for CER)", lines=2)
-                    clean_btn = gr.Button("Clean up and transcribe", variant="primary", elem_id="clean-run")
-            clean_audio = gr.Audio(label="Cleaned recording", type="filepath", interactive=False)
-            transcript = gr.Textbox(label="Transcript", interactive=False, elem_id="clean-text")
-            scores = gr.Markdown()
-
-            def on_clean(path, dn, be, ref, ws, request: gr.Request, progress=gr.Progress()):
-                if not path:
-                    raise gr.Error("Record or upload a recording first.")
-                ws = sessions.get(ws, request)
-                _require_ready(backend_options, be)
-                try:
-                    up = ws.import_upload(path, limits.max_upload_bytes)
-                    res = pipeline.clean_and_transcribe(up, ws.new_job("clean"), denoise=bool(dn), backend=be,
-                                                        reference=ref or "", limits=limits,
-                                                        progress=_progress(progress))
-                except Exception as exc:
-                    raise _friendly(exc) from None
-                md = "" if res.cer is None else f"**CER** {res.cer:.1%} · **WER** {res.wer:.1%}"
-                return (str(res.enhanced) if res.enhanced else None), res.text, md, ws
-
-            clean_btn.click(on_clean, [rec, denoise, backend, reference, ws_state],
-                            [clean_audio, transcript, scores, ws_state], concurrency_id="heavy",
-                            api_name="clean_and_transcribe")
-
+        tab = _Tab(args, sessions, limits, examples, ws_state)
+        _separation_tab(tab, feedback)
+        _singer_tab(tab)
+        voice = _voice_tab(tab)
+        _cover_tab(tab, voice)
+        _clean_tab(tab)
         _listening_test_tab(gr, args, sessions, ws_state)
 
     return demo
+
+
+def _separation_tab(tab: _Tab, feedback: Any) -> None:
+    """Separate: a song -> stems (two or four, as the model makes), their views and
+    downloads; feedback on the result into ``feedback`` (a FeedbackStore)."""
+    sessions, limits, ws_state = tab.sessions, tab.limits, tab.ws_state
+    with gr.Tab("Separate", id="separate"):
+        with gr.Row():
+            song = gr.Audio(label="Song", type="filepath", sources=["upload"], elem_id="sep-song")
+            with gr.Column():
+                sep_model, sep_options = _model_picker("Model", pipeline.separation_choices,
+                                                       tab.args.separation_model, "sep-model")
+                sep_stems = gr.Radio([("vocals + accompaniment", "two")], value="two", label="Stems",
+                                     info="this model makes two stems", elem_id="sep-stems")
+
+                def on_sep_model(v):
+                    c = sep_options.get(v)
+                    if c is not None and len(c.stems) >= 4:
+                        return gr.update(choices=[("vocals + accompaniment", "two"),
+                                                  ("vocals, drums, bass, other", "four")], info=None)
+                    return gr.update(choices=[("vocals + accompaniment", "two")], value="two",
+                                     info="this model makes two stems")
+
+                sep_model.change(on_sep_model, [sep_model], [sep_stems], queue=False)
+                sep_btn = gr.Button("Separate", variant="primary", elem_id="sep-run")
+        if tab.examples:
+            gr.Examples([[str(tab.examples["song"])]], [song], label="Example song (a Bach chorale, sung)")
+        sep_audio = {name: gr.Audio(label=name, type="filepath", interactive=False, visible=(name in
+                     ("vocals", "accompaniment")), elem_id=f"sep-out-{name}")
+                     for name in ("vocals", "accompaniment", "drums", "bass", "other")}
+        sep_gallery = gr.Gallery(label="Waveforms and spectrograms", columns=2, height=360)
+        sep_files = gr.File(label="Download stems", file_count="multiple", interactive=False)
+        with gr.Row():
+            fb_good = gr.Radio([("yes", True), ("no", False)], label="Was this separated well?")
+            fb_comment = gr.Textbox(label="Comment (optional)", max_lines=3)
+            fb_btn = gr.Button("Send feedback")
+        fb_msg = gr.Markdown()
+
+        def on_separate(path, model, stems, ws, request: gr.Request, progress=gr.Progress()):
+            if not path:
+                raise gr.Error("Upload a song first.")
+            ws = sessions.get(ws, request)
+            _require_ready(sep_options, model)
+            try:
+                up = ws.import_upload(path, limits.max_upload_bytes)
+                res = pipeline.separate(up, ws.new_job("separate"), model=model, two_stems=(stems == "two"),
+                                        limits=limits, progress=_progress(progress))
+            except Exception as exc:
+                raise _friendly(exc) from None
+            outs = [gr.update(value=str(res.stems[n]) if n in res.stems else None, visible=n in res.stems)
+                    for n in sep_audio]
+            gallery = [(str(v), k) for k, v in res.views.items()]
+            return (*outs, gallery, [str(p) for p in res.stems.values()], ws)
+
+        sep_btn.click(on_separate, [song, sep_model, sep_stems, ws_state],
+                      [*sep_audio.values(), sep_gallery, sep_files, ws_state], concurrency_id="heavy",
+                      api_name="separate")
+
+        def on_feedback(good, comment, model, ws, request: gr.Request):
+            ws = sessions.get(ws, request)
+            try:
+                feedback.add("separation", model, ws.token, good, comment)
+            except Exception as exc:
+                raise _friendly(exc) from None
+            return "Thank you — your feedback was saved.", ws
+
+        fb_btn.click(on_feedback, [fb_good, fb_comment, sep_model, ws_state], [fb_msg, ws_state],
+                     api_name="feedback")
+
+
+def _singer_tab(tab: _Tab) -> None:
+    """Which singer: a voice clip -> the closest singers (probabilities) and their songs."""
+    sessions, limits, ws_state = tab.sessions, tab.limits, tab.ws_state
+    with gr.Tab("Which singer", id="singer"):
+        gr.Markdown("Sing or speak for 5-30 seconds: DiscoverVoice tells you which singers you "
+                    "sound like and recommends their songs.")
+        with gr.Row():
+            voice_in = gr.Audio(label="Your voice", type="filepath", sources=["upload", "microphone"],
+                                elem_id="singer-voice")
+            with gr.Column():
+                top_k = gr.Slider(1, 10, value=5, step=1, label="How many singers")
+                singer_btn = gr.Button("Which singer do I sound like?", variant="primary",
+                                       elem_id="singer-run")
+        if tab.examples:
+            gr.Examples([[str(tab.examples["voice"])]], [voice_in], label="Example voice")
+        singer_label = gr.Label(label="Singers (probability)", elem_id="singer-out")
+        singer_recs = gr.Dataframe(headers=["singer", "song", "where to hear it"], label="Recommended songs",
+                                   interactive=False)
+
+        def on_singer(path, k, ws, request: gr.Request, progress=gr.Progress()):
+            if not path:
+                raise gr.Error("Record or upload your voice first.")
+            ws = sessions.get(ws, request)
+            try:
+                up = ws.import_upload(path, limits.max_upload_bytes)
+                res = pipeline.which_singer(up, model=tab.args.classifier, top_k=int(k), limits=limits,
+                                            progress=_progress(progress))
+            except Exception as exc:
+                raise _friendly(exc) from None
+            rows = [pipeline.song_row(r) for r in res.recommendations]
+            return {pipeline.singer_label(n): q for n, q in res.singers}, rows, ws
+
+        singer_btn.click(on_singer, [voice_in, top_k, ws_state], [singer_label, singer_recs, ws_state],
+                         concurrency_id="heavy", api_name="which_singer")
+
+
+def _voice_tab(tab: _Tab) -> _VoiceTab:
+    """My voice: recordings -> a voice model in the session (preset, step cap, cancel).
+    The training button is wired by :func:`_cover_tab`, whose voice list it updates."""
+    sessions, limits = tab.sessions, tab.limits
+    with gr.Tab("My voice", id="voice"):
+        gr.Markdown(CONSENT)
+        from discovervoice.convert.voice import MIN_VOICED_SECONDS, PRESETS
+
+        gr.Markdown(f"Upload or record your voice speaking or singing. **The minimum is "
+                    f"{MIN_VOICED_SECONDS:.0f} s of voiced sound** (vowels, singing — pauses and "
+                    f"consonants do not count): about {3 * MIN_VOICED_SECONDS:.0f} s of talking, or a "
+                    "minute of single words with pauses. One to three minutes make a better voice.")
+        with gr.Row():
+            voice_files = gr.File(label="Recordings", file_count="multiple", file_types=["audio"],
+                                  elem_id="voice-files")
+            voice_mic = gr.Audio(label="…or record / upload one clip", type="filepath",
+                                 sources=["upload", "microphone"], elem_id="voice-mic")
+        if tab.examples:
+            gr.Examples([[str(tab.examples["voice"])]], [voice_mic], label="Example voice (70 s)")
+        with gr.Row():
+            voice_name = gr.Textbox(value="my-voice", label="Voice name", max_lines=1)
+            voice_preset = gr.Radio([(pr.label, pr.name) for pr in PRESETS.values()], value="quick",
+                                    label="Training", elem_id="voice-preset",
+                                    info="times measured on a 2-core computer; it stops sooner once "
+                                         "it no longer improves")
+            with gr.Column():
+                voice_btn = gr.Button("Train my voice", variant="primary", elem_id="voice-run")
+                voice_cancel = gr.Button("Cancel training", variant="stop", size="sm", elem_id="voice-cancel")
+        with gr.Accordion("Advanced", open=False):
+            voice_steps = gr.Number(0, precision=0, minimum=0, maximum=20000, elem_id="voice-steps",
+                                    label="Maximum training steps (0 = the preset's)")
+        voice_msg = gr.Markdown(elem_id="voice-msg")
+        voice_list = gr.Dropdown([], label="Your voice models", interactive=True)
+
+        def on_train(files, mic, name, preset, steps, ws, request: gr.Request, progress=gr.Progress()):
+            from discovervoice.convert.voice import TrainingCancelled
+
+            paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
+            if mic:
+                paths.append(mic)
+            if not paths:
+                raise gr.Error("Add recordings of your voice first.")
+            ws = sessions.get(ws, request)
+            stop = sessions.cancel_event(request)
+            try:
+                ups = [ws.import_upload(p, limits.max_upload_bytes) for p in paths]
+                model = pipeline.train_voice(ups, ws.subdir("voices"), name=safe_name(name, "my-voice"),
+                                             preset=preset or "quick", steps=int(steps) if steps else None,
+                                             cancel=stop.is_set, limits=limits, progress=_progress(progress))
+            except TrainingCancelled:
+                return "Training cancelled — no voice was saved.", gr.update(), gr.update(), ws
+            except Exception as exc:
+                raise _friendly(exc) from None
+            names = _voice_names(ws)
+            chosen = gr.update(choices=names, value=model.name)
+            return f"Voice model **{model.name}** is ready — it is selected on the Cover tab.", chosen, chosen, ws
+
+        def on_cancel(request: gr.Request):
+            sessions.cancel_event(request, reset=False).set()
+            return "Cancelling… the voice is not saved."
+
+        voice_cancel.click(on_cancel, None, [voice_msg], queue=False, api_name="cancel_training")
+    return _VoiceTab(voice_btn, on_train, [voice_files, voice_mic, voice_name, voice_preset, voice_steps],
+                     voice_msg, voice_list)
+
+
+def _cover_tab(tab: _Tab, voice_tab: _VoiceTab) -> None:
+    """Cover: a song sung by one of the session's voices (transpose, index rate, protect,
+    F0 method); also wires the "My voice" training, whose result it offers."""
+    sessions, limits, ws_state = tab.sessions, tab.limits, tab.ws_state
+    with gr.Tab("Cover", id="cover") as cover_tab:
+        gr.Markdown(CONSENT)
+        with gr.Row():
+            cover_song = gr.Audio(label="Song", type="filepath", sources=["upload"], elem_id="cover-song")
+            with gr.Column():
+                cover_voice = gr.Dropdown([], label="Voice model (from “My voice”)", elem_id="cover-voice")
+                refresh = gr.Button("Refresh voice list", size="sm")
+                transpose = gr.Slider(-12, 12, value=0, step=1, label="Transpose (semitones)")
+                index_rate = gr.Slider(0, 1, value=0.75, step=0.05, label="Index rate")
+                protect = gr.Slider(0, 0.5, value=0.33, step=0.01, label="Protect (consonants, breaths)")
+                f0_method, f0_options = _model_picker("F0 method (pitch tracker)", pipeline.f0_choices, "harvest",
+                                                      "cover-f0")
+                cover_btn = gr.Button("Make the cover", variant="primary", elem_id="cover-run")
+        if tab.examples:
+            gr.Examples([[str(tab.examples["song"])]], [cover_song], label="Example song")
+        cover_out = gr.Audio(label="Cover", type="filepath", interactive=False, elem_id="cover-out")
+        with gr.Row():
+            cover_vocals = gr.Audio(label="Converted vocals", type="filepath", interactive=False)
+            cover_acc = gr.Audio(label="Accompaniment", type="filepath", interactive=False)
+        cover_files = gr.File(label="Download", file_count="multiple", interactive=False)
+
+        # wired here so that a finished training also offers the voice on this tab
+        voice_tab.button.click(voice_tab.on_train, [*voice_tab.inputs, ws_state],
+                               [voice_tab.msg, voice_tab.voice_list, cover_voice, ws_state],
+                               concurrency_id="heavy", api_name="train_voice")
+
+        def on_refresh(ws):
+            return gr.update(choices=_voice_names(ws))
+
+        refresh.click(on_refresh, [ws_state], [cover_voice], api_name="list_voices")
+
+        def on_cover_tab(ws, trained, current):
+            # a tab not yet shown can miss the training's update: offer the session's
+            # voices on arrival, keeping a choice made here, else the one just trained
+            names = _voice_names(ws)
+            value = current if current in names else trained if trained in names else (
+                names[-1] if names else None)
+            return gr.update(choices=names, value=value)
+
+        cover_tab.select(on_cover_tab, [ws_state, voice_tab.voice_list, cover_voice], [cover_voice], queue=False)
+
+        def on_cover(path, voice, tr, ir, pr, f0, ws, request: gr.Request, progress=gr.Progress()):
+            if not path:
+                raise gr.Error("Upload a song first.")
+            ws = sessions.get(ws, request)
+            if not voice or voice not in _voice_names(ws):
+                raise gr.Error("Choose one of your voice models (train one in “My voice”).")
+            _require_ready(f0_options, f0)
+            try:
+                up = ws.import_upload(path, limits.max_upload_bytes)
+                res = pipeline.cover(up, ws.check(ws.path / "voices" / voice), ws.new_job("cover"),
+                                     separation_model=tab.args.separation_model, transpose=float(tr),
+                                     index_rate=float(ir), protect=float(pr), f0_method=f0,
+                                     limits=limits, progress=_progress(progress))
+            except Exception as exc:
+                raise _friendly(exc) from None
+            files = [str(res.cover), str(res.converted_vocals), str(res.accompaniment)]
+            return str(res.cover), str(res.converted_vocals), str(res.accompaniment), files, ws
+
+        cover_btn.click(on_cover, [cover_song, cover_voice, transpose, index_rate, protect, f0_method,
+                                   ws_state], [cover_out, cover_vocals, cover_acc, cover_files, ws_state],
+                        concurrency_id="heavy", api_name="cover")
+
+
+def _clean_tab(tab: _Tab) -> None:
+    """Clean up & transcribe: a recording -> optionally denoised, transcribed, with CER / WER
+    against a reference text."""
+    sessions, limits, ws_state = tab.sessions, tab.limits, tab.ws_state
+    with gr.Tab("Clean up & transcribe", id="clean"):
+        with gr.Row():
+            rec = gr.Audio(label="Recording", type="filepath", sources=["upload", "microphone"],
+                           elem_id="clean-in")
+            with gr.Column():
+                denoise = gr.Checkbox(value=True, label="Remove noise first")
+                backend, backend_options = _model_picker("Recogniser", pipeline.transcription_choices,
+                                                         "pocketsphinx", "clean-backend")
+                reference = gr.Textbox(label="Reference text (optional, for CER)", lines=2)
+                clean_btn = gr.Button("Clean up and transcribe", variant="primary", elem_id="clean-run")
+        clean_audio = gr.Audio(label="Cleaned recording", type="filepath", interactive=False)
+        transcript = gr.Textbox(label="Transcript", interactive=False, elem_id="clean-text")
+        scores = gr.Markdown()
+
+        def on_clean(path, dn, be, ref, ws, request: gr.Request, progress=gr.Progress()):
+            if not path:
+                raise gr.Error("Record or upload a recording first.")
+            ws = sessions.get(ws, request)
+            _require_ready(backend_options, be)
+            try:
+                up = ws.import_upload(path, limits.max_upload_bytes)
+                res = pipeline.clean_and_transcribe(up, ws.new_job("clean"), denoise=bool(dn), backend=be,
+                                                    reference=ref or "", limits=limits,
+                                                    progress=_progress(progress))
+            except Exception as exc:
+                raise _friendly(exc) from None
+            md = "" if res.cer is None else f"**CER** {res.cer:.1%} · **WER** {res.wer:.1%}"
+            return (str(res.enhanced) if res.enhanced else None), res.text, md, ws
+
+        clean_btn.click(on_clean, [rec, denoise, backend, reference, ws_state],
+                        [clean_audio, transcript, scores, ws_state], concurrency_id="heavy",
+                        api_name="clean_and_transcribe")
 
 
 #: Name prefix of listening tests made from one session's covers (listed to that session only).
