@@ -193,34 +193,21 @@ def _mean(xs):
     return float(np.mean(xs)) if xs else None
 
 
-def evaluate(corpus: str | Path | list, *, split: str = "test", n_songs: int = 8,
-             n_conversations: int = 8, separator: str | None = None, seed: int = 0,
-             out: str | Path | None = None, distance_threshold: float | None = None,
-             voice_classifier: str | None = None, progress=None) -> dict:
-    """Run the evaluation described in the module docstring; returns the report.
+def _corpus_items(corpora: list[Path], split: str) -> tuple[dict, list[dict], list[dict]]:
+    """``(voice sexes, songs, spoken clips)`` of ``split`` in the corpus builds ``corpora``.
 
-    Raises:
-        DataError: the corpus lacks the split's songs or spoken clips.
+    Items of several builds are joined, each path made absolute; the same song or clip in
+    several builds is kept once (the first); files that a build still in progress has not
+    written yet are skipped. Songs are sorted by folder name.
     """
-    from discovervoice.audio import load
-    from discovervoice.prep.diarization import diarize
-    from discovervoice.prep.voicetype import get_classifier
-
-    clf = get_classifier(voice_classifier)
-
-    t0 = time.time()
-    corpora = [Path(c) for c in (corpus if isinstance(corpus, (list, tuple)) else [corpus])]
     sexes: dict = {}
     items = []
-    for c in corpora:  # items of several builds, each path made absolute
+    for c in corpora:
         man = load_corpus_manifest(c)
         for k, v in voice_sexes(man).items():
             if sexes.get(k) is None:
                 sexes[k] = v
         items += [dict(it, path=str(c / it["path"])) for it in man.get("items", [])]
-    rng = np.random.default_rng(seed)
-    # the same song or clip may be in several builds: keep the first; skip files that a
-    # build still in progress has not written yet
     songs, spoken, seen = [], [], set()
     for it in items:
         if it.get("split") != split:
@@ -240,21 +227,25 @@ def evaluate(corpus: str | Path | list, *, split: str = "test", n_songs: int = 8
             seen.add(key)
             dest.append(it)
     songs.sort(key=lambda it: Path(it["path"]).name)
-    if not songs and not spoken:
-        raise DataError(f"{[str(c) for c in corpora]}: no songs or spoken clips in split {split!r}")
-    say = progress or (lambda f, m: None)
-    dkw = {} if distance_threshold is None else {"distance_threshold": distance_threshold}
+    return sexes, songs, spoken
 
-    report: dict = {"corpus": [str(c) for c in corpora], "split": split, "seed": seed,
-                    "voice_classifier": getattr(clf, "method", "?"), "songs": [],
-                    "conversations": []}
-    # ------------------------------------------------------------------ songs
+
+def _skip(report: dict, exc: Exception) -> None:
+    """Note an unreadable file in the report and go on."""
+    report.setdefault("skipped", []).append(str(exc).splitlines()[0])
+
+
+def _evaluate_songs(pick: list[dict], sexes: dict, clf, separator: str | None, report: dict,
+                    say) -> None:
+    """Segment each song of ``pick`` with its true vocal stem (and the separator's, when
+    ``separator``); appends one row per song to ``report["songs"]``."""
+    from discovervoice.audio import load
+
     sep = None
     if separator:
         from discovervoice.prep.pipeline import _load_separator, separate_vocals
 
         sep = _load_separator(separator)
-    pick = [songs[i] for i in sorted(rng.permutation(len(songs))[:n_songs])] if songs else []
     for k, it in enumerate(pick):
         say(k / max(1, len(pick)) * 0.5, f"song {it['path']}")
         d = Path(it["path"])
@@ -262,7 +253,7 @@ def evaluate(corpus: str | Path | list, *, split: str = "test", n_songs: int = 8
             mix = load(d / "mixture.wav", SR, 1)
             voc = load(d / "vocals.wav", SR, 1)
         except AudioError as exc:
-            report.setdefault("skipped", []).append(str(exc).splitlines()[0])
+            _skip(report, exc)
             continue
         ref = reference_from_stems(voc, mix, SR)
         dur = mix.shape[1] / SR
@@ -285,22 +276,65 @@ def evaluate(corpus: str | Path | list, *, split: str = "test", n_songs: int = 8
                          "n_ref": len(ref), "n_est": len(est)}
         report["songs"].append(row)
 
-    # ------------------------------------------------------------------ conversations
-    by_voice: dict[str, list[dict]] = {}
-    for it in spoken:
-        by_voice.setdefault(it["singer"], []).append(it)
-    voices = sorted(v for v, lst in by_voice.items() if len(lst) >= 2)
+
+def _accompaniments(songs: list[dict], report: dict) -> list[np.ndarray]:
+    """Accompaniment (drums + bass + other stems, 16 kHz mono ``ndarray[T]``) of each song."""
+    from discovervoice.audio import load
+
     music = []
-    for it in pick[:4] or songs[:4]:
+    for it in songs:
         d = Path(it["path"])
         try:
             acc = sum(load(d / f"{s}.wav", SR, 1)[0] for s in ("drums", "bass", "other")
                       if (d / f"{s}.wav").is_file())
         except AudioError as exc:
-            report.setdefault("skipped", []).append(str(exc).splitlines()[0])
+            _skip(report, exc)
             continue
         if isinstance(acc, np.ndarray):
             music.append(acc)
+    return music
+
+
+def _score_conversation(mix: np.ndarray, voice: np.ndarray, truth: list[Segment], sex_at, clf,
+                        dkw: dict) -> dict:
+    """Segment and diarize one two-voice conversation as it is (``as_is``) and with its
+    true voice track (``oracle``); scores of each mode."""
+    from discovervoice.prep.diarization import diarize
+
+    dur = len(mix) / SR
+    row = {}
+    for mode, vtrack in (("as_is", None), ("oracle", voice)):
+        est = segment(mix, SR, vocals=vtrack, classifier=clf)
+        track = mix if vtrack is None else vtrack
+        auto = diarize(track, SR, est, **dkw)
+        given = diarize(track, SR, est, n_speakers=2)
+        _estimate_sexes(track, SR, auto)
+        ok, n = _sex_votes(auto, sex_at)
+        row[mode] = {
+            "segment_f1": segment_f1(truth, est)["f1"],
+            "boundary_f1": boundary_f1(truth, est)["f1"],
+            "frame_accuracy": frame_accuracy(truth, est, dur),
+            "der_auto": diarization_error_rate(truth, auto, dur)["der"],
+            "der_auto_collar025": diarization_error_rate(truth, auto, dur, 0.25)["der"],
+            "der_given": diarization_error_rate(truth, given, dur)["der"],
+            "der_given_collar025": diarization_error_rate(truth, given, dur, 0.25)["der"],
+            "n_speakers_found": len({s.speaker for s in auto if s.speaker}),
+            "sex_correct": ok, "sex_scored": n,
+            "estimate": [asdict(s) for s in auto], "truth": [asdict(s) for s in truth]}
+    return row
+
+
+def _evaluate_conversations(spoken: list[dict], music: list[np.ndarray], sexes: dict, clf,
+                            rng: np.random.Generator, n_conversations: int, dkw: dict,
+                            report: dict, say) -> None:
+    """Build ``n_conversations`` two-voice conversations (:func:`build_conversation`) from
+    the spoken clips and score each; appends rows to ``report["conversations"]``."""
+    from discovervoice.audio import load
+
+    by_voice: dict[str, list[dict]] = {}
+    for it in spoken:
+        by_voice.setdefault(it["singer"], []).append(it)
+    voices = sorted(v for v, lst in by_voice.items() if len(lst) >= 2)
     for c in range(n_conversations if len(voices) >= 2 else 0):
         say(0.5 + 0.5 * c / max(1, n_conversations), f"conversation {c}")
         va, vb = [voices[i] for i in rng.permutation(len(voices))[:2]]
@@ -312,10 +346,9 @@ def evaluate(corpus: str | Path | list, *, split: str = "test", n_songs: int = 8
                 sel = rng.permutation(len(lst))[:n_turns]
                 clips[v] = [load(Path(lst[i]["path"]), SR, 1)[0] for i in sel]
         except AudioError as exc:  # a build in progress rewrote the file: note and go on
-            report.setdefault("skipped", []).append(str(exc).splitlines()[0])
+            _skip(report, exc)
             continue
         mix, voice, truth = build_conversation(clips[va], clips[vb], music, rng)
-        dur = len(mix) / SR
         truth_sex = {"A": sexes.get(va), "B": sexes.get(vb)}
 
         def sex_at(t, truth=truth, truth_sex=truth_sex):
@@ -323,27 +356,39 @@ def evaluate(corpus: str | Path | list, *, split: str = "test", n_songs: int = 8
                 if s.start <= t < s.end and s.speaker:
                     return truth_sex[s.speaker]
             return None
-        row = {"voices": [va, vb], "sexes": [sexes.get(va), sexes.get(vb)], "duration": dur}
-        for mode, vtrack in (("as_is", None), ("oracle", voice)):
-            est = segment(mix, SR, vocals=vtrack, classifier=clf)
-            track = mix if vtrack is None else vtrack
-            auto = diarize(track, SR, est, **dkw)
-            given = diarize(track, SR, est, n_speakers=2)
-            _estimate_sexes(track, SR, auto)
-            ok, n = _sex_votes(auto, sex_at)
-            row[mode] = {
-                "segment_f1": segment_f1(truth, est)["f1"],
-                "boundary_f1": boundary_f1(truth, est)["f1"],
-                "frame_accuracy": frame_accuracy(truth, est, dur),
-                "der_auto": diarization_error_rate(truth, auto, dur)["der"],
-                "der_auto_collar025": diarization_error_rate(truth, auto, dur, 0.25)["der"],
-                "der_given": diarization_error_rate(truth, given, dur)["der"],
-                "der_given_collar025": diarization_error_rate(truth, given, dur, 0.25)["der"],
-                "n_speakers_found": len({s.speaker for s in auto if s.speaker}),
-                "sex_correct": ok, "sex_scored": n,
-                "estimate": [asdict(s) for s in auto], "truth": [asdict(s) for s in truth]}
+        row = {"voices": [va, vb], "sexes": [sexes.get(va), sexes.get(vb)],
+               "duration": len(mix) / SR}
+        row.update(_score_conversation(mix, voice, truth, sex_at, clf, dkw))
         report["conversations"].append(row)
 
+
+def evaluate(corpus: str | Path | list, *, split: str = "test", n_songs: int = 8,
+             n_conversations: int = 8, separator: str | None = None, seed: int = 0,
+             out: str | Path | None = None, distance_threshold: float | None = None,
+             voice_classifier: str | None = None, progress=None) -> dict:
+    """Run the evaluation described in the module docstring; returns the report.
+
+    Raises:
+        DataError: the corpus lacks the split's songs or spoken clips.
+    """
+    from discovervoice.prep.voicetype import get_classifier
+
+    clf = get_classifier(voice_classifier)
+    t0 = time.time()
+    corpora = [Path(c) for c in (corpus if isinstance(corpus, (list, tuple)) else [corpus])]
+    sexes, songs, spoken = _corpus_items(corpora, split)
+    rng = np.random.default_rng(seed)
+    if not songs and not spoken:
+        raise DataError(f"{[str(c) for c in corpora]}: no songs or spoken clips in split {split!r}")
+    say = progress or (lambda f, m: None)
+    dkw = {} if distance_threshold is None else {"distance_threshold": distance_threshold}
+    report: dict = {"corpus": [str(c) for c in corpora], "split": split, "seed": seed,
+                    "voice_classifier": getattr(clf, "method", "?"), "songs": [],
+                    "conversations": []}
+    pick = [songs[i] for i in sorted(rng.permutation(len(songs))[:n_songs])] if songs else []
+    _evaluate_songs(pick, sexes, clf, separator, report, say)
+    music = _accompaniments(pick[:4] or songs[:4], report)
+    _evaluate_conversations(spoken, music, sexes, clf, rng, n_conversations, dkw, report, say)
     report["summary"] = _summary(report, time.time() - t0)
     if out:
         p = Path(out)
@@ -536,6 +581,105 @@ def _overlap(a0: float, a1: float, segs: list[Segment], label: str) -> float:
     return sum(max(0.0, min(a1, s.end) - max(a0, s.start)) for s in segs if s.label == label)
 
 
+def _real_voice_track(c: dict, seed: int, sep, separator: str | None, cdir: Path | None,
+                      clf, separate_speech: bool) -> tuple[list[Segment], np.ndarray, str]:
+    """Segments of conversation ``c`` as prep's default path finds them, the voice track
+    to diarize and slice (``ndarray[T]``, 16 kHz) and its name (``"mixture"``/``"vocals"``).
+
+    With a separator, the separated vocals are read from (and written to) ``cdir`` when
+    given; a conversation whose voice is mostly speech keeps the mixture
+    (:func:`discovervoice.prep.segmentation.segment_auto`) unless ``separate_speech``.
+    """
+    from discovervoice.prep.segmentation import segment_auto
+
+    mix = c["mixture"]
+    vocals = None
+    if sep is not None:
+        from discovervoice.prep.pipeline import separate_vocals
+
+        tag = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(separator))
+        f = cdir / f"{c['id']}-s{seed}-{tag}-vocals.npy" if cdir else None
+        if f is not None and f.is_file() and np.load(f).shape[-1] == len(mix):
+            vocals = np.load(f)
+        else:
+            vocals = separate_vocals(sep, mix[None], SR)[0]
+            if f is not None:
+                f.parent.mkdir(parents=True, exist_ok=True)
+                np.save(f, vocals)
+    if vocals is not None and not separate_speech:  # prep's default (segment_auto)
+        est, use_vocals = segment_auto(mix, SR, vocals, classifier=clf)
+        return est, (vocals if use_vocals else mix), ("vocals" if use_vocals else "mixture")
+    est = segment(mix, SR, vocals=vocals, classifier=clf)
+    return est, (mix if vocals is None else vocals), ("mixture" if vocals is None else "vocals")
+
+
+def _region_levels(mix: np.ndarray, track: np.ndarray, truth: list[Segment]) -> list[dict]:
+    """Per speech or music truth region, the voice track's level relative to the mixture
+    (median over the region's active frames, dB), which the segmenter's music check uses."""
+    from discovervoice.prep.segmentation import SegmentOptions
+
+    e, ev = F.energy_db(mix), F.energy_db(track)
+    loud = float(np.percentile(e, 95))
+    regions = []
+    for s in truth:
+        if s.label in ("speech", "music"):
+            a, b = int(s.start * F.FRAME_RATE), int(s.end * F.FRAME_RATE)
+            act = e[a:b] > loud - SegmentOptions().silence_range_db
+            if act.any():
+                regions.append({"label": s.label, "start": s.start, "end": s.end,
+                                "voice_rel_db": round(float(np.median((ev[a:b] - e[a:b])[act])), 2)})
+    return regions
+
+
+def _score_prep(c: dict, track: np.ndarray, est: list[Segment], threshold: float,
+                cache: dict, popts) -> dict:
+    """Diarize (automatic count cut at ``threshold``), keep and slice one conversation as
+    prep does; speaker count, DER (collar 0 and 0.25 s) and kept slices inside music."""
+    from discovervoice.prep import diarization as D
+    from discovervoice.prep.pipeline import keep_regions
+    from discovervoice.prep.slicing import slice_at_quiet_points
+
+    dur = len(c["mixture"]) / SR
+    music_truth = [s for s in c["truth"] if s.label == "music"]
+    auto = D.diarize(track, SR, est, distance_threshold=threshold, cache=cache)
+    kept = keep_regions(auto, popts)
+    cuts = slice_at_quiet_points(track, SR, min_seconds=popts.min_seconds,
+                                 max_seconds=popts.max_seconds,
+                                 regions=[(r.start, r.end) for r in kept])
+    in_music = [_overlap(a, b, music_truth, "music") for a, b in cuts]
+    n_found = len({s.speaker for s in auto if s.speaker})
+    return {"n_speakers_found": n_found,
+            "count_correct": n_found == len(c["voices"]),
+            "der": diarization_error_rate(c["truth"], auto, dur)["der"],
+            "der_collar025": diarization_error_rate(c["truth"], auto, dur, 0.25)["der"],
+            "music_slices": int(sum(m > 0.5 * (b - a) for m, (a, b) in zip(in_music, cuts))),
+            "music_seconds_kept": round(float(sum(in_music)), 2),
+            "n_slices": len(cuts),
+            "estimate": [asdict(s) for s in auto if s.label != "silence"]}
+
+
+def _real_summary(rows: list[dict], ths: tuple[float, ...]) -> dict:
+    """Per threshold: count accuracy (all, 2-4 speakers, per number of speakers), DER
+    (collar 0 and 0.25 s, all and 2-4 speakers) and kept slices inside music."""
+    out = {}
+    for th in ths:
+        rs = [r["by_threshold"][str(th)] for r in rows]
+        multi = [x for r, x in zip(rows, rs) if r["n_speakers"] >= 2]
+        out[str(th)] = {
+            "count_accuracy": _mean([float(x["count_correct"]) for x in rs]),
+            "count_accuracy_2to4": _mean([float(x["count_correct"]) for x in multi]),
+            "der": _mean([x["der"] for x in rs]),
+            "der_collar025": _mean([x["der_collar025"] for x in rs]),
+            "der_2to4": _mean([x["der"] for x in multi]),
+            "der_collar025_2to4": _mean([x["der_collar025"] for x in multi]),
+            "music_slices": int(sum(x["music_slices"] for x in rs)),
+            "music_seconds_kept": round(float(sum(x["music_seconds_kept"] for x in rs)), 2),
+            "count_by_n": {str(n): f"{sum(x['count_correct'] for r, x in zip(rows, rs) if r['n_speakers'] == n)}"
+                                   f"/{sum(r['n_speakers'] == n for r in rows)}"
+                           for n in sorted({r["n_speakers"] for r in rows})}}
+    return out
+
+
 def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
                   music_root: str | Path = "data/music-root", separator: str | None = "default",
                   thresholds: tuple[float, ...] | None = None, voice_classifier: str | None = None,
@@ -559,9 +703,7 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
     mixture (median over active frames, dB), which the segmenter's music check uses.
     """
     from discovervoice.prep import diarization as D
-    from discovervoice.prep.pipeline import PrepOptions, keep_regions
-    from discovervoice.prep.segmentation import SegmentOptions, segment_auto
-    from discovervoice.prep.slicing import slice_at_quiet_points
+    from discovervoice.prep.pipeline import PrepOptions
     from discovervoice.prep.voicetype import get_classifier
 
     t0 = time.time()
@@ -569,7 +711,7 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
     ths = tuple(thresholds) if thresholds else (D.DISTANCE_THRESHOLD,)
     sep = None
     if separator:
-        from discovervoice.prep.pipeline import _load_separator, separate_vocals
+        from discovervoice.prep.pipeline import _load_separator
 
         sep = _load_separator(None if separator == "default" else separator)
     cdir = Path(cache_dir) if cache_dir else None
@@ -579,63 +721,18 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
     for k, c in enumerate(real_conversations(group, n_conversations, music_root=music_root,
                                              seed=seed)):
         say(k / n_conversations, c["id"])
-        mix = c["mixture"]
-        dur = len(mix) / SR
-        vocals = None
-        if sep is not None:
-            tag = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(separator))
-            f = cdir / f"{c['id']}-s{seed}-{tag}-vocals.npy" if cdir else None
-            if f is not None and f.is_file() and np.load(f).shape[-1] == len(mix):
-                vocals = np.load(f)
-            else:
-                vocals = separate_vocals(sep, mix[None], SR)[0]
-                if f is not None:
-                    f.parent.mkdir(parents=True, exist_ok=True)
-                    np.save(f, vocals)
-        if vocals is not None and not separate_speech:  # prep's default (segment_auto)
-            est, use_vocals = segment_auto(mix, SR, vocals, classifier=clf)
-            row_track = "vocals" if use_vocals else "mixture"
-            vocals = vocals if use_vocals else None
-        else:
-            est = segment(mix, SR, vocals=vocals, classifier=clf)
-            row_track = "mixture" if vocals is None else "vocals"
-        track = mix if vocals is None else vocals
-        # voice-track level relative to the mixture in each truth region
-        e, ev = F.energy_db(mix), F.energy_db(track)
-        loud = float(np.percentile(e, 95))
-        regions = []
-        for s in c["truth"]:
-            if s.label in ("speech", "music"):
-                a, b = int(s.start * F.FRAME_RATE), int(s.end * F.FRAME_RATE)
-                act = e[a:b] > loud - SegmentOptions().silence_range_db
-                if act.any():
-                    regions.append({"label": s.label, "start": s.start, "end": s.end,
-                                    "voice_rel_db": round(float(np.median((ev[a:b] - e[a:b])[act])), 2)})
+        est, track, track_name = _real_voice_track(c, seed, sep, separator, cdir, clf,
+                                                   separate_speech)
+        est_speech = [s if s.label != "singing" else Segment(s.start, s.end, "speech")
+                      for s in est]
         row = {"id": c["id"], "voices": c["voices"], "n_speakers": len(c["voices"]),
-               "music": c["music"], "duration": round(dur, 2), "voice_track": row_track,
-               "segment_f1": segment_f1(c["truth"], [s if s.label != "singing" else
-                                                     Segment(s.start, s.end, "speech")
-                                                     for s in est])["f1"],
-               "regions": regions, "by_threshold": {}}
+               "music": c["music"], "duration": round(len(c["mixture"]) / SR, 2),
+               "voice_track": track_name,
+               "segment_f1": segment_f1(c["truth"], est_speech)["f1"],
+               "regions": _region_levels(c["mixture"], track, c["truth"]), "by_threshold": {}}
         cache: dict = {}
-        music_truth = [s for s in c["truth"] if s.label == "music"]
         for th in ths:
-            auto = D.diarize(track, SR, est, distance_threshold=th, cache=cache)
-            kept = keep_regions(auto, popts)
-            cuts = slice_at_quiet_points(track, SR, min_seconds=popts.min_seconds,
-                                         max_seconds=popts.max_seconds,
-                                         regions=[(r.start, r.end) for r in kept])
-            in_music = [_overlap(a, b, music_truth, "music") for a, b in cuts]
-            n_found = len({s.speaker for s in auto if s.speaker})
-            row["by_threshold"][str(th)] = {
-                "n_speakers_found": n_found,
-                "count_correct": n_found == len(c["voices"]),
-                "der": diarization_error_rate(c["truth"], auto, dur)["der"],
-                "der_collar025": diarization_error_rate(c["truth"], auto, dur, 0.25)["der"],
-                "music_slices": int(sum(m > 0.5 * (b - a) for m, (a, b) in zip(in_music, cuts))),
-                "music_seconds_kept": round(float(sum(in_music)), 2),
-                "n_slices": len(cuts),
-                "estimate": [asdict(s) for s in auto if s.label != "silence"]}
+            row["by_threshold"][str(th)] = _score_prep(c, track, est, th, cache, popts)
         row["truth"] = [asdict(s) for s in c["truth"] if s.label != "silence"]
         rows.append(row)
 
@@ -648,22 +745,7 @@ def evaluate_real(group: str = "calibration", n_conversations: int = 24, *,
            for lab in ("speech", "music")}
     summary["voice_rel_db"] = {lab: {"min": min(v), "median": float(np.median(v)), "max": max(v)}
                                for lab, v in rel.items() if v}
-    summary["by_threshold"] = {}
-    for th in ths:
-        rs = [r["by_threshold"][str(th)] for r in rows]
-        multi = [x for r, x in zip(rows, rs) if r["n_speakers"] >= 2]
-        summary["by_threshold"][str(th)] = {
-            "count_accuracy": _mean([float(x["count_correct"]) for x in rs]),
-            "count_accuracy_2to4": _mean([float(x["count_correct"]) for x in multi]),
-            "der": _mean([x["der"] for x in rs]),
-            "der_collar025": _mean([x["der_collar025"] for x in rs]),
-            "der_2to4": _mean([x["der"] for x in multi]),
-            "der_collar025_2to4": _mean([x["der_collar025"] for x in multi]),
-            "music_slices": int(sum(x["music_slices"] for x in rs)),
-            "music_seconds_kept": round(float(sum(x["music_seconds_kept"] for x in rs)), 2),
-            "count_by_n": {str(n): f"{sum(x['count_correct'] for r, x in zip(rows, rs) if r['n_speakers'] == n)}"
-                                   f"/{sum(r['n_speakers'] == n for r in rows)}"
-                           for n in sorted({r["n_speakers"] for r in rows})}}
+    summary["by_threshold"] = _real_summary(rows, ths)
     report = {"summary": summary, "conversations": rows}
     if out:
         p = Path(out)
