@@ -104,6 +104,39 @@ def test_separator_evidence_rejects_music_the_classifier_calls_singing():
     assert use_vocals is False and not _inside(est, m), _inside(est, m)
 
 
+class _EverythingSung:
+    """A window classifier that calls every window singing (instrumental music taken for
+    a sung voice, as the default classifier does with some game music)."""
+
+    method = "everything-sung"
+
+    def predict_proba(self, feats):
+        from discovervoice.prep.voicetype import CLASSES
+
+        p = np.zeros((len(feats), len(CLASSES)))
+        p[:, CLASSES.index("singing")] = 1.0
+        return p
+
+
+def test_speech_recording_drops_singing_where_silero_hears_no_speech():
+    """On a speech recording (segment_auto's mixture path: the stem is evidence only) a
+    'singing' run where silero-vad on the recording stays below ``speechless_vad`` for
+    ``speechless_seconds`` is music; the spoken turns stay voice. Without the evidence
+    (a plain segment of the recording) the same music is kept as singing."""
+    from discovervoice.prep.segmentation import segment
+
+    mix, _, truth = _issue_conversation(_music())
+    (m,) = [s for s in truth if s.label == "music"]
+    clf = _EverythingSung()
+    assert _inside(segment(mix, SR, classifier=clf), m)
+    est = segment(mix, SR, classifier=clf, separated=mix)   # stem = recording: no leakage
+    assert not _inside(est, m), _inside(est, m)
+    spoken = [s for s in truth if s.label == "speech"]
+    voice = sum(min(s.end, t.end) - max(s.start, t.start) for s in est if s.label == "singing"
+                for t in spoken if min(s.end, t.end) > max(s.start, t.start))
+    assert voice > 0.8 * sum(t.duration for t in spoken)
+
+
 def test_default_path_keeps_speech_unseparated_and_music_out():
     """prep's default path (segment_auto): the recording's voice is speech, so it stays the
     voice track (the separator's stem only judges sung-looking runs): DER below 10 % given

@@ -36,7 +36,11 @@ speech probability on the recording, averaged over 0.5 s, stays below ``speechle
 (0.05) is not speech: the window classifier takes some instrumental music for speech
 (:func:`_speechless`; 0.05 / 0.1 x 1.0 / 1.5 s compared on the real-conversation
 calibration set, 48 conversations: 0.05 and 1.5 s gave the lowest DER both on the
-recording alone, 12.1%, and on prep's default path, 9.9%). With a separated stem at
+recording alone, 12.1%, and on prep's default path, 9.9%). On a speech recording
+(:func:`segment_auto`'s mixture path, the stem as evidence only) the same rule also
+applies to singing runs: there the separator's stem cannot always tell instrumental
+music from a sung voice, and silero-vad hears sung lyrics (no calibration conversation
+changes; on songs the stem is the voice track and the rule does not apply). With a separated stem at
 hand, :func:`segment_auto` (prep's default path) chooses which track is the voice track.
 Short gaps (``merge_gap_seconds``) inside a voice region are bridged, voice regions
 shorter than ``min_voice_seconds`` are dropped, and music or silence runs shorter than
@@ -236,6 +240,10 @@ def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | No
         speech &= ~_speechless(speech, vad_mix, o.speechless_vad,
                                max(1, int(round(o.speechless_seconds * F.FRAME_RATE))))
         speech = F.drop_short(speech, min_voice)
+        if separated is not None:  # a speech recording (segment_auto's mixture path)
+            singing &= ~_speechless(singing, vad_mix, o.speechless_vad,
+                                    max(1, int(round(o.speechless_seconds * F.FRAME_RATE))))
+            singing = F.drop_short(singing, min_voice)
 
     codes = np.where(active, LABELS.index("music"), LABELS.index("silence"))
     codes[singing] = LABELS.index("singing")
