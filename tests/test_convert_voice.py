@@ -96,10 +96,21 @@ def test_training_writes_a_voice_and_resumes(trained, ppg_path):
     del legacy["content_floor"]
     old = out.parent / "old-voice"
     old.mkdir(exist_ok=True)
-    for f in ("model.safetensors", "added.index"):
-        (old / f).write_bytes((out / f).read_bytes())
+    (old / "added.index").write_bytes((out / "added.index").read_bytes())
     (old / "voice.json").write_text(json.dumps(legacy))
-    assert VoiceModel.load(old).content_encoder().floor == -12.0
+    # the synthesizer is a checkpoint file; voices written before it (no format key) still load
+    from discovervoice import checkpoint
+    from discovervoice.convert.voice import WORLD_NET_FORMAT
+
+    ck = checkpoint.load(out / "model.safetensors", WORLD_NET_FORMAT)
+    assert ck.config == meta["net"] and ck.architecture == "WorldNet"
+    checkpoint.write_tensors(old / "model.safetensors", ck.tensors,
+                             {"architecture": "WorldNet", "config": json.dumps(meta["net"])})
+    older = VoiceModel.load(old)
+    assert older.content_encoder().floor == -12.0
+    z = torch.randn(1, meta["net"]["in_dim"], 50)
+    with torch.inference_mode():
+        assert torch.equal(older.synth.net(z), voice.synth.net(z))
     hist = meta["train"]["history"]
     assert hist[-1][1] < hist[0][1] * 1.5  # training loss does not blow up
     # resume: more steps continue from the checkpoint, features are not recomputed
@@ -347,3 +358,55 @@ def test_convert_scales_an_overshooting_output_below_full_scale(trained):
     out = api.convert(src, SR, voice, **kw)[0]
     assert np.abs(out).max() == pytest.approx(0.99, abs=1e-6)
     np.testing.assert_allclose(out, raw * (0.99 / np.abs(raw).max()), atol=1e-5)
+
+
+def test_voice_train_reads_prep_output(tmp_path, ppg_path, capsys):
+    """``voice train --manifest`` trains on the slices ``discovervoice prep`` wrote, as they
+    are (one training slice per manifest line, no re-slicing)."""
+    from discovervoice.cli import main
+    from discovervoice.prep.pipeline import PrepOptions, prepare, read_manifest
+
+    raw = tmp_path / "raw" / "me"
+    raw.mkdir(parents=True)
+    for k in range(3):
+        sf.write(raw / f"take{k}.wav", _sing(14, seed=k, scale=1.15, base=260), SR)
+    ds = tmp_path / "ds"
+    prepare([tmp_path / "raw"], ds, PrepOptions(sample_rate=SR, separate=False, voice_classifier="rule",
+                                                max_seconds=8.0))
+    recs = read_manifest(ds / "manifest.jsonl")
+    assert len(recs) >= 3 and {r["speaker"] for r in recs} == {"spk0"}
+    out = tmp_path / "voice"
+    args = ["voice", "train", "--manifest", str(ds / "manifest.jsonl"), "-o", str(out), "--content", str(ppg_path),
+            "--f0-method", "dio", "--steps", "20"]
+    assert main(args + ["--speaker", "spk0"]) == 0
+    train = json.loads((out / "voice.json").read_text())["train"]
+    assert train["manifest"] is True and train["speaker"] == "spk0"
+    assert train["data"] == str((ds / "manifest.jsonl").resolve())
+    assert train["slices"] == train["files"] == len(recs)
+    assert train["seconds"] == pytest.approx(sum(r["duration"] for r in recs), abs=0.02 * len(recs))
+    assert 200 < VoiceModel.load(out).f0_median < 340
+    capsys.readouterr()
+    assert main(["voice", "train", "--manifest", str(ds), "--speaker", "spk7", "-o", str(tmp_path / "v2")]) == 1
+    assert "no speech or singing slices of speaker 'spk7' (speakers: spk0)" in capsys.readouterr().err
+    assert not (tmp_path / "v2").exists()
+    assert main(["voice", "train", str(raw), "--manifest", str(ds), "-o", str(tmp_path / "v3")]) == 1
+    assert "DATA or --manifest" in capsys.readouterr().err
+
+
+def test_manifest_files_pick_one_voice(tmp_path):
+    """Each source's main speaker by default (a second voice in a recording is left out);
+    ``speaker`` picks that label in every source; music and missing speakers are refused."""
+    from discovervoice.convert.voice import manifest_files
+    from discovervoice.prep.pipeline import MANIFEST_FIELDS
+
+    rows = [("a.wav", "spk0", 6.0, "singing"), ("a.wav", "spk1", 2.0, "speech"), ("a.wav", "spk0", 3.0, "speech"),
+            ("b.wav", "spk0", 1.0, "singing"), ("b.wav", "spk1", 5.0, "singing"), ("b.wav", "spk1", 9.0, "music")]
+    lines = [dict.fromkeys(MANIFEST_FIELDS) | {"file": f"slices/{i}.wav", "source": src, "speaker": spk,
+                                               "duration": d, "label": label}
+             for i, (src, spk, d, label) in enumerate(rows)]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    names = lambda fs: [f.name for f in fs]  # noqa: E731
+    assert names(manifest_files(tmp_path)) == ["0.wav", "2.wav", "4.wav"]
+    assert names(manifest_files(tmp_path / "manifest.jsonl", "spk1")) == ["1.wav", "4.wav"]
+    with pytest.raises(VoiceDataError, match=r"speaker 'spk3' \(speakers: spk0, spk1\)"):
+        manifest_files(tmp_path, "spk3")

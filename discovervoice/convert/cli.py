@@ -1,5 +1,8 @@
-"""``discovervoice voice train|train-content|probe``, ``discovervoice convert`` and
+"""``discovervoice voice train|train-content|evaluate``, ``discovervoice convert`` and
 ``discovervoice cover``.
+
+``voice train DATA -o VOICE`` trains on a folder of recordings; ``voice train --manifest
+DATASET [--speaker spkN] -o VOICE`` on the slices of a ``discovervoice prep`` dataset.
 
 Heavy imports (torch, pyworld, faiss) happen inside the handlers.
 """
@@ -19,8 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     voice = subparsers.add_parser("voice", help="train voices for conversion")
     vsub = voice.add_subparsers(dest="voice_command", metavar="VOICE_COMMAND")
     vsub.required = True
-    t = vsub.add_parser("train", help="train a voice from a folder of recordings (>= 30 s voiced)")
-    t.add_argument("data", type=Path, help="folder of the voice's recordings")
+    t = vsub.add_parser("train", help="train a voice from a folder of recordings or a prep dataset (>= 10 s voiced)",
+                        description="Train a voice from a folder of recordings (cut at pauses here) or, with "
+                                    "--manifest, from the slices of a `discovervoice prep` dataset as they are.")
+    t.add_argument("data", type=Path, nargs="?", default=None, help="folder of the voice's recordings")
+    t.add_argument("--manifest", type=Path, default=None, metavar="DATASET",
+                   help="a `discovervoice prep` output folder or its manifest.jsonl, instead of DATA")
+    t.add_argument("--speaker", default=None,
+                   help="with --manifest: the speaker label to train on (spk0, ...; default: each "
+                        "recording's main speaker)")
     t.add_argument("-o", "--out", type=Path, required=True, help="voice folder to write")
     t.add_argument("--arch", choices=("world", "rvc"), default="world",
                    help="world: the 2-core CPU recipe (default); rvc: RVC v2 NSF-HiFiGAN, fine-tuned from the "
@@ -95,6 +105,12 @@ def _conv_args(p: argparse.ArgumentParser, methods: tuple[str, ...]) -> None:
 def _train(args: argparse.Namespace) -> int:
     from discovervoice.convert.voice import train_voice
 
+    if (args.data is None) == (args.manifest is None):
+        raise ValueError("voice train needs DATA or --manifest DATASET (one of them)")
+    if args.speaker is not None and args.manifest is None:
+        raise ValueError("--speaker picks a voice in a --manifest dataset")
+    if args.manifest is not None and args.arch == "rvc":
+        raise ValueError("--manifest trains the world voice; --arch rvc reads a folder of recordings")
     cb, bar = tqdm_bar("voice train")
     if args.arch == "rvc":
         from discovervoice.convert.rvc_train import train_rvc
@@ -109,7 +125,8 @@ def _train(args: argparse.Namespace) -> int:
         print(out)
         return 0
     try:
-        v = train_voice(args.data, args.out, content=args.content or "dv-content-ppg", f0_method=args.f0_method,
+        v = train_voice(args.data, args.out, manifest=args.manifest, speaker=args.speaker,
+                        content=args.content or "dv-content-ppg", f0_method=args.f0_method,
                         sample_rate=args.sample_rate, steps=args.steps, denoise=args.denoise,
                         resume=not args.no_resume, device=args.device, threads=args.threads, progress=cb)
     finally:

@@ -1,23 +1,29 @@
-"""Voice models: load (ours and RVC's), and train new ones from a folder of recordings.
+"""Voice models: load (ours and RVC's), and train new ones from a folder of recordings or
+from a ``discovervoice prep`` dataset.
 
 A **voice** is what ``discovervoice convert --voice`` takes:
 
 * a DiscoverVoice voice folder written by :func:`train_voice`: ``voice.json`` (kind,
   sample rate, content encoder, the voice's F0 statistics, training summary),
   ``model.safetensors`` (the synthesizer: the WORLD-feature network of
-  :mod:`discovervoice.convert.world`), ``added.index`` (faiss index of the training
+  :mod:`discovervoice.convert.world`, a :mod:`discovervoice.checkpoint` file of format
+  :data:`WORLD_NET_FORMAT`), ``added.index`` (faiss index of the training
   content features), ``train/`` (checkpoint with optimiser state for ``--resume``, log);
 * an RVC v1/v2 model from RVC-WebUI / Applio: a ``.pth`` file (its ``.index`` is picked
   up from the same folder, or passed explicitly), or a folder holding them.
 
-:func:`train_voice` (``discovervoice voice train DIR -o VOICE``) does the whole recipe:
+:func:`train_voice` (``discovervoice voice train DIR -o VOICE``, or ``discovervoice voice
+train --manifest DATASET [--speaker spkN] -o VOICE``) does the whole recipe:
 
 1. data preparation: every audio file under ``DIR`` is decoded (discovervoice.audio),
    mixed to mono, optionally denoised (``discovervoice.enhance``, when that package has a
-   model), loudness-normalised to -20 LUFS and sliced at pauses with a voice-activity
-   detector (WebRTC VAD, ``webrtcvad``) into 0.5-12 s slices;
+   model), loudness-normalised to -20 LUFS and sliced at pauses into 0.5-12 s slices
+   (:func:`vad_slices`: the WebRTC VAD of :func:`discovervoice.signals.voiced_regions`,
+   cut by :func:`discovervoice.signals.slice_at_quiet_points`). From a prep dataset
+   (``manifest.jsonl``, docs/ARCHITECTURE.md "Manifests") the listed slices of one
+   speaker are used as they are (:func:`manifest_slices`), each normalised the same way;
 2. a check that at least :data:`MIN_VOICED_SECONDS` (10 s) of the audio are voiced
-   (F0 > 0), else :class:`VoiceDataError` names the folder and the amount found;
+   (F0 > 0), else :class:`VoiceDataError` names the folder (or manifest) and the amount found;
 3. feature extraction: F0 (``f0_method``), content features (default ``dv-content-ppg``),
    WORLD mel-cepstrum + band aperiodicity at the voice's sample rate;
 4. training with a progress callback, a held-out slice set (10 %) evaluated every
@@ -50,6 +56,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,10 +65,10 @@ from typing import Any, Callable
 import numpy as np
 
 from discovervoice.errors import DataError, DiscoverVoiceError, WeightsError
+from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None] | None
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus", ".aiff", ".aif")
 #: Minimum voiced audio a voice folder must hold (seconds of frames with F0 > 0, inside the
 #: VAD slices). People record word lists with pauses: in ~1 minute of single words (KLettres'
@@ -69,6 +76,9 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus", ".ai
 #: 10 s trains a usable voice; more voiced audio gives a better one (the app says so).
 MIN_VOICED_SECONDS = 10.0
 FORMAT = "discovervoice-voice"
+#: ``format`` of a voice's ``model.safetensors`` (:mod:`discovervoice.checkpoint`; voices
+#: written before it have none and ``architecture: WorldNet``).
+WORLD_NET_FORMAT = "discovervoice-voice-world/1"
 #: PPG log-posterior floor of voices whose ``voice.json`` predates ``content_floor``.
 LEGACY_PPG_FLOOR = -12.0
 
@@ -199,8 +209,7 @@ class VoiceModel:
 
     @classmethod
     def _load_ours(cls, folder: Path) -> "VoiceModel":
-        from safetensors import safe_open
-
+        from discovervoice import checkpoint
         from discovervoice.convert.index import FeatureIndex
         from discovervoice.convert.world import WorldVoice, build_world_net
 
@@ -212,10 +221,12 @@ class VoiceModel:
             raise VoiceModelError(f"{folder / 'voice.json'}: not a DiscoverVoice voice (format {meta.get('format')!r})")
         if meta["kind"] != "world":
             raise VoiceModelError(f"{folder}: unknown voice kind {meta['kind']!r}")
-        with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
-            state = {k: f.get_tensor(k).float() for k in f.keys()}
-        net = build_world_net(**meta["net"])
-        net.load_state_dict(state)
+        ck = checkpoint.load(folder / "model.safetensors", (WORLD_NET_FORMAT, None), what="voice synthesizer")
+        if not ck.format and ck.architecture != "WorldNet":
+            raise VoiceModelError(f"{folder / 'model.safetensors'}: not a voice synthesizer "
+                                  f"(architecture {ck.architecture!r})")
+        net = checkpoint.fit_state(build_world_net(**meta["net"]), {k: v.float() for k, v in ck.tensors.items()},
+                                   folder / "model.safetensors", "the WORLD network of this voice.json")
         synth = WorldVoice(net, meta["sample_rate"], meta["order"], meta["stats"])
         idx = FeatureIndex.load(folder / "added.index") if (folder / "added.index").exists() else None
         return cls("world", synth, int(meta["sample_rate"]), meta["content"], idx,
@@ -295,57 +306,24 @@ def vad_slices(audio16k: np.ndarray, *, aggressiveness: int = 2, min_s: float = 
                merge_gap_s: float = 0.3, pad_s: float = 0.1) -> list[tuple[int, int]]:
     """Voiced regions of 16 kHz mono audio as ``[(start, end)]`` sample ranges.
 
-    WebRTC VAD on 30 ms frames, plus an energy floor 45 dB under the loudest frame (the
-    VAD alone lets steady noise through); regions closer than ``merge_gap_s`` merge, get
-    ``pad_s`` of context, and regions longer than ``max_s`` are cut at their quietest
-    frame; regions shorter than ``min_s`` are dropped.
+    :func:`discovervoice.signals.voiced_regions`: WebRTC VAD on 30 ms frames (mode
+    ``aggressiveness``) gated 45 dB under the loudest frame (the VAD alone lets steady noise
+    through); regions closer than ``merge_gap_s`` merge and get ``pad_s`` of context. Then
+    :func:`discovervoice.signals.slice_at_quiet_points` cuts regions longer than ``max_s``
+    at their quietest 10 ms frame and drops pieces shorter than ``min_s``.
     """
-    import webrtcvad
+    from discovervoice import signals
 
-    sr, fl = 16000, 480
     x = np.asarray(audio16k, dtype=np.float32)
-    n = len(x) // fl
-    if n == 0:
+    sr = signals.ANALYSIS_RATE
+    regions = signals.voiced_regions(x, "webrtc", aggressiveness=aggressiveness, range_db=45.0,
+                                     merge_gap_seconds=merge_gap_s, pad_seconds=pad_s)
+    if not regions:
         return []
-    pcm = (np.clip(x[: n * fl], -1, 1) * 32767).astype(np.int16)
-    vad = webrtcvad.Vad(aggressiveness)
-    frames = x[: n * fl].reshape(n, fl)
-    e = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
-    floor = e.max() - 45
-    act = np.array([vad.is_speech(pcm[i * fl:(i + 1) * fl].tobytes(), sr) and e[i] > floor for i in range(n)])
-    regions, i = [], 0
-    while i < n:
-        if act[i]:
-            j = i
-            while j < n and act[j]:
-                j += 1
-            regions.append([i, j])
-            i = j
-        else:
-            i += 1
-    merged: list[list[int]] = []
-    gap = int(merge_gap_s * sr / fl)
-    for r in regions:
-        if merged and r[0] - merged[-1][1] <= gap:
-            merged[-1][1] = r[1]
-        else:
-            merged.append(r)
-    pad, out = int(pad_s * sr), []
-    for a, b in merged:
-        s, t = max(0, a * fl - pad), min(len(x), b * fl + pad)
-        stack = [(s, t)]
-        while stack:
-            s, t = stack.pop()
-            if t - s > max_s * sr:
-                lo, hi = s + int(min_s * sr), t - int(min_s * sr)
-                seg = x[lo:hi]
-                k = len(seg) // 160
-                en = np.sum(seg[: k * 160].reshape(k, 160) ** 2, axis=1)
-                cut = lo + int(np.argmin(en)) * 160 + 80
-                stack += [(cut, t), (s, cut)]
-            elif t - s >= min_s * sr:
-                out.append((s, t))
-    return sorted(out)
+    pieces = signals.slice_at_quiet_points(x, sr, min_seconds=min_s, max_seconds=max_s,
+                                           regions=[(a / sr, b / sr) for a, b in regions],
+                                           smooth_seconds=1 / signals.FRAME_RATE, trim=False)
+    return [(int(round(a * sr)), min(len(x), int(round(b * sr)))) for a, b in pieces]
 
 
 def _denoiser() -> Callable[[np.ndarray, int], np.ndarray]:
@@ -367,22 +345,21 @@ def _denoiser() -> Callable[[np.ndarray, int], np.ndarray]:
 
 @dataclass
 class Slice:
+    """One training slice: ``audio16k`` (``ndarray[T16]`` at 16 kHz, for F0 and content) and
+    ``audio`` (the same span at the voice's sample rate, for the WORLD targets)."""
+
     name: str
     audio16k: np.ndarray
     audio: np.ndarray  # at the voice's sample rate
 
 
-def prepare_slices(folder: str | Path, sample_rate: int, *, denoise: bool = False, progress: Progress = None) -> list[Slice]:
-    """Data preparation (steps 1 of :func:`train_voice`): decoded, normalised, VAD-sliced audio.
-
-    Raises:
-        VoiceDataError: no audio file under ``folder``.
-    """
+def _slices_of_files(files: list[Path], sample_rate: int, *, cut: bool, denoise: bool,
+                     progress: Progress | None) -> list[Slice]:
+    """Decode, mix to mono, (denoise,) normalise to -20 LUFS, and cut each file at pauses
+    (``cut``) or keep it whole (a prep slice, if at least 0.5 s long); every slice is
+    limited to a 0.95 peak."""
     from discovervoice import audio as dva
 
-    files = find_audio(folder)
-    if not files:
-        raise VoiceDataError(f"{folder}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
     den = _denoiser() if denoise else None
     out: list[Slice] = []
     for i, f in enumerate(files):
@@ -393,7 +370,8 @@ def prepare_slices(folder: str | Path, sample_rate: int, *, denoise: bool = Fals
         x = dva.normalize_lufs(x[None], sr, -20.0)[0]
         x16 = dva.resample(x[None], sr, 16000)[0] if sr != 16000 else x
         xv = dva.resample(x[None], sr, sample_rate)[0] if sr != sample_rate else x
-        for j, (a, b) in enumerate(vad_slices(x16)):
+        spans = vad_slices(x16) if cut else ([(0, len(x16))] if len(x16) >= 8000 else [])
+        for j, (a, b) in enumerate(spans):
             a2, b2 = int(a * sample_rate / 16000), int(b * sample_rate / 16000)
             peak = max(float(np.abs(x16[a:b]).max()), 1e-9)
             g = min(1.0, 0.95 / peak)
@@ -402,6 +380,57 @@ def prepare_slices(folder: str | Path, sample_rate: int, *, denoise: bool = Fals
         if progress:
             progress((i + 1) / len(files), f"prepared {f.name}")
     return out
+
+
+def prepare_slices(folder: str | Path, sample_rate: int, *, denoise: bool = False,
+                   progress: Progress | None = None) -> list[Slice]:
+    """Data preparation (step 1 of :func:`train_voice`) from a folder of recordings:
+    decoded, normalised, VAD-sliced audio (:func:`vad_slices`).
+
+    Raises:
+        VoiceDataError: no audio file under ``folder``.
+    """
+    files = find_audio(folder)
+    if not files:
+        raise VoiceDataError(f"{folder}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
+    return _slices_of_files(files, sample_rate, cut=True, denoise=denoise, progress=progress)
+
+
+def manifest_files(manifest: str | Path, speaker: str | None = None) -> list[Path]:
+    """The audio files of one voice in a ``discovervoice prep`` dataset (or a corpus):
+    :func:`discovervoice.prep.manifest.voice_records` of its manifest.
+
+    Args:
+        manifest: the dataset folder or its ``manifest.jsonl`` (``manifest.json``: a corpus).
+        speaker: a ``speaker`` label (``spk0``, or a corpus singer); ``None``: each
+            source's main speaker.
+
+    Raises:
+        DataError: no manifest or an unreadable one.
+        VoiceDataError: no speech or singing slice of that speaker.
+    """
+    from discovervoice.prep.manifest import read_records, voice_records
+
+    root, records = read_records(manifest)
+    chosen = voice_records(records, speaker)
+    if not chosen:
+        labels = sorted({str(r.get("speaker")) for r in records})
+        who = f" of speaker {speaker!r} (speakers: {', '.join(labels) or 'none'})" if speaker else ""
+        raise VoiceDataError(f"{manifest}: no speech or singing slices{who}")
+    return [root / r["file"] for r in chosen]
+
+
+def manifest_slices(manifest: str | Path, sample_rate: int, *, speaker: str | None = None,
+                    denoise: bool = False, progress: Progress | None = None) -> list[Slice]:
+    """Data preparation (step 1 of :func:`train_voice`) from prep's output: the slices of
+    :func:`manifest_files` as they are (no VAD, no re-slicing), each normalised and
+    peak-limited like :func:`prepare_slices`' slices.
+
+    Raises:
+        DataError / VoiceDataError: see :func:`manifest_files`.
+    """
+    return _slices_of_files(manifest_files(manifest, speaker), sample_rate, cut=False,
+                            denoise=denoise, progress=progress)
 
 
 # =========================================================================== training
@@ -432,18 +461,20 @@ def _native_rate(files: list[Path]) -> int:
     return max(dva.info(f).sample_rate for f in files)
 
 
-def train_voice(data_dir: str | Path, out_dir: str | Path, *, preset: str | None = None,
+def train_voice(data_dir: str | Path | None, out_dir: str | Path, *, preset: str | None = None,
                 cancel: Callable[[], bool] | None = None, **kwargs: Any) -> VoiceModel:
-    """Train a voice from a folder of recordings (see the module docstring for the recipe).
+    """Train a voice from a folder of recordings or from prep's output (see the module
+    docstring for the recipe).
 
     Args:
-        data_dir: folder of the voice's recordings.
+        data_dir: folder of the voice's recordings; ``None`` with ``manifest=``.
         out_dir: the voice folder to write.
         preset: a :data:`PRESETS` name (``quick``, ``good``, ``best``); sets ``steps``,
             ``eval_every`` and ``patience`` unless they are given too.
         cancel: polled between steps; when it returns true, training stops with
             :class:`TrainingCancelled`.
-        **kwargs: the recipe's settings, see :func:`_train_voice`.
+        **kwargs: the recipe's settings, see :func:`_train_voice` (``manifest=`` and
+            ``speaker=`` train on a ``discovervoice prep`` dataset's slices).
 
     Returns:
         The trained :class:`VoiceModel` (also written to ``out_dir``).
@@ -451,7 +482,7 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, preset: str | None
     Raises:
         VoiceDataError: no audio, or less than :data:`MIN_VOICED_SECONDS` of voiced audio.
         TrainingCancelled: ``cancel()`` returned true.
-        DiscoverVoiceError: unknown preset.
+        DiscoverVoiceError: unknown preset, or not exactly one of ``data_dir`` / ``manifest``.
 
     A voice folder that did not hold a finished voice before the call is removed when
     training is cancelled or the data cannot make a voice; after any other failure it keeps
@@ -480,111 +511,131 @@ def train_voice(data_dir: str | Path, out_dir: str | Path, *, preset: str | None
         raise
 
 
-def _train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "dv-content-ppg",
-                 f0_method: str = "harvest", sample_rate: int | None = None, order: int = 40,
-                 steps: int = 1500, batch: int = 16, crop_frames: int = 200, lr: float = 2e-3,
-                 channels: int = 128, n_layers: int = 4, eval_every: int = 100, patience: int = 4,
-                 holdout: float = 0.1, denoise: bool = False, resume: bool = True, device: str = "cpu",
-                 threads: int | None = None, seed: int = 0, progress: Progress = None,
-                 cancel: Callable[[], bool] | None = None) -> VoiceModel:
-    """The recipe behind :func:`train_voice` (which adds presets and clean-up on failure).
+@dataclass
+class _TrainingData:
+    """Where a voice's training audio comes from: a folder of recordings (cut at pauses
+    here) or a prep manifest (its slices used as they are)."""
 
-    Args:
-        data_dir: folder of the voice's recordings (any format discovervoice.audio reads).
-        out_dir: the voice folder to write.
-        content: content encoder name or path (``dv-content-ppg`` offline).
-        f0_method: F0 extractor for the training audio.
-        sample_rate: output rate; default 16000 for material at <= 16 kHz, else 24000.
-        steps: maximum optimisation steps (early stopping may end sooner).
-        denoise: run discovervoice.enhance's default model over the recordings first.
-        resume: continue from ``out_dir/train/checkpoint.pt`` when it exists.
-        device: ``"cpu"`` or ``"cuda"``.
-        threads: torch CPU threads (default: leave torch's setting).
+    name: str  # how messages name it
+    files: list[Path]
+    key: str  # its identity in the feature cache's key
+    from_manifest: bool
+    speaker: str | None = None
 
-    Returns:
-        The trained :class:`VoiceModel` (also written to ``out_dir``).
+    @classmethod
+    def of(cls, data_dir: str | Path | None, manifest: str | Path | None,
+           speaker: str | None) -> "_TrainingData":
+        if (data_dir is None) == (manifest is None):
+            raise DiscoverVoiceError("voice training needs a folder of recordings or a prep manifest (one of them)")
+        if manifest is not None:
+            return cls(str(manifest), manifest_files(manifest, speaker),
+                       json.dumps([str(Path(manifest).resolve()), speaker]), True, speaker)
+        if speaker is not None:
+            raise DiscoverVoiceError("speaker= picks a voice in a prep manifest; a folder of recordings is one voice")
+        files = find_audio(data_dir)
+        if not files:
+            raise VoiceDataError(f"{data_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
+        return cls(str(data_dir), files, str(Path(data_dir).resolve()), False)
 
-    Raises:
-        VoiceDataError: no audio, or less than :data:`MIN_VOICED_SECONDS` of voiced audio.
-        TrainingCancelled: ``cancel()`` returned true.
-    """
-    import os
-    import secrets
+    def slices(self, sample_rate: int, denoise: bool, progress: Progress | None) -> list[Slice]:
+        return _slices_of_files(self.files, sample_rate, cut=not self.from_manifest, denoise=denoise,
+                                progress=progress)
 
-    import torch
-    from safetensors.torch import save_file
+    def counted(self) -> str:
+        n = len(self.files)
+        return f"{n} {'slice' if self.from_manifest else 'recording'}{'' if n == 1 else 's'}"
 
-    from discovervoice.convert import f0 as F0
-    from discovervoice.convert.content import load_content_encoder
-    from discovervoice.convert.index import FeatureIndex
-    from discovervoice.convert.world import analyze, build_world_net, f0_inputs, slice_gv
 
-    t_start = time.time()
-    if threads:
-        torch.set_num_threads(threads)
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    out = Path(out_dir)
-    train_dir = out / "train"
-    train_dir.mkdir(parents=True, exist_ok=True)
-    logf = open(train_dir / "train.log", "a")
+class _RunLog:
+    """``train/train.log``, the progress callback and the cancel poll of one training run."""
 
-    def say(frac: float, msg: str) -> None:
-        logf.write(f"{time.strftime('%H:%M:%S')} {msg}\n")
-        logf.flush()
-        if progress:
-            progress(min(max(frac, 0.0), 1.0), msg)
+    def __init__(self, path: Path, progress: Progress | None, cancel: Callable[[], bool] | None):
+        self._file = open(path, "a")
+        self._progress, self._cancel = progress, cancel
 
-    def check_cancel() -> None:
-        if cancel is not None and cancel():
-            logf.write(f"{time.strftime('%H:%M:%S')} cancelled\n")
-            logf.close()
+    def write(self, msg: str) -> None:
+        self._file.write(f"{time.strftime('%H:%M:%S')} {msg}\n")
+        self._file.flush()
+
+    def say(self, frac: float, msg: str) -> None:
+        self.write(msg)
+        if self._progress:
+            self._progress(min(max(frac, 0.0), 1.0), msg)
+
+    def check_cancel(self) -> None:
+        if self._cancel is not None and self._cancel():
+            self.write("cancelled")
             raise TrainingCancelled("training was cancelled; no voice was saved")
 
-    files = find_audio(data_dir)
-    if not files:
-        raise VoiceDataError(f"{data_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
-    sr = int(sample_rate or (16000 if _native_rate(files) <= 16000 else 24000))
-    feats_path = train_dir / "features.npz"
-    enc = load_content_encoder(content)
-    content_floor = getattr(enc, "floor", None)
-    cfg_key = json.dumps([str(Path(data_dir).resolve()), content, content_fingerprint(content), content_floor,
-                          f0_method, sr, order, denoise])
-    if resume and feats_path.exists() and str(np.load(feats_path, allow_pickle=False)["key"]) == cfg_key:
-        z = np.load(feats_path, allow_pickle=False)
-        lengths = z["lengths"].tolist()
-        C, Fz, Y = z["content"], z["f0"], z["y"]
-        say(0.3, f"resumed features of {len(lengths)} slices")
-    else:
-        def preparing(f: float, m: str) -> None:
-            check_cancel()
-            say(0.05 * f, f"Preparing your recordings ({m})")
+    def close(self) -> None:
+        self._file.close()
 
-        slices = prepare_slices(data_dir, sr, denoise=denoise, progress=preparing)
-        Cs, Fs, Ys, lengths = [], [], [], []
-        voiced = 0
-        for i, s in enumerate(slices):
-            f0 = F0.extract_f0(s.audio16k, f0_method)
-            c = enc(s.audio16k)
-            mcep, bap = analyze(s.audio, sr, f0, order)
-            n = min(len(f0), len(c), len(mcep))
-            Cs.append(c[:n]); Fs.append(f0[:n]); Ys.append(np.concatenate([mcep[:n], bap[:n]], 1))
-            lengths.append(n)
-            voiced += int((f0[:n] > 0).sum())
-            check_cancel()
-            say(0.05 + 0.25 * (i + 1) / len(slices), f"Listening to your voice: piece {i + 1} of {len(slices)}")
-        voiced_s = voiced / 100.0
-        if voiced_s < MIN_VOICED_SECONDS:
-            raise VoiceDataError(f"{data_dir}: only {voiced_s:.1f} s of voiced sound (vowels, singing) found in "
-                                 f"{len(files)} recording(s); a voice needs at least {MIN_VOICED_SECONDS:.0f} s — "
-                                 f"record more speaking or singing (words with pauses are about one third voiced)")
-        C, Fz, Y = np.concatenate(Cs), np.concatenate(Fs), np.concatenate(Ys)
-        tmp = feats_path.with_name(f".features-{secrets.token_hex(4)}.npz")  # atomic: a killed run
-        np.savez(tmp, key=np.array(cfg_key), lengths=np.array(lengths), content=C, f0=Fz, y=Y)
-        os.replace(tmp, feats_path)  # never leaves a half-written features.npz to resume from
+
+def _features(data: _TrainingData, path: Path, key: str, *, enc: Any, f0_method: str, sr: int,
+              order: int, denoise: bool, resume: bool, log: _RunLog
+              ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 1-3 of the recipe: ``(slice lengths, content[N, D], f0[N] Hz, WORLD targets
+    [N, order + 1 + bands])`` on the 10 ms grid, read from the cache ``path`` when it was
+    made with ``key``, else extracted and cached (atomically: a killed run never leaves a
+    half-written cache to resume from).
+
+    Raises:
+        VoiceDataError: less than :data:`MIN_VOICED_SECONDS` of voiced frames.
+    """
+    import secrets
+
+    from discovervoice.convert import f0 as F0
+    from discovervoice.convert.world import analyze
+
+    if resume and path.exists() and str(np.load(path, allow_pickle=False)["key"]) == key:
+        z = np.load(path, allow_pickle=False)
+        lengths = z["lengths"].tolist()
+        log.say(0.3, f"resumed features of {len(lengths)} slices")
+        return lengths, z["content"], z["f0"], z["y"]
+
+    def preparing(f: float, m: str) -> None:
+        log.check_cancel()
+        log.say(0.05 * f, f"Preparing your recordings ({m})")
+
+    slices = data.slices(sr, denoise, preparing)
+    Cs, Fs, Ys, lengths = [], [], [], []
+    voiced = 0
+    for i, s in enumerate(slices):
+        f0 = F0.extract_f0(s.audio16k, f0_method)
+        c = enc(s.audio16k)
+        mcep, bap = analyze(s.audio, sr, f0, order)
+        n = min(len(f0), len(c), len(mcep))
+        Cs.append(c[:n]); Fs.append(f0[:n]); Ys.append(np.concatenate([mcep[:n], bap[:n]], 1))
+        lengths.append(n)
+        voiced += int((f0[:n] > 0).sum())
+        log.check_cancel()
+        log.say(0.05 + 0.25 * (i + 1) / len(slices), f"Listening to your voice: piece {i + 1} of {len(slices)}")
+    voiced_s = voiced / 100.0
+    if voiced_s < MIN_VOICED_SECONDS:
+        raise VoiceDataError(f"{data.name}: only {voiced_s:.1f} s of voiced sound (vowels, singing) found in "
+                             f"{data.counted()}; a voice needs at least {MIN_VOICED_SECONDS:.0f} s — "
+                             f"record more speaking or singing (words with pauses are about one third voiced)")
+    C, Fz, Y = np.concatenate(Cs), np.concatenate(Fs), np.concatenate(Ys)
+    tmp = path.with_name(f".features-{secrets.token_hex(4)}.npz")
+    np.savez(tmp, key=np.array(key), lengths=np.array(lengths), content=C, f0=Fz, y=Y)
+    os.replace(tmp, path)
+    return lengths, C, Fz, Y
+
+
+def _normalised(C: np.ndarray, Fz: np.ndarray, Y: np.ndarray, lengths: list[int], name: str
+                ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+    """``(stats, X, Yn, lf0)``: the voice's statistics (log-F0 mean / std, target mean /
+    std, the GV post-filter's per-slice variance), the network input ``X`` (content + F0
+    inputs), the z-scored targets ``Yn`` and the voiced log-F0 values.
+
+    Raises:
+        VoiceDataError: less than :data:`MIN_VOICED_SECONDS` of voiced frames.
+    """
+    from discovervoice.convert.world import f0_inputs, slice_gv
+
     voiced_f0 = Fz[Fz > 0]
     if len(voiced_f0) / 100.0 < MIN_VOICED_SECONDS:
-        raise VoiceDataError(f"{data_dir}: only {len(voiced_f0) / 100:.1f} s of voiced sound; "
+        raise VoiceDataError(f"{name}: only {len(voiced_f0) / 100:.1f} s of voiced sound; "
                              f"a voice needs at least {MIN_VOICED_SECONDS:.0f} s")
     lf0 = np.log(voiced_f0)
     stats = {"lf0_mean": float(lf0.mean()), "lf0_std": float(lf0.std()),
@@ -592,26 +643,58 @@ def _train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "d
     X = np.concatenate([C, f0_inputs(Fz, stats["lf0_mean"], stats["lf0_std"])], 1).astype(np.float32)
     Yn = ((Y - np.array(stats["y_mean"])) / np.array(stats["y_std"])).astype(np.float32)
     stats["gv"] = slice_gv(Yn, lengths).tolist()  # the GV post-filter's target (world.py)
-    # held-out slices: every k-th slice
+    return stats, X, Yn, lf0
+
+
+def _holdout(lengths: list[int], holdout: float) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """``(slice bounds [S + 1], held-out slice ids, training frame rows)``: every k-th
+    slice (k = 1 / holdout) is held out; training pools the frames of the others (crops
+    may span slice boundaries)."""
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     k = max(2, int(round(1 / max(holdout, 1e-3))))
     val_ids = [i for i in range(len(lengths)) if i % k == k // 2] or [len(lengths) - 1]
     tr_ids = [i for i in range(len(lengths)) if i not in val_ids] or val_ids
-    # train on frames pooled from training slices (crops may span slice boundaries)
     tr_rows = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in tr_ids])
+    return bounds, val_ids, tr_rows
+
+
+@dataclass
+class _Fit:
+    """The outcome of :func:`_fit`: the best network and the run's facts for ``voice.json``."""
+
+    net: Any
+    step: int
+    best: float
+    best_step: int
+    history: list
+    stopped: str
+    early: bool
+    loop_seconds: float
+
+
+def _fit(X: np.ndarray, Yn: np.ndarray, bounds: np.ndarray, val_ids: list[int], tr_rows: np.ndarray, *,
+         net_cfg: dict, key: str, ckpt_path: Path, steps: int, batch: int, crop_frames: int, lr: float,
+         eval_every: int, patience: int, resume: bool, device: str, rng: np.random.Generator,
+         log: _RunLog, t_start: float) -> _Fit:
+    """Step 4 of the recipe: AdamW on random crops with input noise, warm-up + cosine
+    learning rate, the held-out L1 every ``eval_every`` steps (best weights kept, early stop
+    after ``patience`` evaluations without improvement), a resumable checkpoint (network,
+    optimiser, counters) at every evaluation; progress in words with the time left."""
+    import torch
+
+    from discovervoice.convert.world import build_world_net
+
     Xtr, Ytr = X[tr_rows], Yn[tr_rows]
-    net_cfg = dict(in_dim=X.shape[1], out_dim=Y.shape[1], channels=channels, n_layers=n_layers)
     net = build_world_net(**net_cfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    ckpt_path = train_dir / "checkpoint.pt"
-    step, best, best_step, bad, best_state, history = 0, float("inf"), 0, 0, None, []
+    st: dict[str, Any] = {"step": 0, "best": float("inf"), "best_step": 0, "bad": 0, "best_state": None,
+                          "history": []}
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ck.get("net_cfg") == net_cfg and ck.get("key") == cfg_key:
+        if ck.get("net_cfg") == net_cfg and ck.get("key") == key:
             net.load_state_dict(ck["net"]); opt.load_state_dict(ck["opt"])
-            step, best, best_step, bad = ck["step"], ck["best"], ck["best_step"], ck["bad"]
-            best_state, history = ck["best_state"], ck["history"]
-            say(0.3, f"resumed training at step {step}")
+            st = {k: ck[k] for k in st}
+            log.say(0.3, f"resumed training at step {st['step']}")
     crop = min(crop_frames, len(Xtr))
 
     def val_loss() -> float:
@@ -627,21 +710,21 @@ def _train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "d
         return tot / max(cnt, 1)
 
     net.train()
-    stopped = "max steps"
+    stopped, early = "max steps", False
     t_train = time.time()
     t_before = t_train - t_start  # features (and loading), for a time-based progress fraction
-    first_step = step
+    first_step = st["step"]
 
     def learning(msg_step: int) -> tuple[float, str]:
         """Progress fraction by time and the words for it, from the measured step time."""
-        done = msg_step - first_step
         spent = time.time() - t_train
-        left = spent / max(done, 1) * (steps - msg_step)
+        left = spent / max(msg_step - first_step, 1) * (steps - msg_step)
         frac = 0.3 + 0.65 * (t_before + spent) / max(t_before + spent + left, 1e-9)
         return frac, f"Learning your voice: step {msg_step} of {steps}, about {_duration_words(left)} left"
 
-    while step < steps:
-        check_cancel()
+    while st["step"] < steps:
+        log.check_cancel()
+        step = st["step"]
         idx = rng.integers(0, len(Xtr) - crop + 1, size=batch)
         xb = torch.from_numpy(np.stack([Xtr[i:i + crop].T for i in idx])).to(device)
         yb = torch.from_numpy(np.stack([Ytr[i:i + crop].T for i in idx])).to(device)
@@ -653,59 +736,139 @@ def _train_voice(data_dir: str | Path, out_dir: str | Path, *, content: str = "d
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / 100) * (0.5 * (1 + np.cos(np.pi * step / steps)))
         opt.step()
-        step += 1
+        step = st["step"] = step + 1
         if step % eval_every == 0 or step == steps:
             vl = val_loss()
-            history.append((step, float(loss.item()), vl))
-            if vl < best - 1e-4:
-                best, best_step, bad = vl, step, 0
-                best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            st["history"].append((step, float(loss.item()), vl))
+            if vl < st["best"] - 1e-4:
+                st.update(best=vl, best_step=step, bad=0,
+                          best_state={k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
             else:
-                bad += 1
-            torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
-                        "best_step": best_step, "bad": bad, "best_state": best_state, "history": history,
-                        "net_cfg": net_cfg, "key": cfg_key}, ckpt_path.with_suffix(".tmp"))
+                st["bad"] += 1
+            torch.save({"net": net.state_dict(), "opt": opt.state_dict(), **st, "net_cfg": net_cfg, "key": key},
+                       ckpt_path.with_suffix(".tmp"))
             ckpt_path.with_suffix(".tmp").replace(ckpt_path)
-            logf.write(f"{time.strftime('%H:%M:%S')} step {step}/{steps} train L1 {loss.item():.4f} "
-                       f"held-out L1 {vl:.4f} (best {best:.4f} @ {best_step})\n")
-            if bad >= patience:
-                stopped = f"overtraining detected: held-out loss has not improved for {bad} evaluations since step {best_step}"
-                say(0.95, f"Learning your voice: it stopped improving at step {best_step}, finishing early")
+            log.write(f"step {step}/{steps} train L1 {loss.item():.4f} held-out L1 {vl:.4f} "
+                      f"(best {st['best']:.4f} @ {st['best_step']})")
+            if st["bad"] >= patience:
+                stopped = (f"overtraining detected: held-out loss has not improved for {st['bad']} "
+                           f"evaluations since step {st['best_step']}")
+                early = True
+                log.say(0.95, f"Learning your voice: it stopped improving at step {st['best_step']}, finishing early")
                 break
         if step % 10 == 0 or step == steps:
-            say(*learning(step))
-    net.load_state_dict(best_state or net.state_dict())
+            log.say(*learning(step))
+    net.load_state_dict(st["best_state"] or net.state_dict())
     net.eval()
-    train_seconds = time.time() - t_start
-    check_cancel()
-    say(0.96, "Finishing: saving your voice")
-    index = FeatureIndex.build(C[tr_rows])
+    return _Fit(net, st["step"], st["best"], st["best_step"], st["history"], stopped, early,
+                time.time() - t_train)
+
+
+def _write_voice(out: Path, *, net: Any, net_cfg: dict, index: Any, meta: dict) -> None:
+    """Step 5: write ``added.index``, ``model.safetensors`` (:mod:`discovervoice.checkpoint`,
+    format :data:`WORLD_NET_FORMAT`) and ``voice.json`` into a staging folder and move them
+    in, ``voice.json`` last, so the folder never holds a half-written voice (a voice is
+    what has a ``voice.json``)."""
+    import secrets
+
+    from discovervoice import checkpoint
+
     out.mkdir(parents=True, exist_ok=True)
-    # every file is written into a staging folder and moved in, voice.json last, so the
-    # folder never holds a half-written voice (a voice is what has a voice.json)
     staging = out / f".staging-{secrets.token_hex(4)}"
     staging.mkdir()
     index.save(staging / "added.index")
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(staging / "model.safetensors"), metadata={"architecture": "WorldNet",
-                                                                   "config": json.dumps(net_cfg)})
-    meta = {
-        "format": FORMAT, "kind": "world", "sample_rate": sr, "order": order, "content": content,
-        "content_floor": content_floor,
-        "f0_method": f0_method, "net": net_cfg, "stats": stats,
-        "f0": {"median_hz": float(np.exp(np.median(lf0))), "p5_hz": float(np.exp(np.percentile(lf0, 5))),
-               "p95_hz": float(np.exp(np.percentile(lf0, 95)))},
-        "train": {"data": str(Path(data_dir).resolve()), "files": len(files), "slices": len(lengths),
-                  "seconds": round(float(sum(lengths)) / 100, 1), "voiced_seconds": round(len(voiced_f0) / 100, 1),
-                  "steps": step, "best_step": best_step, "best_heldout_l1": best, "stopped": stopped,
-                  "train_seconds": round(train_seconds, 1), "loop_seconds": round(time.time() - t_train, 1),
-                  "history": history, "device": device},
-    }
+    checkpoint.save(staging / "model.safetensors", net.state_dict(), format=WORLD_NET_FORMAT, config=net_cfg,
+                    architecture="WorldNet")
     (staging / "voice.json").write_text(json.dumps(meta, indent=1))
     for name in ("added.index", "model.safetensors", "voice.json"):
         os.replace(staging / name, out / name)
     staging.rmdir()
-    logf.write(f"{time.strftime('%H:%M:%S')} voice written to {out} ({stopped})\n")
-    say(1.0, "Your voice is ready" + (" (stopped early: it no longer improved)" if bad >= patience else ""))
-    logf.close()
+
+
+def _train_voice(data_dir: str | Path | None, out_dir: str | Path, *, manifest: str | Path | None = None,
+                 speaker: str | None = None, content: str = "dv-content-ppg",
+                 f0_method: str = "harvest", sample_rate: int | None = None, order: int = 40,
+                 steps: int = 1500, batch: int = 16, crop_frames: int = 200, lr: float = 2e-3,
+                 channels: int = 128, n_layers: int = 4, eval_every: int = 100, patience: int = 4,
+                 holdout: float = 0.1, denoise: bool = False, resume: bool = True, device: str = "cpu",
+                 threads: int | None = None, seed: int = 0, progress: Progress | None = None,
+                 cancel: Callable[[], bool] | None = None) -> VoiceModel:
+    """The recipe behind :func:`train_voice` (which adds presets and clean-up on failure).
+
+    Args:
+        data_dir: folder of the voice's recordings (any format discovervoice.audio reads),
+            cut at pauses here; ``None`` with ``manifest``.
+        out_dir: the voice folder to write.
+        manifest: a ``discovervoice prep`` dataset (folder or ``manifest.jsonl``; a corpus'
+            ``manifest.json`` too) whose slices are used as they are.
+        speaker: with ``manifest``, the ``speaker`` label to train on; default: each
+            source's main speaker (:func:`discovervoice.prep.manifest.voice_records`).
+        content: content encoder name or path (``dv-content-ppg`` offline).
+        f0_method: F0 extractor for the training audio.
+        sample_rate: output rate; default 16000 for material at <= 16 kHz, else 24000.
+        steps: maximum optimisation steps (early stopping may end sooner).
+        denoise: run discovervoice.enhance's default model over the recordings first.
+        resume: continue from ``out_dir/train/checkpoint.pt`` when it exists.
+        device: ``"cpu"`` or ``"cuda"``.
+        threads: torch CPU threads (default: leave torch's setting).
+
+    Returns:
+        The trained :class:`VoiceModel` (also written to ``out_dir``).
+
+    Raises:
+        VoiceDataError: no audio, or less than :data:`MIN_VOICED_SECONDS` of voiced audio.
+        TrainingCancelled: ``cancel()`` returned true.
+        DiscoverVoiceError: not exactly one of ``data_dir`` / ``manifest``.
+    """
+    import torch
+
+    from discovervoice.convert.content import load_content_encoder
+    from discovervoice.convert.index import FeatureIndex
+
+    t_start = time.time()
+    if threads:
+        torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    data = _TrainingData.of(data_dir, manifest, speaker)
+    out = Path(out_dir)
+    train_dir = out / "train"
+    train_dir.mkdir(parents=True, exist_ok=True)
+    log = _RunLog(train_dir / "train.log", progress, cancel)
+    try:
+        sr = int(sample_rate or (16000 if _native_rate(data.files) <= 16000 else 24000))
+        enc = load_content_encoder(content)
+        content_floor = getattr(enc, "floor", None)
+        key = json.dumps([data.key, content, content_fingerprint(content), content_floor, f0_method, sr,
+                          order, denoise])
+        lengths, C, Fz, Y = _features(data, train_dir / "features.npz", key, enc=enc, f0_method=f0_method,
+                                      sr=sr, order=order, denoise=denoise, resume=resume, log=log)
+        stats, X, Yn, lf0 = _normalised(C, Fz, Y, lengths, data.name)
+        bounds, val_ids, tr_rows = _holdout(lengths, holdout)
+        net_cfg = dict(in_dim=X.shape[1], out_dim=Y.shape[1], channels=channels, n_layers=n_layers)
+        fit = _fit(X, Yn, bounds, val_ids, tr_rows, net_cfg=net_cfg, key=key, ckpt_path=train_dir / "checkpoint.pt",
+                   steps=steps, batch=batch, crop_frames=crop_frames, lr=lr, eval_every=eval_every,
+                   patience=patience, resume=resume, device=device, rng=rng, log=log, t_start=t_start)
+        train_seconds = time.time() - t_start
+        log.check_cancel()
+        log.say(0.96, "Finishing: saving your voice")
+        train = {"data": str(Path(data.name).resolve()), "files": len(data.files), "slices": len(lengths),
+                 "seconds": round(float(sum(lengths)) / 100, 1), "voiced_seconds": round(len(lf0) / 100, 1),
+                 "steps": fit.step, "best_step": fit.best_step, "best_heldout_l1": fit.best,
+                 "stopped": fit.stopped, "train_seconds": round(train_seconds, 1),
+                 "loop_seconds": round(fit.loop_seconds, 1), "history": fit.history, "device": device}
+        if data.from_manifest:
+            train.update(manifest=True, speaker=data.speaker)
+        meta = {
+            "format": FORMAT, "kind": "world", "sample_rate": sr, "order": order, "content": content,
+            "content_floor": content_floor, "f0_method": f0_method, "net": net_cfg, "stats": stats,
+            "f0": {"median_hz": float(np.exp(np.median(lf0))), "p5_hz": float(np.exp(np.percentile(lf0, 5))),
+                   "p95_hz": float(np.exp(np.percentile(lf0, 95)))},
+            "train": train,
+        }
+        _write_voice(out, net=fit.net, net_cfg=net_cfg, index=FeatureIndex.build(C[tr_rows]), meta=meta)
+        log.write(f"voice written to {out} ({fit.stopped})")
+        log.say(1.0, "Your voice is ready" + (" (stopped early: it no longer improved)" if fit.early else ""))
+    finally:
+        log.close()
     return VoiceModel.load(out)

@@ -22,8 +22,11 @@ A slice record is one JSON object per audio file (the fields of
   (``recordings.jsonl.gz``, ``supervisions.jsonl.gz``, the speech field's standard
   manifests; ``lhotse.load_manifest`` reads them): one recording per audio file, one
   supervision covering it, the record's other fields in ``custom``.
+* :func:`voice_records` picks one voice's speech and singing records (a ``speaker``
+  label, or each source's main speaker).
 * :func:`discovervoice.classify.data.clips_from_manifest` turns a prep dataset into the
-  clips ``classify train --manifest`` learns from.
+  clips ``classify train --manifest`` learns from; ``voice train --manifest`` trains a
+  voice on :func:`voice_records` (:func:`discovervoice.convert.voice.manifest_files`).
 
 Libraries: lhotse (Żelasko et al. 2021; the ``Recording``/``SupervisionSegment`` schema
 and writers; it needs no torchaudio), soundfile (file headers, through lhotse).
@@ -80,6 +83,33 @@ def read_records(path: str | os.PathLike) -> tuple[Path, list[dict[str, Any]]]:
             "speaker": it.get("singer"), "sex_estimate": it.get("sex"),
             "sex_confidence": 1.0 if it.get("sex") else None, "text": it.get("text")})
     return p.parent, records
+
+
+VOICE_LABELS = ("speech", "singing")
+
+
+def voice_records(records: list[dict[str, Any]], speaker: str | None = None) -> list[dict[str, Any]]:
+    """The speech and singing records of one voice.
+
+    Args:
+        records: slice records (:func:`read_records`).
+        speaker: keep this ``speaker`` label's records (a diarization label of prep, or a
+            singer of a corpus); ``None``: each source's main speaker (most seconds), so
+            a second voice in a recording is left out.
+
+    Returns:
+        The chosen records, in manifest order (possibly none).
+    """
+    from collections import Counter
+
+    voiced = [r for r in records if r.get("label") in VOICE_LABELS]
+    if speaker is not None:
+        return [r for r in voiced if r.get("speaker") == speaker]
+    seconds: dict[Any, Counter] = {}
+    for r in voiced:
+        seconds.setdefault(r.get("source"), Counter())[r.get("speaker")] += float(r.get("duration") or 0)
+    main = {src: c.most_common(1)[0][0] for src, c in seconds.items()}
+    return [r for r in voiced if r.get("speaker") == main[r.get("source")]]
 
 
 def to_lhotse(path: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[Path, Path]:
