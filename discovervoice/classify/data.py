@@ -180,8 +180,9 @@ def clips_from_manifest(path: str | Path, *, allow_reserved: bool = False) -> li
 
     Singer: the name of the folder holding each source recording (prep run over
     ``RAW/<singer>/*.wav``, the layout ``classify train DATA_DIR`` reads); only the slices
-    of each source's main speaker (most seconds) are kept, so a second voice in a
-    recording is not learned as the singer. Song: the source recording, so its slices
+    of each source's main speaker (most seconds; :func:`discovervoice.prep.manifest.voice_records`,
+    as ``voice train --manifest``) are kept, so a second voice in a recording is not learned
+    as the singer. Song: the source recording, so its slices
     never straddle the train/validation split. Kind: ``spoken`` for speech slices, ``sung``
     for singing. (A corpus is read as folders: ``classify train CORPUS/singers/train``.)
 
@@ -192,23 +193,15 @@ def clips_from_manifest(path: str | Path, *, allow_reserved: bool = False) -> li
         DataError: no ``manifest.jsonl``, no voice slices, or a reserved voice (unless
             allowed).
     """
-    from collections import Counter
-
     from discovervoice.corpus.reserved import is_reserved_voice
+    from discovervoice.prep.manifest import voice_records
     from discovervoice.prep.pipeline import read_manifest
 
     p = Path(path)
     p = p / "manifest.jsonl" if p.is_dir() else p
     root, records = p.parent, read_manifest(p)
-    seconds: dict[str, Counter] = {}
-    for r in records:
-        seconds.setdefault(r["source"], Counter())[r["speaker"]] += float(r["duration"] or 0)
     clips = []
-    for r in records:
-        if r["label"] not in ("speech", "singing"):
-            continue
-        if r["speaker"] != seconds[r["source"]].most_common(1)[0][0]:
-            continue
+    for r in voice_records(records):
         singer = Path(r["source"]).parent.name
         if not allow_reserved and is_reserved_voice(singer):
             raise DataError(f"{p}: singer {singer!r} is a voice reserved for evaluation "
