@@ -188,13 +188,15 @@ class SeparationResult:
 
 def separate(song: str | os.PathLike, out_dir: str | os.PathLike, *, model: str = "default",
              two_stems: bool = True, views: bool = True, limits: Limits = DEFAULT_LIMITS,
-             progress: Progress | None = None) -> SeparationResult:
+             wiener: int | None = None, progress: Progress | None = None) -> SeparationResult:
     """Separate a song into stems and write ``out_dir/<stem>.wav`` (+ ``<stem>.png`` views).
 
     Args:
         song: audio file (any format :func:`discovervoice.audio.load` reads).
         model: registry name or path (``default``, ``ensemble``, ``htdemucs`` ...).
         two_stems: vocals + accompaniment (``True``) or vocals, drums, bass, other.
+        wiener: EM iterations of the multichannel Wiener post-filter (``None``: off;
+            :class:`discovervoice.separation.api.Separator`'s ``wiener``).
 
     Raises:
         AudioLoadError / AudioError: unreadable, silent or too long song.
@@ -205,7 +207,7 @@ def separate(song: str | os.PathLike, out_dir: str | os.PathLike, *, model: str 
     p = progress or _noop
     p(0.0, "loading the model")
     separator = sep_api.Separator(model=model, stems=("vocals",) if two_stems else None,
-                                  progress=_sub(p, 0.05, 0.9))
+                                  wiener=wiener, progress=_sub(p, 0.05, 0.9))
     p(0.02, "loading the song")
     mix = audio.load(song, separator.sample_rate, max_seconds=limits.max_song_seconds, allow_silent=False)
     stems = separator.separate(mix, separator.sample_rate)

@@ -62,6 +62,24 @@ def test_separate_returns_real_stems(app_server, song):
         assert audio.rms_db(x) > -60  # not silent
 
 
+def _stem_path(item):
+    path = item["value"] if isinstance(item, dict) and "value" in item else item
+    return path["path"] if isinstance(path, dict) else path
+
+
+def test_separate_with_the_wiener_filter_keeps_the_mixture_and_changes_the_stems(app_server, song):
+    c = _client(app_server)
+    plain = c.predict(gradio_client.handle_file(str(song)), "default", "two", False, api_name="/separate")
+    filt = c.predict(gradio_client.handle_file(str(song)), "default", "two", True, api_name="/separate")
+    mix = audio.load(song, None)
+    v0, v1 = audio.load(_stem_path(plain[0]), None), audio.load(_stem_path(filt[0]), None)
+    a1 = audio.load(_stem_path(filt[1]), None)
+    assert v1.shape == mix.shape and np.abs(v1 - v0).max() > 1e-3
+    # the filter takes both stems from the mixture: they add up to it again
+    err = np.linalg.norm(v1 + a1 - mix) / np.linalg.norm(mix)
+    assert err < 0.05, err
+
+
 def test_two_sessions_never_see_each_others_files(app_server, song):
     a, b = _client(app_server), _client(app_server)
     before = _sessions(app_server)
