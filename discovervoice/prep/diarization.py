@@ -22,28 +22,42 @@ Recipe (the classic embedding + clustering pipeline, e.g. Wang et al. 2018,
    ``SpectralClustering`` on the cosine affinity is used instead.
 
    *Calibration* (issue 16): real conversations of the calibration speakers only
-   (:func:`discovervoice.prep.evaluate.real_conversations`; 1-4 speakers, 2-3 turns of
-   1-4 s each, 0.3-1 s pauses, an instrumental stretch in half), seeds 0 and 1, 48
+   (:func:`discovervoice.prep.evaluate.real_conversations`; 1-4 speakers, 2-3 turns of 1-4
+   s each, 0.3-1 s pauses, an instrumental stretch in half), seeds 0 and 1, 48
    conversations. Where the errors came from, with the true turns as segments (oracle
-   segmentation): GE2E turn embeddings of one speaker lie at cosine distance 0.14
-   (median; 95th percentile 0.34) and of two speakers at 0.46 (5th percentile 0.34; seed
-   0), so a tree cut alone splits single turns off as extra speakers: count right 0.65 at
-   0.30, 0.83 with the 2-s cluster minimum (cuts at 0.27 / 0.33: 0.75 / 0.83; a 3-s
-   minimum: 0.81). The remaining oracle errors are close pairs of Fish Fillets characters
-   (``dir-hs`` / ``dr-3`` / ``ch-r`` at 0.26-0.27 median distance, perhaps one actor)
-   and speakers whose own turns spread widely (``k1-pap``, ``rand-0``, KLettres ``tn``).
-   Tried and not kept, oracle segmentation unless said: re-assigning units to centroids
-   until stable (no change), centroid linkage (count 0.69 at best), resemblyzer's
-   silence-trimmed utterance embedding per unit (0.77), subtracting the calibration mean
-   embedding (0.85 vs 0.83, one conversation), and on the segmenter's output complete
-   linkage (0.58), 4 windows per second (0.73 vs 0.77 at 2) and no re-segmentation (no
-   change); earlier an
-   eigengap count (NME-SC). On the segmenter's output, instrumental music kept as speech
-   or singing was the other error source (an extra "speaker", or a turn merged with the
-   music after it), see :mod:`discovervoice.prep.segmentation`. Prep's default path
-   (``prep-eval --real calibration --seed 0|1``) on the 48 conversations: count right
-   0.83 (2-4 speakers: 29/36), DER 9.9%, 1 kept slice inside music; results on the
-   evaluation speakers in the README.
+   segmentation): GE2E turn embeddings of one speaker lie at cosine distance 0.14 (median;
+   95th percentile 0.34) and of two speakers at 0.46 (5th percentile 0.34; seed 0), both
+   farther apart the shorter the turns, so a tree cut alone splits single turns off as
+   extra speakers: count right 0.65 at 0.30, 0.83 with the 2-s cluster minimum (cuts at
+   0.27 / 0.33: 0.75 / 0.83; a 3-s minimum: 0.81). The remaining oracle errors are close
+   pairs of Fish Fillets characters (``dir-hs`` / ``dr-3`` / ``ch-r`` at 0.26-0.27 median
+   distance, perhaps one actor) and speakers whose own turns spread widely (``k1-pap``,
+   ``rand-0``, KLettres ``tn``). Tried and not kept, oracle segmentation unless said:
+   re-assigning units to centroids until stable (no change), centroid linkage (count 0.69
+   at best), resemblyzer's silence-trimmed utterance embedding per unit (0.77), mean + std
+   of the window embeddings (0.83), 4 windows per second (0.81), and on the segmenter's
+   output complete linkage (0.58) and no re-segmentation (no change); earlier an eigengap
+   count (NME-SC). Embedding fusion as in which-singer
+   (:mod:`discovervoice.classify.classifier`, ``(1 - w) cos_AST + w cos_GE2E`` as the
+   cosine of the concatenated, weighted, unit-norm embeddings; AST window embeddings of
+   each turn, zero-padded or tiled to its 3-s window, raw or through the gallery backend):
+   the AST alone separates turns of one speaker from turns of two worse than GE2E (pair AUC
+   0.93-0.94 vs 0.983; count 0.65 at best), fused at w = 0.8-0.9 the AUC rises to 0.987 but
+   the count falls to 0.79 at best. Count rules: a logistic same-speaker score of distance
+   and turn durations (short turns lie farther apart, one speaker's and two speakers'
+   alike) cut by average linkage, fitted on one seed and tested on the other (0.67-0.83);
+   small clusters joining the nearest only under a second cut of 0.35-0.6 (0.79-0.85, no
+   better than the 2-s rule alone); merging clusters again by their window-mean centroids
+   (a speaker split in two lies 0.33-0.48 apart, two speakers as close as 0.26: no cut
+   helps); centring by the mean embedding of the calibration speakers outside the
+   conversation, alone or with WCCN fitted on them (pair AUC 0.992-0.993 but count 0.85 at
+   best; on prep's default path 39/48 vs 40/48, DER 9.2% vs 9.9%). On the segmenter's
+   output, instrumental music kept as speech or singing was the other error source (an
+   extra "speaker", or a turn merged with the music after it), see
+   :mod:`discovervoice.prep.segmentation`. Prep's default path (``prep-eval --real
+   calibration --seed 0|1``) on the 48 conversations: count right 0.83 (2-4 speakers:
+   29/36), DER 9.9%, 1 kept slice inside music; results on the evaluation speakers in the
+   README.
 3. **Re-segmentation** — inside segments longer than ``2 * min_turn_seconds``, each window
    is assigned to the nearest cluster centroid; a run of at least ``min_turn_seconds``
    with another speaker splits the segment at the change.
