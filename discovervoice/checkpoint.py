@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from discovervoice.errors import WeightsError
+from discovervoice.fileio import atomic_path
 
 #: Reserved metadata keys of the layout.
 FORMAT_KEY, ARCHITECTURE_KEY, CONFIG_KEY, METADATA_KEY = "format", "architecture", "config", "metadata"
@@ -64,14 +65,6 @@ class Checkpoint:
     path: Path | None = None
 
 
-def normal_file_mode(path: str | os.PathLike) -> None:
-    """Give a file written by safetensors (created 0600) the mode of any other new file
-    (0666 less the umask), so shipped weights are readable by everyone."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def _is_torch(value: Any) -> bool:
     return type(value).__module__.startswith("torch")
 
@@ -85,8 +78,6 @@ def write_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
         The path written.
     """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
     torch_tensors = any(_is_torch(v) for v in tensors.values())
     if torch_tensors:
         from safetensors.torch import save_file
@@ -95,12 +86,8 @@ def write_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
         import numpy as np
         from safetensors.numpy import save_file
         state = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    try:
+    with atomic_path(p) as tmp:
         save_file(state, str(tmp), metadata=dict(metadata) if metadata else None)
-        normal_file_mode(tmp)
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
     return p
 
 

@@ -9,9 +9,10 @@ an existing file of that name stays intact until the new one is complete. On an 
 the temporary file is removed (only ``kill -9`` can leave a hidden ``.<name>.<id>.tmp``
 behind; :func:`is_temporary` recognises those).
 
-The temporary file is created by the writer itself (``open``, soundfile, ``torch.save``),
-so the result has the permissions of an ordinary new file (``0o666`` minus the umask),
-not ``tempfile.mkstemp``'s private ``0o600``.
+The temporary file is created by the writer itself (``open``, soundfile, ``torch.save``)
+and given the permissions of an ordinary new file (``0o666`` minus the umask) before the
+rename, so outputs are never left private (``tempfile.mkstemp`` and safetensors' writer
+create ``0o600``).
 
 Libraries: only the standard library (``os.replace``, ``uuid``); no maintained package
 does this better (``atomicwrites`` is archived).
@@ -28,6 +29,25 @@ from typing import Any, Iterator
 
 #: Suffix of the hidden temporary files.
 TMP_SUFFIX = ".tmp"
+
+
+def normal_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` gives a new file. Read from
+    ``/proc/self/status`` (thread-safe); elsewhere by setting and restoring the umask."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def set_normal_mode(path: str | os.PathLike) -> None:
+    """Give ``path`` the mode of an ordinary new file (:func:`normal_mode`)."""
+    os.chmod(path, normal_mode())
 
 
 def temporary_name(dest: str | os.PathLike) -> Path:
@@ -60,6 +80,8 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     tmp = temporary_name(d)
     try:
         yield tmp
+        if tmp.exists():
+            set_normal_mode(tmp)
         os.replace(tmp, d)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -486,14 +485,10 @@ def clean_and_transcribe(recording: str | os.PathLike, out_dir: str | os.PathLik
 
 def write_report(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write a JSON report atomically."""
-    import tempfile
+    from discovervoice.fileio import write_json
 
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, default=str)
-    os.replace(tmp, out)
+    write_json(out, payload, indent=2, ensure_ascii=True, default=str)
     return out
 
 

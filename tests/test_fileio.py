@@ -57,3 +57,13 @@ def test_failed_audio_save_leaves_nothing(tmp_path):
     with pytest.raises(Exception):
         audio.save(tmp_path / "bad.wav", np.array([0.0, np.nan], np.float32), 44100)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_safetensors_checkpoints_and_voice_features_are_not_private(tmp_path, umask_022):
+    from discovervoice import checkpoint
+
+    p = checkpoint.write_tensors(tmp_path / "w.safetensors", {"a": np.zeros(3, np.float32)}, {"k": "v"})
+    assert _mode(p) == 0o644          # safetensors' own writer creates 0600
+    tensors, meta = checkpoint.read_tensors(p, framework="numpy")
+    assert meta["k"] == "v" and tensors["a"].shape == (3,)
+    assert [q.name for q in tmp_path.iterdir()] == ["w.safetensors"]

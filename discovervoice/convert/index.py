@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from discovervoice.errors import DiscoverVoiceError
+from discovervoice.fileio import atomic_path
 
 #: Neighbours per frame (RVC's k).
 K = 8
@@ -104,9 +105,8 @@ class FeatureIndex:
         p = Path(path)
         flat = faiss.IndexFlatL2(self.dim)
         flat.add(self.features)
-        tmp = p.with_name(p.name + ".tmp")
-        faiss.write_index(flat, str(tmp))
-        tmp.replace(p)
+        with atomic_path(p) as tmp:
+            faiss.write_index(flat, str(tmp))
         return p
 
     @classmethod

@@ -65,6 +65,7 @@ from typing import Any, Callable
 import numpy as np
 
 from discovervoice.errors import DataError, DiscoverVoiceError, WeightsError
+from discovervoice.fileio import atomic_path, write_json
 from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -278,9 +279,7 @@ def add_postfilter_stats(folder: str | Path) -> bool:
     st = meta["stats"]
     yn = (z["y"] - np.array(st["y_mean"])) / np.array(st["y_std"])
     st["gv"] = slice_gv(yn.astype(np.float32), z["lengths"].tolist()).tolist()
-    tmp = meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    tmp.replace(meta_path)
+    write_json(meta_path, meta, ensure_ascii=True)
     return True
 
 
@@ -582,8 +581,6 @@ def _features(data: _TrainingData, path: Path, key: str, *, enc: Any, f0_method:
     Raises:
         VoiceDataError: less than :data:`MIN_VOICED_SECONDS` of voiced frames.
     """
-    import secrets
-
     from discovervoice.convert import f0 as F0
     from discovervoice.convert.world import analyze
 
@@ -616,9 +613,8 @@ def _features(data: _TrainingData, path: Path, key: str, *, enc: Any, f0_method:
                              f"{data.counted()}; a voice needs at least {MIN_VOICED_SECONDS:.0f} s — "
                              f"record more speaking or singing (words with pauses are about one third voiced)")
     C, Fz, Y = np.concatenate(Cs), np.concatenate(Fs), np.concatenate(Ys)
-    tmp = path.with_name(f".features-{secrets.token_hex(4)}.npz")
-    np.savez(tmp, key=np.array(key), lengths=np.array(lengths), content=C, f0=Fz, y=Y)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, key=np.array(key), lengths=np.array(lengths), content=C, f0=Fz, y=Y)
     return lengths, C, Fz, Y
 
 

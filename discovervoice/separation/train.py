@@ -56,6 +56,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from discovervoice.errors import DataError
+from discovervoice.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -395,9 +396,8 @@ def _init_from(model: Any, cfg: TrainConfig) -> None:
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, str(tmp))
 
 
 #: Settings that may be changed when a run is resumed (``train(..., overrides=...)``).
