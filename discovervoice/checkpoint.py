@@ -111,6 +111,37 @@ def read_tensors(path: str | os.PathLike, framework: str = "pt") -> tuple[dict[s
     return tensors, meta
 
 
+def read_torch(path: str | os.PathLike, *, unwrap: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A published PyTorch checkpoint (``.pt``/``.pth``/``.ckpt`` pickle) read with
+    ``torch.load(weights_only=True)``: no code from the file runs.
+
+    Args:
+        path: the file.
+        unwrap: keys under which trainers nest the state dict (e.g. Lightning's
+            ``"state_dict"``, ``"model"``), tried in order, each level at most once.
+
+    Returns:
+        The loaded dict (unwrapped).
+
+    Raises:
+        WeightsError: naming the file: unreadable (corrupt, not a pickle, disallowed
+            objects) or not a dict.
+    """
+    import torch
+
+    p = Path(path)
+    try:
+        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, pickle error, missing file
+        raise WeightsError(f"{p}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
+    for key in unwrap:
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{p}: expected a state dict, got {type(obj).__name__}")
+    return obj
+
+
 def fit_state(model: Any, state: Mapping[str, Any], path: str | os.PathLike, what: str) -> Any:
     """Load ``state`` into ``model`` (a ``torch.nn.Module``), every key and shape exactly.
 

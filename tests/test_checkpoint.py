@@ -218,3 +218,31 @@ def test_every_shipped_model_builds_through_load_model():
     for spec in specs:
         model = weights.load_model(spec.name)
         assert model is not None, spec.name
+
+
+class _NotAllowed:
+    """A class outside torch's weights_only allow-list (pickled by reference)."""
+
+
+def test_read_torch_unwraps_trainer_checkpoints_and_names_bad_files(tmp_path):
+    import torch
+
+    from discovervoice.checkpoint import read_torch
+    from discovervoice.errors import WeightsError
+
+    state = {"w": torch.arange(4.0)}
+    torch.save({"epoch": 3, "state_dict": state}, tmp_path / "lightning.ckpt")
+    got = read_torch(tmp_path / "lightning.ckpt", unwrap=("state_dict", "model"))
+    assert torch.equal(got["w"], state["w"])
+    # without unwrap the trainer's dict comes back as it is
+    assert read_torch(tmp_path / "lightning.ckpt")["epoch"] == 3
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(WeightsError, match="list.pt: expected a state dict"):
+        read_torch(tmp_path / "list.pt")
+    (tmp_path / "junk.pth").write_bytes(b"not a pickle at all")
+    with pytest.raises(WeightsError, match="junk.pth: not a readable torch checkpoint"):
+        read_torch(tmp_path / "junk.pth")
+    # objects outside weights_only's allow-list never run: refused with the file named
+    torch.save({"x": _NotAllowed()}, tmp_path / "code.pt")
+    with pytest.raises(WeightsError, match="code.pt"):
+        read_torch(tmp_path / "code.pt")

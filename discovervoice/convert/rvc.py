@@ -464,11 +464,10 @@ def load_rvc_checkpoint(path: str | Path, spec: Any = None, **_: Any) -> RVCMode
         WeightsError: unreadable, not an RVC model, a model without F0, or weights that
             do not fit.
     """
+    from discovervoice.checkpoint import read_torch
+
     p = Path(path)
-    try:
-        ckpt = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - typed re-raise naming the file
-        raise WeightsError(f"{p}: cannot read the RVC checkpoint ({exc})") from exc
+    ckpt = read_torch(p)
     if isinstance(ckpt, dict) and "weight" not in ckpt and "model" in ckpt:
         state = ckpt["model"]
         sr = int(spec.sample_rate) if spec is not None else 40000

@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn.utils import weight_norm
 
 from discovervoice.convert.rvc import WN, SynthesizerTrnMsNSFsid, build_synthesizer, default_config, save_rvc_checkpoint
+from discovervoice.checkpoint import read_torch
 from discovervoice.errors import WeightsError
 from discovervoice.progress import Progress
 
@@ -229,10 +230,7 @@ def load_pretrained(gen: TrainSynthesizer, disc: MultiPeriodDiscriminatorV2, g_p
     for module, path, name in ((gen, g_path, "G"), (disc, d_path, "D")):
         if path is None:
             continue
-        ck = torch.load(str(path), map_location="cpu", weights_only=True)
-        state = ck.get("model", ck.get("weight", ck)) if isinstance(ck, dict) else None
-        if not isinstance(state, dict):
-            raise WeightsError(f"{path}: not an RVC pretrained {name} state dict")
+        state = read_torch(path, unwrap=("model", "weight"))
         own = module.state_dict()
         fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         module.load_state_dict(fit, strict=False)

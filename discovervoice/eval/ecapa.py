@@ -311,7 +311,6 @@ def load_ecapa(path: str | Path, spec: Any = None, **config: Any) -> EcapaEncode
         WeightsError: missing or unreadable checkpoint, or a state dict that does not fit
             the ECAPA-TDNN layout (first mismatching keys named).
     """
-    import torch
 
     p = Path(path)
     ckpt = p / "embedding_model.ckpt" if p.is_dir() else p
@@ -326,13 +325,9 @@ def load_ecapa(path: str | Path, spec: Any = None, **config: Any) -> EcapaEncode
         n_mels = h["n_mels"]
     cfg.update(config)
     n_mels = int(cfg.get("input_size", n_mels))
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{ckpt}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict):
-        raise WeightsError(f"{ckpt}: expected a state dict, got {type(state).__name__}")
-    from discovervoice.checkpoint import fit_state
+    from discovervoice.checkpoint import fit_state, read_torch
+
+    state = read_torch(ckpt)
 
     model = fit_state(ecapa_tdnn(**cfg), state, ckpt, "an ECAPA-TDNN state dict of this configuration")
     return EcapaEncoder(model, n_mels)

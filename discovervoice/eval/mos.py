@@ -288,20 +288,15 @@ def load_utmos(path: str | Path, spec: Any = None, **config: Any) -> "UTMOS":
     Raises:
         WeightsError: the file is not a UTMOS22 state dict (keys listed).
     """
-    import torch
+
+    from discovervoice.checkpoint import fit_state, read_torch
 
     p = Path(path)
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{p}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(obj, dict):
-        raise WeightsError(f"{p}: expected a state dict, got {type(obj).__name__}")
+    obj = read_torch(p)
     cfg = dict(config)
     if "state_dict" in obj:
         cfg = {**obj.get("config", {}), **cfg}
         obj = obj["state_dict"]
-    from discovervoice.checkpoint import fit_state
 
     model = fit_state(utmos22_strong(**cfg), _normalise_state_dict(obj), p,
                       "a UTMOS22 strong-learner state dict of this configuration")

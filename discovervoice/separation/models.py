@@ -441,15 +441,11 @@ def read_msst_state_dict(path: str | os.PathLike) -> dict[str, Any]:
         WeightsError: unreadable file (corrupt, pickle error) or no state dict of tensors.
     """
 
+    from discovervoice.checkpoint import read_torch
+
     p = Path(path)
-    try:
-        state = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, pickle error
-        raise WeightsError(f"{p}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
-    for key in ("state_dict", "state", "model"):
-        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-            state = state[key]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    state = read_torch(p, unwrap=("state_dict", "state", "model"))
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{p}: not a state dict of tensors")
     return {k.removeprefix("module.").removeprefix("model."): v for k, v in state.items()}
 
