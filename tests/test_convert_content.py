@@ -22,13 +22,7 @@ _LAYER = {"attention.k_proj": "self_attn.k_proj", "attention.v_proj": "self_attn
           "layer_norm": "self_attn_layer_norm", "feed_forward.intermediate_dense": "fc1",
           "feed_forward.output_dense": "fc2", "final_layer_norm": "final_layer_norm"}
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: CI shares 2 cores, and oversubscribed OpenMP threads crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _fairseq_name(k: str) -> str:

@@ -13,13 +13,7 @@ from discovervoice.errors import WeightsError
 # config list in RVC's order, tiny sizes; content dim 768 (v2) as the published models
 TINY = [1025, 32, 8, 16, 32, 2, 2, 3, 0, "1", [3, 5], [[1, 3], [1, 3]], [10, 4], 32, [20, 8], 4, 8, 40000]
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: CI shares 2 cores, and oversubscribed OpenMP threads crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 _LAYER = {"attention.k_proj": "self_attn.k_proj", "attention.v_proj": "self_attn.v_proj",

@@ -15,13 +15,7 @@ from discovervoice.convert.voice import VoiceDataError, VoiceModel, train_voice,
 SR = 16000
 VOWELS = {"a": (800, 1200, 2500), "i": (300, 2300, 3000), "u": (320, 800, 2400), "e": (500, 1800, 2600)}
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: CI shares 2 cores, and oversubscribed OpenMP threads crawl."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _envelope(formants, fft=1024, sr=SR, scale=1.0):
