@@ -25,21 +25,10 @@ SR = 16000
 
 
 def synthetic_voice(seconds: float = 10.0, seed: int = 0) -> np.ndarray:
-    """A sung-like test signal: harmonic notes through formant resonators, with pauses."""
-    from scipy.signal import lfilter
+    """A sung-like test signal ``[1, T]`` at :data:`SR` (``eval.testsignals.sung_phrase``)."""
+    from discovervoice.eval.testsignals import sung_phrase
 
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    f0 = 220 * 2 ** (rng.integers(-5, 6, size=int(seconds * 2) + 1) / 12)
-    f = np.repeat(f0, SR // 2)[:n] * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))
-    ph = np.cumsum(f / SR)
-    x = sum(np.sin(2 * np.pi * h * ph) / h * ((h * f) < 7500) for h in range(1, 30))
-    for fc, bw in ((650, 80), (1100, 110), (2700, 180)):
-        r = np.exp(-np.pi * bw / SR)
-        x = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * fc / SR), r * r], x)
-    x = x * (np.sin(2 * np.pi * 0.4 * t) > -0.8)
-    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)[None]
+    return sung_phrase(seconds, SR, base_hz=220.0, seed=seed)[None]
 
 
 def timed(fn, repeat: int) -> tuple[list[float], list[float]]:

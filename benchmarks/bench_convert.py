@@ -27,36 +27,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import best_of
 
 SR = 16000
 
 
 def test_signal(seconds: float, seed: int = 0) -> np.ndarray:
-    """Sung-like audio: harmonic notes with vibrato through a vowel-like filter, with pauses."""
-    from scipy.signal import lfilter
+    """Sung-like audio at :data:`SR` (``eval.testsignals.sung_phrase``, with a noise floor)."""
+    from discovervoice.eval.testsignals import sung_phrase
 
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    f0 = 200 * 2 ** (rng.integers(-5, 6, size=int(seconds * 2) + 1) / 12)
-    f = np.repeat(f0, SR // 2)[:n] * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))
-    ph = np.cumsum(f / SR)
-    x = sum(np.sin(2 * np.pi * h * ph) / h * ((h * f) < 7500) for h in range(1, 30))
-    for fc, bw in ((650, 80), (1100, 110), (2700, 180)):
-        r = np.exp(-np.pi * bw / SR)
-        x = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * fc / SR), r * r], x)
-    x = x * (np.sin(2 * np.pi * 0.4 * t) > -0.8) + 1e-4 * rng.standard_normal(n)
-    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+    return sung_phrase(seconds, SR, base_hz=200.0, seed=seed, noise=1e-4)
 
 
 def _best(fn, repeat: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_of(fn, repeat, warmup=True)
 
 
 def anchor(x: np.ndarray) -> float:

@@ -13,18 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
+from common import best_of
 
 
-def _best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+_best = best_of
 
 
 def main(argv=None) -> dict:

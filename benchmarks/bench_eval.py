@@ -21,21 +21,15 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from common import best_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+_best = best_of
 
 
 def _anchor(x: np.ndarray, n_fft: int = 2048, hop: int = 512) -> None:

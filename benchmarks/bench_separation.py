@@ -65,6 +65,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import best_of
 
 SR = 44100
 REPO = Path(__file__).resolve().parent.parent
@@ -100,13 +101,7 @@ def make_song(seconds: float, song_dir: str | None = None, seed: int = 0) -> np.
     return np.stack([mix, 0.9 * mix + 0.1 * voice]).astype(np.float32)
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+_best = best_of
 
 
 def bench_rtf(model: str, seconds: float, repeats: int, song_dir: str | None,
