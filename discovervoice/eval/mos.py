@@ -29,7 +29,6 @@ from discovervoice.errors import AudioError, WeightsError
 from discovervoice.signals import to_mono
 
 DNSMOS_RATE = 16000
-UTMOS_RATE = 16000
 
 
 class DNSMOS:

@@ -58,8 +58,6 @@ log = logging.getLogger(__name__)
 
 #: Epsilon of the MDX-challenge uSDR (demucs ``new_sdr``).
 USDR_EPS = 1e-7
-#: Stems that together make the whole mixture in MUSDB18 (plus "accompaniment").
-MUSDB_SOURCES = ("vocals", "drums", "bass", "other")
 ACCOMPANIMENT = "accompaniment"
 MIXTURE = "mixture"
 AUDIO_SUFFIXES = (".wav", ".flac")

@@ -27,7 +27,6 @@ import numpy as np
 
 from discovervoice.prep import features as F
 
-SEXES = ("male", "female")
 #: Name of the embedded classifier in the weights registry.
 MODEL_NAME = "dv-prep-sex"
 #: Median-F0 boundary (Hz) of the F0 rule, per segment label.

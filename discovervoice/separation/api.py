@@ -46,7 +46,6 @@ ProgressFn = Callable[[float, str], None]
 #: The embedded default model and the default ensemble members.
 DEFAULT_MODEL = "dv-mdx23c-real"
 DEFAULT_ENSEMBLE = ("dv-htdemucs-small", "dv-mdx23c-small")
-FOUR_STEMS = ("vocals", "drums", "bass", "other")
 ACCOMPANIMENT = "accompaniment"
 #: Names that, in a two-source model with vocals, mean "everything but the vocals".
 _ACCOMP_ALIASES = {"accompaniment", "instrumental", "other", "no_vocals", "karaoke", "inst"}

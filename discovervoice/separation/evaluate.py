@@ -32,10 +32,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from discovervoice.separation import repet
+
 STEMS = ("vocals", "accompaniment")
 BASELINES = ("mixture", "irm")
 #: Training-free separators scored like models (``repet-sim``: :mod:`~discovervoice.separation.repet`).
-TRAINING_FREE = ("repet-sim",)
+TRAINING_FREE = (repet.NAME,)
 
 
 @dataclass
@@ -167,10 +169,8 @@ def evaluate_models(models: Sequence[Any], data: str | os.PathLike, *,
                 est = ideal_ratio_mask(parts, mix)
                 if "accompaniment" not in est:
                     est["accompaniment"] = sum(est[k] for k in parts if k != "vocals")
-            elif m == "repet-sim":
-                from discovervoice.separation.repet import repet_sim
-
-                est = repet_sim(mix, sr)
+            elif m == repet.NAME:
+                est = repet.repet_sim(mix, sr)
             elif sep is None and method is not None:  # ensemble from cached members
                 members = [cache[(mem, name)] for mem in DEFAULT_ENSEMBLE]
                 est = {s: combine([mo[0][s] for mo in members], None, method, mix, sample_rate=sr)

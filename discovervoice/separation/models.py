@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -467,11 +467,6 @@ def save_mdx23c_checkpoint(model: nn.Module, ckpt_path: str | os.PathLike) -> tu
 def model_stems(model: nn.Module) -> list[str]:
     """The network's output source names (lower case)."""
     return [str(s).lower() for s in model.sources]
-
-
-def iter_submodels(model: nn.Module) -> Iterable[nn.Module]:
-    """The member networks of a bag, or the network itself."""
-    return list(model.models) if hasattr(model, "models") else [model]
 
 
 def export_embedded(src: str | os.PathLike, name: str, *, weights_dir: str | os.PathLike | None = None,
