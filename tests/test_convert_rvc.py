@@ -175,6 +175,12 @@ def test_rvc_training_step_from_pretrained_and_output_loads(tmp_path, monkeypatc
     assert voice.kind == "rvc" and voice.sample_rate == 8000
     y = convert(np.asarray(sf.read(data / "t0.wav")[0][:16000], np.float32), 16000, voice, f0_method="dio")
     assert y.shape == (1, 8000) and np.isfinite(y).all()
+    # the same call again in this process (content encoder now cached) trains the same voice
+    again = RT.train_rvc(data, tmp_path / "rvcvoice2", config=TINY8K, content=str(hubert), f0_method="dio",
+                         pretrained=False, steps=2, batch=2, save_every=1, disc_div=16)
+    w1 = torch.load(out / "model.pth", weights_only=True)["weight"]
+    w2 = torch.load(again / "model.pth", weights_only=True)["weight"]
+    assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
 
 
 def test_discriminator_and_losses():

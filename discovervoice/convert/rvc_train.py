@@ -40,6 +40,7 @@ from torch.nn.utils import weight_norm
 from discovervoice.convert.rvc import WN, SynthesizerTrnMsNSFsid, build_synthesizer, default_config, save_rvc_checkpoint
 from discovervoice.checkpoint import read_torch
 from discovervoice.errors import WeightsError
+from discovervoice.fileio import atomic_path, write_json
 from discovervoice.progress import Progress
 
 LRELU = 0.1
@@ -343,7 +344,6 @@ def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 4
     from discovervoice.convert.index import FeatureIndex
     from discovervoice.convert.voice import MIN_VOICED_SECONDS, VoiceDataError, prepare_slices
 
-    torch.manual_seed(seed)
     say = progress or (lambda f, m: None)
     cfg = list(config or default_config(sample_rate))
     sr = int(cfg[-1])
@@ -356,6 +356,9 @@ def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 4
         enc = enc.with_layer(12)
     if getattr(enc, "dim", 768) != 768:
         raise WeightsError(f"{content}: RVC v2 needs 768-d content features, this encoder gives {enc.dim}")
+    # seeded here, after the (cached) content encoder is loaded, so that a second call in the
+    # same process draws the same initial weights and batches as the first
+    torch.manual_seed(seed)
     gen = TrainSynthesizer(cfg).to(device)
     hop = gen.hop
     items, voiced = _slice_features(slices, enc, f0_method, hop, cfg[1] + 2, say)
@@ -389,15 +392,15 @@ def train_rvc(data_dir: str | Path, out_dir: str | Path, *, sample_rate: int = 4
             history.append((step, loss_mel.item(), loss_kl.item(), loss_d.item()))
             say(0.2 + 0.75 * step / steps, f"step {step}/{steps} mel {loss_mel.item():.2f} kl {loss_kl.item():.2f}")
         if step % save_every == 0 or step == steps:
-            torch.save({"G": gen.state_dict(), "D": disc.state_dict(), "opt_g": opt_g.state_dict(),
-                        "opt_d": opt_d.state_dict(), "step": step}, ck_path.with_suffix(".tmp"))
-            ck_path.with_suffix(".tmp").replace(ck_path)
+            with atomic_path(ck_path) as tmp:
+                torch.save({"G": gen.state_dict(), "D": disc.state_dict(), "opt_g": opt_g.state_dict(),
+                            "opt_d": opt_d.state_dict(), "step": step}, tmp)
     net = gen.cpu().inference_net()
     save_rvc_checkpoint(net, cfg, out / "model.pth", "v2",
                         info=json.dumps({"trained_by": "DiscoverVoice", "steps": step, "notes": notes}))
     FeatureIndex.build(np.concatenate([c for c, _, _ in items])).save(out / "added.index")
-    (tdir / "rvc_train.json").write_text(json.dumps({"steps": step, "seconds": round(time.time() - t0, 1),
-                                                     "history": history, "notes": notes, "content": content,
-                                                     "f0_method": f0_method}, indent=1))
+    write_json(tdir / "rvc_train.json", {"steps": step, "seconds": round(time.time() - t0, 1),
+                                         "history": history, "notes": notes, "content": content,
+                                         "f0_method": f0_method}, ensure_ascii=True)
     say(1.0, f"RVC voice written to {out}")
     return out
