@@ -51,9 +51,12 @@ Recipe (the classic embedding + clustering pipeline, e.g. Wang et al. 2018,
    (a speaker split in two lies 0.33-0.48 apart, two speakers as close as 0.26: no cut
    helps); centring by the mean embedding of the calibration speakers outside the
    conversation, alone or with WCCN fitted on them (pair AUC 0.992-0.993 but count 0.85 at
-   best; on prep's default path 39/48 vs 40/48, DER 9.2% vs 9.9%). On the segmenter's
-   output, instrumental music kept as speech or singing was the other error source (an
-   extra "speaker", or a turn merged with the music after it), see
+   best; on prep's default path, 96 conversations of seeds 0-3, count 77 vs 75/96 and DER
+   10.2% vs 11.4% at a cut of 0.60, yet as a shipped constant it takes the synthetic
+   conversations of ``prep-eval --corpus`` from 3.4% to 7.9% DER, count 19 -> 17/20: the
+   mean of two sources of real recordings does not carry to other voices). On the
+   segmenter's output, instrumental music kept as speech or singing was the other error
+   source (an extra "speaker", or a turn merged with the music after it), see
    :mod:`discovervoice.prep.segmentation`. Prep's default path (``prep-eval --real
    calibration --seed 0|1``) on the 48 conversations: count right 0.83 (2-4 speakers:
    29/36), DER 9.9%, 1 kept slice inside music; results on the evaluation speakers in the
