@@ -25,10 +25,10 @@ SR = 16000
 
 
 def synthetic_voice(seconds: float = 10.0, seed: int = 0) -> np.ndarray:
-    """A sung-like test signal ``[1, T]`` at :data:`SR` (``eval.testsignals.sung_phrase``)."""
-    from discovervoice.eval.testsignals import sung_phrase
+    """A sung-like test signal ``[1, T]`` at :data:`SR` (``testsignals.random_sung_notes``)."""
+    from discovervoice.testsignals import random_sung_notes
 
-    return sung_phrase(seconds, SR, base_hz=220.0, seed=seed)[None]
+    return random_sung_notes(seconds, SR, base_hz=220.0, seed=seed)[None]
 
 
 def timed(fn, repeat: int) -> tuple[list[float], list[float]]:

@@ -33,10 +33,10 @@ SR = 16000
 
 
 def test_signal(seconds: float, seed: int = 0) -> np.ndarray:
-    """Sung-like audio at :data:`SR` (``eval.testsignals.sung_phrase``, with a noise floor)."""
-    from discovervoice.eval.testsignals import sung_phrase
+    """Sung-like audio at :data:`SR` (``testsignals.random_sung_notes``, with a noise floor)."""
+    from discovervoice.testsignals import random_sung_notes
 
-    return sung_phrase(seconds, SR, base_hz=200.0, seed=seed, noise=1e-4)
+    return random_sung_notes(seconds, SR, base_hz=200.0, seed=seed, noise=1e-4)
 
 
 def _best(fn, repeat: int) -> float:

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     from scipy.signal import lfilter
 
     from discovervoice.eval import mcd, separation
-    from discovervoice.eval.testsignals import harmonic_voice
+    from discovervoice.testsignals import harmonic_voice
 
     rng = np.random.default_rng(0)
     sr = 44100

@@ -5,7 +5,7 @@ Usage::
     nice python benchmarks/bench_prep.py [--minutes 2] [--input FILE ...] [--threads 2]
 
 Input: the given files, or a synthetic recording of ``--minutes`` minutes (sung phrases,
-speech-like bursts, drums and silences from :mod:`discovervoice.prep.testing`). Runs
+speech-like bursts, drums and silences from :mod:`discovervoice.testsignals`). Runs
 :func:`discovervoice.prep.pipeline.prepare` without separation (the separator has its own
 benchmark) and times each stage on the same audio.
 
@@ -28,7 +28,7 @@ import numpy as np
 def _synthetic(minutes: float, path: Path) -> Path:
     import soundfile as sf
 
-    from discovervoice.prep import testing as S
+    from discovervoice import testsignals as S
 
     rng = np.random.default_rng(0)
     parts, t = [], 0.0

@@ -95,7 +95,7 @@ def test_cer_classification_and_listening_commands(tmp_path, capsys):
 
 
 def test_conversion_command_writes_f0_and_spectrogram_plots(tmp_path, capsys):
-    from discovervoice.eval.testsignals import harmonic_voice
+    from discovervoice.testsignals import harmonic_voice
 
     ref, est = tmp_path / "ref", tmp_path / "est"
     ref.mkdir()

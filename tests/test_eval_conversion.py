@@ -13,7 +13,7 @@ import pytest
 from discovervoice import audio
 from discovervoice.errors import AudioError, DataError
 from discovervoice.eval import conversion, f0, mcd
-from discovervoice.eval.testsignals import harmonic_voice
+from discovervoice.testsignals import harmonic_voice
 
 SR = 16000
 

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from discovervoice.errors import WeightsError  # noqa: E402
 from discovervoice.eval import ecapa  # noqa: E402
-from discovervoice.eval.testsignals import harmonic_voice  # noqa: E402
+from discovervoice.testsignals import harmonic_voice  # noqa: E402
 
 SMALL = dict(input_size=24, channels=[16, 16, 16, 16, 48], kernel_sizes=[5, 3, 3, 3, 1],
              dilations=[1, 2, 3, 4, 1], attention_channels=8, res2net_scale=4,

@@ -29,7 +29,7 @@ def _speech(tmp_path, source):
                        capture_output=True)
         a, sr = audio.read(out)
         return audio.resample(a, sr, 16000)[0], 16000
-    from discovervoice.eval.testsignals import harmonic_voice
+    from discovervoice.testsignals import harmonic_voice
 
     return harmonic_voice(160.0, seconds=4.0), 16000
 
@@ -195,7 +195,7 @@ def test_utmos_local_checkpoint_through_cli(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     from discovervoice.cli import main
     from discovervoice.eval.mos import utmos22_strong
-    from discovervoice.eval.testsignals import harmonic_voice
+    from discovervoice.testsignals import harmonic_voice
 
     torch.manual_seed(3)
     torch.save({"state_dict": utmos22_strong(**SMALL).state_dict(), "config": SMALL},

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from discovervoice.prep import diarization as D
-from discovervoice.prep import testing as S
+from discovervoice import testsignals as S
 from discovervoice.prep.metrics import diarization_error_rate
 from discovervoice.prep.segmentation import Segment
 

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from discovervoice.prep import pipeline as P
-from discovervoice.prep import testing as S
+from discovervoice import testsignals as S
 from discovervoice.prep.pipeline import MANIFEST_FIELDS, PrepOptions, prepare, read_manifest
 
 SR = 16_000

@@ -194,7 +194,7 @@ def test_sung_voice_over_music_takes_the_separated_track():
     """segment_auto on a song-like input (a sung phrase over game music, the true vocal
     standing in for the separator's stem): singing dominates, so the vocal stem is the
     voice track."""
-    from discovervoice.prep import testing as T
+    from discovervoice import testsignals as T
     from discovervoice.prep.segmentation import segment_auto
     from discovervoice.prep.voicetype import RuleVoiceType
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from discovervoice.prep import testing as S
+from discovervoice import testsignals as S
 from discovervoice.prep.metrics import segment_f1
 from discovervoice.prep.segmentation import LABELS, Segment, SegmentOptions, frames_to_segments
 from discovervoice.prep.segmentation import label_frames as _label_frames

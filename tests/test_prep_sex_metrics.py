@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from discovervoice.prep import testing as S
+from discovervoice import testsignals as S
 from discovervoice.prep.metrics import (boundary_f1, diarization_error_rate, frame_accuracy,
                                         segment_f1)
 from discovervoice.prep.segmentation import Segment

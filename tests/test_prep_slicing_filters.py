@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from discovervoice.prep import testing as S
+from discovervoice import testsignals as S
 from discovervoice.prep.filters import (FilterError, FilterSpec, apply_filters, highpass, lowpass,
                                         notch, parse_notch)
 from discovervoice.prep.slicing import slice_at_quiet_points

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from discovervoice.prep import testing as S
+from discovervoice import testsignals as S
 from discovervoice.prep.segmentation import analyse, segment
 from discovervoice.prep.voicetype import (CLASSES, FEATURE_NAMES, RuleVoiceType,
                                           VoiceTypeClassifier, frame_probabilities, get_classifier,

@@ -14,7 +14,6 @@ Modules (each names its libraries and sources in its docstring):
 * :mod:`~discovervoice.eval.conversion` — the scoring of a conversion
   (:func:`~discovervoice.eval.conversion.score_conversion`, used by every conversion
   evaluation and the app's cover scores) and folder evaluation of converted voices;
-* :mod:`~discovervoice.eval.testsignals` — synthetic signals with known F0 / envelope;
 * :mod:`~discovervoice.eval.report` / :mod:`~discovervoice.eval.plots` — JSON, Markdown,
   PNG;
 * :mod:`~discovervoice.eval.cli` — ``discovervoice eval ...``.
