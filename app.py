@@ -28,7 +28,7 @@ from typing import Any, Callable
 import gradio as gr  # the app's toolkit; module-level so handlers can be annotated gr.Request
 
 from discovervoice import pipeline
-from discovervoice.errors import DiscoverVoiceError
+from discovervoice.errors import DiscoverVoiceError, StageUnavailableError
 from discovervoice.workspace import Workspace, default_root, safe_name, served_by_default, sweep
 
 log = logging.getLogger("discovervoice.app")
@@ -43,7 +43,7 @@ def _choices(fn: Any, extra: str | None = None) -> list[pipeline.Choice]:
     constants and the registry); ``extra`` adds a value given on the command line."""
     try:
         out = list(fn())
-    except pipeline.StageUnavailableError:
+    except StageUnavailableError:
         out = []
     if extra and extra not in {c.value for c in out}:
         out.append(pipeline.Choice(extra, Path(extra).name or extra))
@@ -529,9 +529,6 @@ def _listening_test_tab(gr: Any, args: argparse.Namespace, sessions: Any, ws_sta
     import secrets
 
     with gr.Tab("Listen & rate", id="mos"):
-        if not pipeline.stage_available("discovervoice.eval.human_mos"):
-            gr.Markdown("The listening test is not available in this build.")
-            return
         from discovervoice.eval import human_mos
         from discovervoice.feedback import default_path
 

@@ -16,7 +16,6 @@ functions), so the app starts fast.
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ import numpy as np
 
 from discovervoice import audio
 from discovervoice.errors import DataError, DiscoverVoiceError
-from discovervoice.errors import StageUnavailableError  # noqa: F401  (app.py catches pipeline.StageUnavailableError)
 from discovervoice.progress import Progress
 
 SONG_RATE = 44100
@@ -55,15 +53,6 @@ def _sub(progress: Progress | None, start: float, stop: float) -> Progress:
     """Map a sub-step's 0..1 progress into ``[start, stop]`` of the caller's."""
     p = progress or _noop
     return lambda f, m: p(start + (stop - start) * float(min(max(f, 0.0), 1.0)), m)
-
-
-def stage_available(module: str) -> bool:
-    """True when a stage package can be imported (used to enable app tabs)."""
-    try:
-        importlib.import_module(module)
-        return True
-    except ImportError:
-        return False
 
 
 # --------------------------------------------------------------------------- choices
