@@ -247,6 +247,34 @@ def test_silent_vocals_share(musdb):
         RemixSampler(songs, ["vocals", "accompaniment"], 0.25, SR, silent_vocals=1.5)
 
 
+def test_silent_accompaniment_share_and_exclusive_of_silent_vocals(musdb):
+    songs, _ = split_dataset(musdb)
+    s = RemixSampler(songs, ["vocals", "accompaniment"], 0.25, SR, silent_vocals=0.3,
+                     silent_accompaniment=0.5, seed=1)
+    counts = {"a cappella": 0, "instrumental": 0, "both": 0}
+    for _ in range(120):
+        mix, tgt = s.example()
+        voc, acc = np.any(tgt[0]), np.any(tgt[1])
+        assert voc or acc                                   # never a silent mixture
+        if voc and not acc:
+            counts["a cappella"] += 1
+            np.testing.assert_array_equal(mix, tgt[0])      # mixture = the voice alone
+        elif acc and not voc:
+            counts["instrumental"] += 1
+        else:
+            counts["both"] += 1
+    # shares 0.3 / 0.7 * 0.5 = 0.35 / 0.35 of 120 (mean 42 each, sd about 5)
+    assert 24 <= counts["instrumental"] <= 60 and 24 <= counts["a cappella"] <= 60, counts
+    with pytest.raises(DataError, match="silent_accompaniment"):
+        RemixSampler(songs, ["vocals", "accompaniment"], 0.25, SR, silent_accompaniment=-0.1)
+    # the default draws nothing more: the same examples as before the option existed
+    a = RemixSampler(songs, ["vocals", "accompaniment"], 0.25, SR, silent_vocals=0.3, seed=2)
+    b = RemixSampler(songs, ["vocals", "accompaniment"], 0.25, SR, silent_vocals=0.3,
+                     silent_accompaniment=0.0, seed=2)
+    for _ in range(5):
+        np.testing.assert_array_equal(a.example()[0], b.example()[0])
+
+
 def test_init_from_weights_and_lr_override_on_resume(musdb, tmp_path):
     kw = dict(M.TINY_MDX23C)
     base = dict(data=str(musdb), architecture="mdx23c", model_kwargs=kw,
@@ -264,9 +292,10 @@ def test_init_from_weights_and_lr_override_on_resume(musdb, tmp_path):
     assert (tmp_path / "b" / "snapshots" / "step000001.safetensors").is_file()
     # resume with a new learning rate: the optimiser and the history use it
     cfg.epochs = 2
-    train(cfg, overrides={"lr": 5e-4, "silent_vocals": 0.1})
+    train(cfg, overrides={"lr": 5e-4, "silent_vocals": 0.1, "silent_accompaniment": 0.2})
     ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
     assert ck["config"]["lr"] == 5e-4 and ck["config"]["silent_vocals"] == 0.1
+    assert ck["config"]["silent_accompaniment"] == 0.2
     assert all(g["lr"] == 5e-4 for g in ck["optimizer"]["param_groups"])
     assert [h["lr"] for h in ck["history"]] == [0.0, 5e-4]
     with pytest.raises(DataError, match="override"):

@@ -86,6 +86,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--silent-vocals", type=float, default=None,
                    help="probability that an example's vocals are digital silence (default 0; "
                         "on resume it replaces the stored one)")
+    t.add_argument("--silent-accompaniment", type=float, default=None,
+                   help="probability that an example with vocals has a digitally silent "
+                        "accompaniment (a cappella; default 0; on resume it replaces the stored one)")
     t.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without a better validation vocals uSDR "
                         "(default: never; a flat loss on small data ends early); on resume it "
@@ -266,7 +269,8 @@ def _train(args: argparse.Namespace) -> int:
                       lr=3e-4 if args.lr is None else args.lr, epochs=args.epochs,
                       epoch_steps=args.epoch_steps, valid_songs=args.valid_songs,
                       valid_seconds=args.valid_seconds, seed=args.seed, save_every=args.save_every,
-                      silent_vocals=args.silent_vocals or 0.0, init=args.init,
+                      silent_vocals=args.silent_vocals or 0.0,
+                      silent_accompaniment=args.silent_accompaniment or 0.0, init=args.init,
                       snapshots=args.snapshots, patience=args.patience or 0)
     from discovervoice.progress import tqdm_bar
 
@@ -275,6 +279,7 @@ def _train(args: argparse.Namespace) -> int:
         summary = train(cfg, device=args.device, resume=not args.no_resume,
                         max_minutes=args.max_minutes, threads=args.threads, progress=cb,
                         overrides={"lr": args.lr, "silent_vocals": args.silent_vocals,
+                                   "silent_accompaniment": args.silent_accompaniment,
                                    "patience": args.patience})
     finally:
         if bar is not None:

@@ -19,7 +19,10 @@ independently drawn song and offset (random remix across songs), with a random g
 (uniform in ``[0.25, 1.25]``), random channel swap and random sign flip; the mixture is the
 sum of the augmented sources. With probability ``silent_vocals`` an example's vocals are
 digital silence (the mixture is then the accompaniment alone, as in MUSDB18-HQ's
-instrumental passages), so the network learns to output silence when nobody sings.
+instrumental passages), so the network learns to output silence when nobody sings; with
+probability ``silent_accompaniment`` (drawn only when the vocals stay) the accompaniment is
+silent instead (a cappella: the mixture is the voice alone), so a clean voice comes out
+whole at its own level.
 Excerpts are read straight from disk (soundfile seeks), so memory does not grow with the
 dataset.
 
@@ -29,7 +32,7 @@ chunked :func:`~discovervoice.separation.apply.apply_model` and scored with uSDR
 challenge). A checkpoint (network, optimiser, step, epoch, RNG state, history) is written
 atomically every epoch and every ``--save-every`` steps; ``--resume`` continues from it
 (the stored configuration wins, except ``epochs`` and the explicit overrides ``lr`` and
-``silent_vocals``, which also reset the optimiser's learning rate). ``init`` starts a new
+``silent_vocals``/``silent_accompaniment``, which also reset the optimiser's learning rate). ``init`` starts a new
 run from the weights of an embedded checkpoint (fine-tuning a shipped model).
 The best network by validation vocals uSDR is exported as ``best.safetensors``; with
 ``snapshots`` every epoch's network is kept too (``OUT/snapshots/stepNNNNNN.safetensors``,
@@ -197,6 +200,8 @@ class RemixSampler:
         remix: draw each stem from an independent song and offset (else one song).
         gain: ``(low, high)`` uniform gain per stem.
         silent_vocals: probability that an example's vocals are digital silence.
+        silent_accompaniment: probability that an example whose vocals stay has a digitally
+            silent accompaniment (a cappella).
         seed: RNG seed.
 
     Two-stem songs (``vocals`` + ``accompaniment``) serve two-stem sources only: their
@@ -207,12 +212,13 @@ class RemixSampler:
     def __init__(self, songs: Sequence[Song], sources: Sequence[str], segment: float,
                  sample_rate: int, *, remix: bool = True, gain: tuple[float, float] = (0.25, 1.25),
                  channel_swap: bool = True, sign_flip: bool = True, silent_vocals: float = 0.0,
-                 seed: int = 0):
+                 silent_accompaniment: float = 0.0, seed: int = 0):
         bad = [s.name for s in songs if s.sample_rate != sample_rate]
         if bad:
             raise DataError(f"songs not at {sample_rate} Hz: {bad[:5]}")
-        if not 0.0 <= silent_vocals <= 1.0:
-            raise DataError(f"silent_vocals must be a probability in [0, 1], got {silent_vocals}")
+        for name, p in (("silent_vocals", silent_vocals), ("silent_accompaniment", silent_accompaniment)):
+            if not 0.0 <= p <= 1.0:
+                raise DataError(f"{name} must be a probability in [0, 1], got {p}")
         two = [s.name for s in songs if "accompaniment" in s.files]
         if two and sorted(sources) != sorted(TWO_STEM_FILES):
             raise DataError(f"two-stem songs ({', '.join(two[:3])}...) can train only "
@@ -220,6 +226,7 @@ class RemixSampler:
         self.songs = list(songs)
         self.sources = list(sources)
         self.silent_vocals = float(silent_vocals)
+        self.silent_accompaniment = float(silent_accompaniment)
         self.frames = int(round(segment * sample_rate))
         self.remix, self.gain = remix, gain
         self.channel_swap, self.sign_flip = channel_swap, sign_flip
@@ -270,6 +277,8 @@ class RemixSampler:
                     song, start = self._pick(four)
         if self.silent_vocals and self.rng.random() < self.silent_vocals:
             stems["vocals"] = np.zeros_like(vocals)
+        elif self.silent_accompaniment and self.rng.random() < self.silent_accompaniment:
+            stems = {k: (v if k == "vocals" else np.zeros_like(v)) for k, v in stems.items()}
         if "accompaniment" not in stems:
             stems["accompaniment"] = stems["drums"] + stems["bass"] + stems["other"]
         tgt = targets_from_stems(stems, self.sources)
@@ -366,6 +375,7 @@ class TrainConfig:
     save_every: int = 50
     remix: bool = True
     silent_vocals: float = 0.0
+    silent_accompaniment: float = 0.0
     init: str | None = None
     snapshots: bool = False
     patience: int = 0   # stop after this many epochs without a better validation (0: never)
@@ -401,7 +411,7 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 #: Settings that may be changed when a run is resumed (``train(..., overrides=...)``).
-RESUME_OVERRIDES = ("lr", "silent_vocals", "patience")
+RESUME_OVERRIDES = ("lr", "silent_vocals", "silent_accompaniment", "patience")
 
 
 def _epochs_since_best(history: Sequence[dict[str, Any]]) -> int:
@@ -470,7 +480,8 @@ class _Run:
         self.model.to(device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.sampler = RemixSampler(self.train_songs, self.sources, cfg.segment, sr,
-                                    remix=cfg.remix, silent_vocals=cfg.silent_vocals, seed=cfg.seed)
+                                    remix=cfg.remix, silent_vocals=cfg.silent_vocals,
+                                    silent_accompaniment=cfg.silent_accompaniment, seed=cfg.seed)
         self.step, self.epoch, self.best = 0, 0, -math.inf
         self.history: list[dict[str, Any]] = []
         if state is None and cfg.init:
@@ -574,6 +585,7 @@ class _Run:
         entry = {"epoch": self.epoch, "step": self.step,
                  "train_loss": float(np.mean(losses)) if losses else None,
                  "lr": cfg.lr, "silent_vocals": cfg.silent_vocals,
+                 "silent_accompaniment": cfg.silent_accompaniment,
                  "valid_usdr": scores, "minutes": (time.time() - t0) / 60.0,
                  "s_per_step": (time.time() - t_ep) / max(1, len(losses))}
         self.history.append(entry)
@@ -598,7 +610,8 @@ def train(cfg: TrainConfig, *, device: str = "cpu", resume: bool = True,
             ``epochs`` (which may be raised to train longer), ``data`` and ``overrides``.
             ``cfg.init`` (a registry name or ``.safetensors`` path of the same
             architecture and kwargs) gives a new run its starting weights.
-        overrides: ``{"lr": float, "silent_vocals": float}`` applied on resume too (the
+        overrides: ``{"lr": float, "silent_vocals": float, "silent_accompaniment": float,
+            "patience": int}`` applied on resume too (the
             new ``lr`` is written into the optimiser's parameter groups); the
             checkpoint keeps the changed values and the history records them.
         device: ``"cpu"`` or ``"cuda"``.
