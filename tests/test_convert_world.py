@@ -44,6 +44,36 @@ def test_analyze_synthesize_keeps_pitch_and_envelope():
     assert d < 3.0  # dB: resynthesis keeps the envelope
 
 
+def _pulse_intervals_ms(y):
+    from scipy.signal import find_peaks
+
+    p, _ = find_peaks(y, height=0.3 * np.abs(y).max(), distance=20)
+    return np.diff(p) / SR * 1000
+
+
+def test_subframe_synthesis_keeps_the_pitch_to_the_end_of_a_voiced_run():
+    # a 200 Hz run between silences: plain WORLD glides its F0 towards 0 Hz over the
+    # half-frame at each voicing boundary, so the last period is stretched (6.1 ms, not 5)
+    n = 60
+    f0 = np.zeros(n)
+    f0[10:40] = 200.0
+    mcep = np.zeros((n, 25))
+    mcep[f0 == 0, 0] = -12.0  # near-silent unvoiced frames
+    bap = np.full((n, W.n_bap(SR)), -60.0)
+    plain = W.synthesize(mcep, bap, f0, SR, subframes=1)
+    fine = W.synthesize(mcep, bap, f0, SR, subframes=10)
+    assert len(plain) == len(fine) == n * 160
+    d_plain, d_fine = _pulse_intervals_ms(plain), _pulse_intervals_ms(fine)
+    assert len(d_fine) == len(d_plain) and len(d_fine) >= 55
+    assert d_plain[-1] > 5.5  # the stretched last period of plain WORLD
+    np.testing.assert_allclose(d_fine, 5.0, atol=0.1)  # every period of the run at 200 Hz
+    # sub-frames: voiced where the nearest frame is, edges held, log-F0 interpolated inside
+    up = W.upsample_f0(np.array([0.0, 100.0, 400.0, 0.0]), 4)
+    np.testing.assert_allclose(up, [0, 0, 100, 100, 100, 141.42, 200, 282.84, 400, 400, 0, 0, 0, 0, 0, 0],
+                               atol=0.01)
+    np.testing.assert_allclose(W.upsample_frames(np.array([[0.0], [4.0]]), 4)[:, 0], [0, 1, 2, 3, 4, 4, 4, 4])
+
+
 def test_world_net_shapes_and_voice_prediction():
     net = W.build_world_net(in_dim=6 + 2, out_dim=25 + W.n_bap(SR), channels=16, n_layers=2)
     out = net(torch.zeros(2, 8, 50))

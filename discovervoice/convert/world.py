@@ -23,13 +23,19 @@ an average timbre. The classic remedy of statistical parametric synthesis is glo
 mel-cepstral coefficient ``c1..c_order`` of an utterance is scaled about its utterance mean
 so that its variance matches the voice's mean per-slice variance, measured on its training
 slices at training time (``stats["gv"]``). Energy ``c0`` and aperiodicity are left alone.
-Strength 1 was the best of 0.5 / 1 / 1.5 on real development voices
-(``benchmarks/eval_real_conversion.py --set dev``: similarity gap closed 0.14 -> 0.29; on the
-real evaluation voices 0.38 -> 0.48, DNSMOS +0.10), but on the synthetic parallel evaluation A
-(``weights/dv-voice-jp1.md``) it raises MCD against the parallel truth from 6.61 to 7.35 dB
-(the 2-dB-cut target then fails) while similarity goes 0.58 -> 0.69 of the gap. So
-:data:`GV_STRENGTH` is **0 (off) by default**; set it (or ``WorldVoice.gv_strength``) to 1 to
-opt in. Voices trained before ``stats["gv"]`` existed lack the statistics
+Strength 1 closes the most of the similarity gap on real development voices
+(``benchmarks/eval_real_conversion.py --set dev``: 0.17 -> 0.37 of the gap; 0.5: 0.26), but
+on the synthetic parallel evaluation A (``weights/dv-voice-jp1.md``) it raises MCD against
+the parallel truth from 6.60 to 7.35 dB, and the 2-dB-cut target fails. Half strength costs
+about a quarter of that (evaluation A, 36 conversions: MCD 6.80 dB, cut 2.18; similarity gap
+closed 0.58 -> 0.70), so :data:`GV_STRENGTH` is **0.5 by default**; 0 turns the post-filter
+off, 1 trades evaluation A's MCD for similarity on real voices.
+
+**Synthesis grid** (:func:`synthesize`): WORLD renders on sub-frames of 10 ms /
+:data:`SYNTH_SUBFRAMES` (5: 2 ms) with the F0 held to the ends of voiced runs, instead of
+WORLD's own glide towards 0 Hz over the half-frame at each voicing boundary, which stretched
+the last period of every voiced run; octave-free pitch following on the real development
+voices 0.862 -> 0.869 (with the post-filter), ~110 MB more peak memory per 30 s chunk. Voices trained before ``stats["gv"]`` existed lack the statistics
 (:func:`discovervoice.convert.voice.add_postfilter_stats` adds them from their cached features).
 
 Libraries: pyworld (CheapTrick, D4C, synthesis), pysptk (``sp2mc`` / ``mc2sp``), torch.
@@ -42,9 +48,11 @@ from typing import Any
 import numpy as np
 
 FRAME_PERIOD_MS = 10.0
-#: Exponent of the GV post-filter (0 = off, 1 = full variance matching); off by default, see
+#: Exponent of the GV post-filter (0 = off, 1 = full variance matching); half by default, see
 #: the module docstring for the measured trade-off.
-GV_STRENGTH = 0.0
+GV_STRENGTH = 0.5
+#: WORLD synthesis runs on sub-frames of 10 ms / SYNTH_SUBFRAMES (:func:`synthesize`).
+SYNTH_SUBFRAMES = 5
 #: Slices shorter than this many frames do not enter the GV statistics.
 GV_MIN_FRAMES = 50
 
@@ -128,16 +136,75 @@ def analyze(audio: np.ndarray, sample_rate: int, f0: np.ndarray, order: int = 40
     return mcep.astype(np.float32), bap.astype(np.float32)
 
 
-def synthesize(mcep: np.ndarray, bap: np.ndarray, f0: np.ndarray, sample_rate: int) -> np.ndarray:
-    """WORLD synthesis: mel-cepstrum + band aperiodicity + F0 -> ``ndarray[float32, T]``."""
+def upsample_frames(a: np.ndarray, factor: int) -> np.ndarray:
+    """Frames ``ndarray[N, D]`` on a grid ``factor`` times finer, ``ndarray[float64,
+    N * factor, D]``: linearly interpolated (what WORLD's synthesis does between frames
+    itself), the last frame held for its own ``factor`` sub-frames (so a synthesis keeps its
+    length); built one sub-frame phase at a time, so the only full-size array is the result."""
+    a = np.asarray(a, dtype=np.float64)
+    n = len(a)
+    if factor <= 1 or n < 2:
+        return np.ascontiguousarray(a)
+    out = np.empty((n * factor,) + a.shape[1:])
+    for j in range(factor):
+        w = j / factor
+        out[j:(n - 1) * factor:factor] = (1.0 - w) * a[:-1] + w * a[1:]
+    out[(n - 1) * factor:] = a[-1]
+    return out
+
+
+def upsample_f0(f0: np.ndarray, factor: int) -> np.ndarray:
+    """An F0 track (Hz, 0 = unvoiced) on a grid ``factor`` times finer, ``ndarray[float64,
+    N * factor]`` (as :func:`upsample_frames`): a sub-frame is voiced where its nearest frame is (WORLD's own
+    voicing boundary, half-way between frames), its F0 interpolated on log F0 between voiced
+    frames and held at the ends of a voiced run (see :func:`synthesize`)."""
+    f0 = np.asarray(f0, dtype=np.float64)
+    n = len(f0)
+    if factor <= 1 or n < 2:
+        return f0.copy()
+    t = np.minimum(np.arange(n * factor) / factor, n - 1)
+    lo = np.minimum(np.floor(t).astype(int), n - 1)
+    hi = np.minimum(lo + 1, n - 1)
+    near = np.where(t - lo < 0.5, lo, hi)
+    voiced = f0 > 0
+    lf = np.log(np.where(voiced, f0, 1.0))
+    w = t - lo
+    inside = voiced[lo] & voiced[hi]
+    val = np.where(inside, np.exp((1.0 - w) * lf[lo] + w * lf[hi]), f0[near])
+    return np.where(voiced[near], val, 0.0)
+
+
+def synthesize(mcep: np.ndarray, bap: np.ndarray, f0: np.ndarray, sample_rate: int,
+               subframes: int | None = None) -> np.ndarray:
+    """WORLD synthesis: mel-cepstrum + band aperiodicity + F0 -> ``ndarray[float32, T]``.
+
+    Args:
+        mcep: ``ndarray[N, order + 1]``; bap: ``ndarray[N, n_bap]`` (dB); f0:
+            ``ndarray[N]`` in Hz (0 = unvoiced), all at 10 ms frames.
+        subframes: synthesis grid = 10 ms / ``subframes`` (default :data:`SYNTH_SUBFRAMES`;
+            1 = plain WORLD on the 10 ms frames).
+
+    WORLD interpolates F0 linearly between frames, unvoiced ones counting as 0 Hz, so in
+    the last (first) 5 ms of every voiced run the F0 it renders glides down towards half the
+    edge frame's value, and the last period is stretched. Rendered on a finer grid with the
+    edge F0 held (:func:`upsample_f0`; envelope and aperiodicity interpolated as WORLD
+    would, :func:`upsample_frames`), the glide lasts ``5 / subframes`` ms. The voicing
+    boundaries, durations and everything inside voiced runs are unchanged.
+    """
     import pysptk
     import pyworld
 
+    factor = int(SYNTH_SUBFRAMES if subframes is None else subframes)
     n = min(len(mcep), len(bap), len(f0))
     fft = pyworld.get_cheaptrick_fft_size(sample_rate)
     sp = pysptk.mc2sp(np.ascontiguousarray(mcep[:n], dtype=np.float64), alpha=mcep_alpha(sample_rate), fftlen=fft)
     ap = decode_ap(bap[:n], sample_rate, fft)
-    y = pyworld.synthesize(np.ascontiguousarray(f0[:n], dtype=np.float64), sp, ap, sample_rate, FRAME_PERIOD_MS)
+    f = np.ascontiguousarray(f0[:n], dtype=np.float64)
+    if factor > 1 and n > 1:
+        sp, ap, f = upsample_frames(sp, factor), upsample_frames(ap, factor), upsample_f0(f, factor)
+    else:
+        factor = 1
+    y = pyworld.synthesize(f, sp, ap, sample_rate, FRAME_PERIOD_MS / factor)
     return y.astype(np.float32)
 
 
