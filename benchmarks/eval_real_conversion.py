@@ -18,7 +18,9 @@ source's F0 transposed by the octave the conversion applied; **octave-free pitch
 following** = mir_eval raw chroma accuracy (50 cents), raw pitch accuracy next to it.
 **DNSMOS** overall (``discovervoice.eval.mos.DNSMOS``) of converted and source clips.
 Conversion is :func:`discovervoice.convert.api.convert` with ``auto_octave`` (the octave
-that brings the source nearest the voice's median F0, as a person would choose it).
+that brings the source nearest the voice's median F0, as a person would choose it:
+:func:`discovervoice.convert.api.octave_shift`, with the setting's own F0 method; with
+``auto_step=1`` the nearest semitone instead, reported as such).
 
 Real voices: ``discovervoice.corpus.voices`` (``fillets-ng-data-cs`` Czech voice acting
 and ``klettres-data`` native speakers, both GPL-2+; none of them reserved by DESIGN.md).
@@ -39,8 +41,10 @@ duration are linked into ``OUT/../train/<target>/`` and a voice is trained on th
 missing). ``--grid`` scores several conversion settings in one run, e.g.
 ``--grid index_rate=0.75,1 protect=0.33,0.5 f0_method=harvest,fcpe``; ``gv_strength``
 (the GV post-filter of :mod:`discovervoice.convert.world`, 0 = off) and ``outlier_cents``
-(:func:`discovervoice.convert.f0.median_filter`, ``none`` = RVC's plain median filter) are
-settings too. Voices trained before the post-filter get its statistics from their cached
+(:func:`discovervoice.convert.f0.median_filter`, ``none`` = RVC's plain median filter),
+``subframes`` (:data:`discovervoice.convert.world.SYNTH_SUBFRAMES`, 1 = plain WORLD
+synthesis on 10 ms frames) and ``auto_step`` (the automatic shift's grid: 12 = octaves,
+1 = the nearest semitone to the target's median pitch; ``--auto-step``) are settings too. Voices trained before the post-filter get its statistics from their cached
 features (:func:`discovervoice.convert.voice.add_postfilter_stats`).
 
 Usage (one thread, about 10 minutes per new voice on the shared machine)::
@@ -115,6 +119,10 @@ def split_target(voice, train_seconds: float, n_ref: int, clip_seconds: float, s
     return train, clips[:n_ref], clips[n_ref:], dur
 
 
+#: Settings that are not arguments of ``convert``: module constants and the shift's grid.
+MODULE_SETTINGS = ("gv_strength", "outlier_cents", "subframes", "auto_step")
+
+
 def _value(key: str, text: str):
     return text if key == "f0_method" else None if text == "none" else float(text)
 
@@ -171,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rms-mix-rate", type=float, default=0.25)
     ap.add_argument("--gv-strength", type=float, default=None,
                     help="GV post-filter exponent (default: discovervoice.convert.world.GV_STRENGTH)")
+    ap.add_argument("--auto-step", type=int, default=12,
+                    help="grid of the automatic shift in semitones (12 = octaves, 1 = semitones)")
     ap.add_argument("--setting", action="append", default=[],
                     help="one explicit setting KEY=v,KEY=v (repeatable; instead of --grid)")
     ap.add_argument("--grid", nargs="*", default=[], help="KEY=v1,v2 ... (conversion settings)")
@@ -184,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     from discovervoice import audio as dva
     from discovervoice.convert import f0 as F0
     from discovervoice.convert import world
-    from discovervoice.convert.api import convert
+    from discovervoice.convert.api import convert, octave_shift
     from discovervoice.convert.voice import VoiceModel, add_postfilter_stats, train_voice
     from discovervoice.eval.f0 import f0_contour, f0_metrics
     from discovervoice.eval.mos import DNSMOS
@@ -260,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     base = dict(f0_method=a.f0_method, index_rate=a.index_rate, protect=a.protect,
                 rms_mix_rate=a.rms_mix_rate,
                 gv_strength=world.GV_STRENGTH if a.gv_strength is None else a.gv_strength,
-                outlier_cents=F0.OUTLIER_CENTS)
+                outlier_cents=F0.OUTLIER_CENTS, subframes=world.SYNTH_SUBFRAMES, auto_step=a.auto_step)
     results = []
     settings = [dict(base, **{k: _value(k, v) for k, v in (kv.split("=", 1) for kv in s.split(","))})
                 for s in a.setting] or _settings(a.grid, base)
@@ -269,9 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         for tid, voice in targets.items():
             for (sid, i), emb in src_emb.items():
                 x = sources[sid][i]
-                k = F0.auto_octave(F0.extract_f0(x, "dio"), voice.f0_median, 0.0)
-                conv_kw = {k2: v2 for k2, v2 in st.items() if k2 not in ("gv_strength", "outlier_cents")}
+                conv_kw = {k2: v2 for k2, v2 in st.items() if k2 not in MODULE_SETTINGS}
                 F0.OUTLIER_CENTS = st["outlier_cents"]
+                world.SYNTH_SUBFRAMES = int(st["subframes"])
+                # the shift convert(..., auto_octave=True, auto_step=...) would choose
+                k = octave_shift(x, voice, st["f0_method"], step=int(st["auto_step"]))
                 if voice.kind == "world":
                     voice.synth.gv_strength = st.get("gv_strength", world.GV_STRENGTH)
                 y = convert(x, SR, voice, transpose=k, **conv_kw)[0]

@@ -144,6 +144,29 @@ def test_median_filter_replaces_only_outliers_of_real_speech():
     assert F.auto_octave(np.zeros(10), 220.0) == 0
 
 
+def test_auto_shift_in_semitones_and_the_whole_input_probe():
+    """``step=1`` shifts to the nearest semitone of the voice's median pitch (speech), still
+    bounded by ``max_octaves``; api.octave_shift probes the input with the conversion's own
+    F0 method."""
+    from types import SimpleNamespace
+
+    from discovervoice.convert.api import octave_shift
+
+    male = np.full(50, 110.0)
+    assert F.auto_octave(male, 150.0, step=1) == 5  # 12 * log2(150 / 110) = 5.37 semitones
+    assert F.auto_octave(male, 150.0) == 0  # whole octaves: the nearest is none
+    assert F.auto_octave(male, 150.0, semitones=2, step=1) == 3
+    assert F.auto_octave(male, 2000.0, step=1) == 24  # at most two octaves
+    with pytest.raises(F.F0Error):
+        F.auto_octave(male, 150.0, step=0)
+    t = np.arange(32000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 110.0 * t) + 0.1 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
+    voice = SimpleNamespace(f0_median=230.0)
+    assert octave_shift(tone, voice, "harvest") == 12
+    assert octave_shift(tone, voice, "harvest", step=1) == 13  # 12.77 semitones
+    assert octave_shift(tone, SimpleNamespace(f0_median=None), "harvest") == 0
+
+
 def test_coarse_pitch_bins():
     c = F.coarse_pitch(np.array([0.0, 50.0, 1100.0, 5000.0, 220.0]))
     assert c[0] == 1 and c[1] == 1 and c[2] == 255 and c[3] == 255 and 1 < c[4] < 255

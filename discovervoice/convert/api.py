@@ -102,6 +102,32 @@ def convert_segment(audio16k: np.ndarray, voice: Any, *, transpose: float = 0.0,
     return (y, f0_t) if return_f0 else y
 
 
+def octave_shift(audio16k: np.ndarray, voice: Any, f0_method: str = "harvest", transpose: float = 0.0,
+                 filter_radius: int = 3, step: int = 12) -> int:
+    """The whole-input shift of ``convert(..., auto_octave=True)``: a multiple of ``step``
+    semitones (12: whole octaves) that brings the input's median F0 (after ``transpose``)
+    nearest the voice's median F0 (:func:`discovervoice.convert.f0.auto_octave`), decided
+    once from the first 60 s so that chunks agree. The probe uses the conversion's own ``f0_method`` (dio read a real speaker at
+    353 Hz where harvest read 124 Hz, and the clip went two octaves down).
+
+    Args:
+        audio16k: ``ndarray[T]`` at 16 kHz.
+        voice: a loaded :class:`~discovervoice.convert.voice.VoiceModel`.
+
+    Returns:
+        ``12 * k`` semitones (0 when the voice has no median F0 or nothing is voiced).
+
+    Raises:
+        F0Error: unknown ``f0_method``.
+    """
+    from discovervoice.convert import f0 as F0
+
+    if not voice.f0_median:
+        return 0
+    probe = F0.extract_f0(np.asarray(audio16k)[: 60 * SR16], f0_method, filter_radius=filter_radius)
+    return F0.auto_octave(probe, voice.f0_median, float(transpose), step=step)
+
+
 def split_points(audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.0,
                  search_seconds: float = 5.0) -> list[int]:
     """Cut positions (samples) for chunked conversion: near every multiple of
@@ -145,7 +171,8 @@ def join_chunks(pieces: list[np.ndarray], starts: list[int], total: int, fade: i
 def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 0, f0_method: str = "harvest",
             index_rate: float = 0.75, protect: float = 0.33, rms_mix_rate: float = 0.25,
             progress: Progress | None = None, *, filter_radius: int = 3, auto_octave: bool = False,
-            chunk_seconds: float = 30.0, context_seconds: float = 1.0, fade_seconds: float = 0.05) -> np.ndarray:
+            auto_step: int = 12, chunk_seconds: float = 30.0, context_seconds: float = 1.0,
+            fade_seconds: float = 0.05) -> np.ndarray:
     """Sing/speak ``audio`` in ``voice``.
 
     Args:
@@ -159,7 +186,11 @@ def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 
         protect: 0..0.5, protection of unvoiced consonants/breaths (0.5 = off).
         rms_mix_rate: 0..1, 1 keeps the output's loudness envelope, 0 the input's.
         progress: ``(fraction, message)`` callback.
-        auto_octave: also shift by whole octaves into the voice's range.
+        auto_octave: also shift by whole octaves into the voice's range (:func:`octave_shift`).
+        auto_step: the automatic shift's grid in semitones: 12 (default) = whole octaves, a
+            song keeps its key; 1 = the nearest semitone to the voice's median pitch, for
+            speech (on real speakers it brings the converted voice closer to the target's:
+            ``benchmarks/eval_real_conversion.py``).
         chunk_seconds: inputs longer than this are converted in chunks cut at quiet points.
 
     Returns:
@@ -187,14 +218,8 @@ def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 
     x16 = dva.resample(mono[None], sample_rate, SR16)[0] if sample_rate != SR16 else mono
     kw = dict(transpose=transpose, f0_method=f0_method, index_rate=index_rate, protect=protect,
               rms_mix_rate=rms_mix_rate, filter_radius=filter_radius)
-    if auto_octave and v.f0_median:
-        from discovervoice.convert import f0 as F0
-
-        # decide the octave once for the whole input, so chunks agree; with the conversion's
-        # own F0 method (dio read a real speaker at 353 Hz where harvest read 124 Hz, and the
-        # clip went two octaves down)
-        probe = F0.extract_f0(x16[: 60 * SR16], f0_method, filter_radius=filter_radius)
-        kw["transpose"] = float(transpose) + F0.auto_octave(probe, v.f0_median, float(transpose))
+    if auto_octave:
+        kw["transpose"] = float(transpose) + octave_shift(x16, v, f0_method, transpose, filter_radius, auto_step)
     cuts = split_points(x16, SR16, chunk_seconds) if len(x16) > chunk_seconds * SR16 * 1.2 else []
     bounds = [0] + cuts + [len(x16)]
     ratio = v.sample_rate / SR16

@@ -597,25 +597,35 @@ def median_log_f0(f0: np.ndarray) -> float | None:
 
 
 def auto_octave(f0: np.ndarray, target_median_hz: float, semitones: float = 0.0,
-                max_octaves: int = 2) -> int:
-    """Octave shift (in semitones: a multiple of 12) that puts ``f0`` (after ``semitones``)
-    closest to a target voice's median F0.
+                max_octaves: int = 2, step: int = 12) -> int:
+    """Octave shift (in semitones: a multiple of ``step``, 12 by default) that puts ``f0``
+    (after ``semitones``) closest to a target voice's median F0.
 
     Args:
         f0: source F0 track in Hz (0 = unvoiced).
         target_median_hz: the target voice's median F0 (stored in its voice model).
         semitones: the user's transpose, applied first.
         max_octaves: the largest shift considered, in octaves.
+        step: the shift's grid in semitones: 12 = whole octaves (a song keeps its key), 1 =
+            the nearest semitone (speech: the converted voice speaks at the target's own
+            median pitch, the mean log-F0 conversion of speech voice conversion, rounded).
 
     Returns:
-        ``12 * k`` with ``|k| <= max_octaves`` (0 when ``f0`` has no voiced frame).
+        ``step * k`` with ``|step * k| <= 12 * max_octaves`` (0 when ``f0`` has no voiced frame).
+
+    Raises:
+        F0Error: ``step`` is not one of 1..12.
     """
+    if not 1 <= int(step) <= 12:
+        raise F0Error(f"auto_octave step must be 1..12 semitones, got {step}")
+    step = int(step)
     med = median_log_f0(f0)
     if med is None or target_median_hz <= 0:
         return 0
     dist = 12 * np.log2(target_median_hz / med) - semitones
-    k = int(np.clip(np.round(dist / 12), -max_octaves, max_octaves))
-    return 12 * k
+    lim = (12 * max_octaves) // step
+    k = int(np.clip(np.round(dist / step), -lim, lim))
+    return step * k
 
 
 def coarse_pitch(f0: np.ndarray, f0_min: float = F0_MIN, f0_max: float = F0_MAX) -> np.ndarray:
