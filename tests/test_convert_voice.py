@@ -318,6 +318,27 @@ def test_cli_convert(trained, tmp_path):
     assert main(["convert", str(inp), "--voice", str(tmp_path / "nope"), "-o", str(tmp_path / "p.wav")]) == 1
 
 
+def test_cli_convert_auto_semitone_moves_speech_to_the_voice_median(trained, tmp_path):
+    """``--auto-semitone`` (speech): the input's median F0, ~4.5 semitones below the voice's
+    (200 vs ~260 Hz, too little for a whole octave), lands within a semitone of the voice's."""
+    from discovervoice.cli import main
+    from discovervoice.convert import f0 as F0
+
+    voice, out, *_ = trained
+    inp = tmp_path / "in.wav"
+    sf.write(inp, _sing(3, seed=8, base=200), SR)
+    med = {}
+    for name, extra in (("octave", ["--auto-octave"]), ("semitone", ["--auto-semitone"])):
+        assert main(["convert", str(inp), "--voice", str(out), "-o", str(tmp_path / f"{name}.wav"),
+                     "--f0-method", "dio", *extra]) == 0
+        y, _ = sf.read(tmp_path / f"{name}.wav", dtype="float32")
+        f = F0.extract_f0(y, "dio")
+        med[name] = float(np.median(f[f > 0]))
+    target = voice.f0_median
+    assert abs(12 * np.log2(med["semitone"] / target)) < 1.0, (med, target)
+    assert 12 * np.log2(med["semitone"] / med["octave"]) > 3.0, med
+
+
 def test_changed_content_encoder_recomputes_cached_features(tmp_path):
     """The feature cache is keyed by the content encoder's weights, not only its name."""
     data = tmp_path / "data"

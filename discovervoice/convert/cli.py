@@ -80,6 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cv.add_argument("--index", type=Path, default=None, help="faiss index for an RVC .pth")
     cv.add_argument("-o", "--out", type=Path, required=True)
     _conv_args(cv, METHODS)
+    cv.add_argument("--auto-semitone", action="store_true",
+                    help="shift to the nearest semitone of the voice's median pitch instead of whole "
+                         "octaves (speech; implies --auto-octave)")
     cv.set_defaults(func=_convert)
 
     co = subparsers.add_parser("cover", help="separate a song, convert its vocals, remix")
@@ -182,7 +185,9 @@ def _convert(args: argparse.Namespace) -> int:
     cb, bar = tqdm_bar("convert")
     try:
         y = convert(x, sr, v, transpose=args.transpose, f0_method=args.f0_method, index_rate=args.index_rate,
-                    protect=args.protect, rms_mix_rate=args.rms_mix_rate, auto_octave=args.auto_octave, progress=cb)
+                    protect=args.protect, rms_mix_rate=args.rms_mix_rate,
+                    auto_octave=args.auto_octave or args.auto_semitone, auto_step=1 if args.auto_semitone else 12,
+                    progress=cb)
     finally:
         bar.close()
     save_converted(args.out, y, v.sample_rate, f"AI-converted voice ({Path(str(v.path)).name})")
