@@ -18,9 +18,11 @@ activity detection, slicing at quiet points and WORLD F0 extraction.
   made length-bounded).
 * :func:`world_f0` — F0 contour with pyworld (WORLD, Morise et al. 2016): Harvest (Morise
   2017, robust on singing) or DIO + StoneMask (faster).
+* :func:`mcep_alpha` — the frequency-warping constant of mel-cepstra at a rate (SPTK's), shared
+  by the WORLD voice (analysis / synthesis) and the MCD metric.
 
 Libraries: numpy, soxr (resampling, via :mod:`discovervoice.audio`), silero-vad +
-onnxruntime, webrtcvad, pyworld.
+onnxruntime, webrtcvad, pyworld, pysptk.
 """
 
 from __future__ import annotations
@@ -351,6 +353,16 @@ def _split(level: np.ndarray, s: int, t: int, lo: int, hi: int) -> list[tuple[in
         stack.append((cut, b))
         stack.append((a, cut))
     return sorted(out)
+
+
+# --------------------------------------------------------------------------- mel-cepstrum
+
+def mcep_alpha(sample_rate: int) -> float:
+    """The all-pass constant that approximates the mel scale at ``sample_rate`` Hz (SPTK's
+    ``mcepalpha`` through pysptk: 0.41 at 16 kHz, 0.466 at 24 kHz, 0.455 at 22.05 kHz)."""
+    import pysptk
+
+    return float(pysptk.util.mcepalpha(sample_rate))
 
 
 # --------------------------------------------------------------------------- F0

@@ -29,10 +29,8 @@ Libraries: torch (networks), transformers (HuBERT), librosa (mel filterbank), sa
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import math
 import pickle
 import time
 from pathlib import Path
@@ -40,7 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from discovervoice.errors import DataError, DiscoverVoiceError, WeightsError
+from discovervoice.errors import DataError, WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +141,7 @@ def hubert_config_from_fairseq(state: dict, cfg: dict | None = None):
     return HubertConfig(
         hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
         intermediate_size=ffn, conv_dim=conv_dim, conv_kernel=conv_kernel, conv_stride=conv_stride,
-        conv_bias=f"feature_extractor.conv_layers.0.0.bias" in state,
+        conv_bias="feature_extractor.conv_layers.0.0.bias" in state,
         feat_extract_norm="group" if group_norm else "layer",
         num_conv_pos_embeddings=int(cfg.get("conv_pos", pos.shape[2])),
         num_conv_pos_embedding_groups=int(cfg.get("conv_pos_groups", hidden // pos.shape[1])),
@@ -375,15 +373,7 @@ def build_ppg_net(n_mels: int = 80, channels: int = 192, n_layers: int = 6, n_ph
     import torch
     from torch import nn
 
-    class Block(nn.Module):
-        def __init__(self, c: int, d: int):
-            super().__init__()
-            self.conv = nn.Conv1d(c, c, kernel_size, padding=d * (kernel_size - 1) // 2, dilation=d)
-            self.norm = nn.GroupNorm(1, c)
-            self.act = nn.GELU()
-
-        def forward(self, x):
-            return x + self.act(self.norm(self.conv(x)))
+    from discovervoice.convert.layers import DilatedResBlock
 
     class PPGNet(nn.Module):
         def __init__(self):
@@ -391,7 +381,8 @@ def build_ppg_net(n_mels: int = 80, channels: int = 192, n_layers: int = 6, n_ph
             self.config = dict(n_mels=n_mels, channels=channels, n_layers=n_layers,
                                n_phones=n_phones, kernel_size=kernel_size)
             self.inp = nn.Conv1d(n_mels, channels, 3, padding=1)
-            self.blocks = nn.Sequential(*[Block(channels, (1, 2, 4)[i % 3]) for i in range(n_layers)])
+            self.blocks = nn.Sequential(*[DilatedResBlock(channels, (1, 2, 4)[i % 3], kernel_size)
+                                          for i in range(n_layers)])
             self.out = nn.Conv1d(channels, n_phones, 1)
 
         def forward(self, mel: torch.Tensor) -> torch.Tensor:

@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from discovervoice.signals import mcep_alpha
+
 FRAME_PERIOD_MS = 10.0
 #: Exponent of the GV post-filter (0 = off, 1 = full variance matching); half by default, see
 #: the module docstring for the measured trade-off.
@@ -55,13 +57,6 @@ GV_STRENGTH = 0.5
 SYNTH_SUBFRAMES = 5
 #: Slices shorter than this many frames do not enter the GV statistics.
 GV_MIN_FRAMES = 50
-
-
-def mcep_alpha(sample_rate: int) -> float:
-    """SPTK's frequency-warping factor for ``sample_rate`` (0.41 at 16 kHz, 0.466 at 24 kHz)."""
-    import pysptk
-
-    return float(pysptk.util.mcepalpha(sample_rate))
 
 
 def n_bap(sample_rate: int) -> int:
@@ -214,16 +209,7 @@ def build_world_net(in_dim: int, out_dim: int, channels: int = 192, n_layers: in
     import torch
     from torch import nn
 
-    class Block(nn.Module):
-        def __init__(self, c: int, d: int):
-            super().__init__()
-            self.conv = nn.Conv1d(c, c, kernel_size, padding=d * (kernel_size - 1) // 2, dilation=d)
-            self.norm = nn.GroupNorm(1, c)
-            self.act = nn.GELU()
-            self.drop = nn.Dropout(dropout)
-
-        def forward(self, x):
-            return x + self.drop(self.act(self.norm(self.conv(x))))
+    from discovervoice.convert.layers import DilatedResBlock
 
     class WorldNet(nn.Module):
         def __init__(self):
@@ -231,7 +217,8 @@ def build_world_net(in_dim: int, out_dim: int, channels: int = 192, n_layers: in
             self.config = dict(in_dim=in_dim, out_dim=out_dim, channels=channels, n_layers=n_layers,
                                kernel_size=kernel_size, dropout=dropout)
             self.inp = nn.Conv1d(in_dim, channels, 3, padding=1)
-            self.blocks = nn.Sequential(*[Block(channels, (1, 2, 4)[i % 3]) for i in range(n_layers)])
+            self.blocks = nn.Sequential(*[DilatedResBlock(channels, (1, 2, 4)[i % 3], kernel_size, dropout)
+                                          for i in range(n_layers)])
             self.out = nn.Conv1d(channels, out_dim, 3, padding=1)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from discovervoice.errors import AudioError
-from discovervoice.signals import to_mono
+from discovervoice.signals import mcep_alpha, to_mono
 
 #: Rate of pymcd's recipe (``mode="pymcd"``), Hz.
 PYMCD_RATE = 22050
@@ -52,13 +52,6 @@ DEFAULT_FRAME_PERIOD_MS = 5.0
 DEFAULT_FFT_SIZE = 1024
 
 
-def default_alpha(sample_rate: int) -> float:
-    """All-pass constant that approximates the mel scale at ``sample_rate`` Hz (pysptk)."""
-    import pysptk
-
-    return float(pysptk.util.mcepalpha(sample_rate))
-
-
 def mel_cepstrum(audio: np.ndarray, sample_rate: int, *, order: int = DEFAULT_ORDER,
                  alpha: float | None = None, frame_period_ms: float = DEFAULT_FRAME_PERIOD_MS,
                  fft_size: int = DEFAULT_FFT_SIZE, analysis: str = "world") -> np.ndarray:
@@ -67,7 +60,7 @@ def mel_cepstrum(audio: np.ndarray, sample_rate: int, *, order: int = DEFAULT_OR
     Args:
         audio: ``ndarray[T]`` or ``[C, T]`` (channels averaged), at ``sample_rate`` Hz.
         order: mel-cepstrum order M.
-        alpha: all-pass constant; default :func:`default_alpha` of ``sample_rate``.
+        alpha: all-pass constant; default :func:`discovervoice.signals.mcep_alpha` of ``sample_rate``.
         frame_period_ms: hop in milliseconds.
         fft_size: FFT length of the envelope (WORLD) or frame (SPTK).
         analysis: ``"world"`` (DIO + StoneMask + CheapTrick envelope, then ``sp2mc``) or
@@ -80,7 +73,7 @@ def mel_cepstrum(audio: np.ndarray, sample_rate: int, *, order: int = DEFAULT_OR
     import pysptk
 
     x = to_mono(audio, sample_rate, name="audio", dtype=np.float64)
-    a = default_alpha(sample_rate) if alpha is None else float(alpha)
+    a = mcep_alpha(sample_rate) if alpha is None else float(alpha)
     if analysis == "world":
         import pyworld
 
@@ -197,7 +190,7 @@ def mcd(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, *,
     if align == "none":
         n = max(x.size, y.size)
         x, y = np.pad(x, (0, n - x.size)), np.pad(y, (0, n - y.size))
-    a = default_alpha(analysis_rate) if alpha is None else float(alpha)
+    a = mcep_alpha(analysis_rate) if alpha is None else float(alpha)
     kw = dict(order=order, alpha=a, frame_period_ms=frame_period_ms, fft_size=fft_size,
               analysis=analysis)
     cr = mel_cepstrum(x, analysis_rate, **kw)
