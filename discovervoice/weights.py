@@ -435,6 +435,21 @@ def _fetch_hint(spec: ModelSpec) -> str:
     return f"run `discovervoice weights fetch {spec.name}` while online"
 
 
+def fingerprint(name_or_path: str | os.PathLike) -> str:
+    """A short sha256 (16 hex digits) of the weights behind a registry name or path (of the
+    file names and sizes for a folder), so that caches keyed by it are rebuilt when the
+    weights behind a name change.
+
+    Raises:
+        WeightsError / WeightsUnavailableError: see :func:`resolve`.
+    """
+    p = resolve(name_or_path)
+    if p.is_file():
+        return sha256_of(p)[:16]
+    listing = ";".join(f"{q.relative_to(p)}:{q.stat().st_size}" for q in sorted(p.rglob("*")) if q.is_file())
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
+
+
 def resolve(name_or_path: str | os.PathLike, *, download_missing: bool = False,
             shipped_dir: Path | None = None, progress: bool = True) -> Path:
     """Resolve a model name (or a local path) to a file or folder on disk.

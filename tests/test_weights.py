@@ -160,3 +160,19 @@ def test_cli_fetch_offline_is_one_line_error(cache, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "rmvpe" in err[0]
     assert not (cache / "rmvpe" / "rmvpe.pt").exists()
+
+
+def test_fingerprint_follows_the_weights_behind_a_path(tmp_path):
+    f = tmp_path / "net.safetensors"
+    f.write_bytes(b"weights one")
+    a = weights.fingerprint(f)
+    assert len(a) == 16 and a == weights.fingerprint(f)
+    f.write_bytes(b"weights two")
+    assert weights.fingerprint(f) != a           # new weights behind the same name
+    d = tmp_path / "voice"
+    d.mkdir()
+    (d / "model.safetensors").write_bytes(b"x" * 10)
+    b = weights.fingerprint(d)
+    (d / "added.index").write_bytes(b"y")
+    assert weights.fingerprint(d) != b
+    assert weights.fingerprint("dv-mdx23c-real") == weights.sha256_of(weights.resolve("dv-mdx23c-real"))[:16]

@@ -434,24 +434,6 @@ def manifest_slices(manifest: str | Path, sample_rate: int, *, speaker: str | No
 
 # =========================================================================== training
 
-def content_fingerprint(content: str | Path) -> str:
-    """A short sha256 of the content encoder's weights (of file names and sizes for a
-    folder), so cached features are recomputed when the encoder behind a name changes.
-
-    Raises:
-        WeightsError / WeightsUnavailableError: see :func:`discovervoice.weights.resolve`.
-    """
-    import hashlib
-
-    from discovervoice import weights
-
-    p = weights.resolve(str(content))
-    if p.is_file():
-        return weights.sha256_of(p)[:16]
-    listing = ";".join(f"{q.relative_to(p)}:{q.stat().st_size}" for q in sorted(p.rglob("*")) if q.is_file())
-    return hashlib.sha256(listing.encode()).hexdigest()[:16]
-
-
 def _native_rate(files: list[Path]) -> int:
     from discovervoice import audio as dva
 
@@ -818,6 +800,7 @@ def _train_voice(data_dir: str | Path | None, out_dir: str | Path, *, manifest: 
     """
     import torch
 
+    from discovervoice import weights
     from discovervoice.convert.content import load_content_encoder
     from discovervoice.convert.index import FeatureIndex
 
@@ -835,7 +818,7 @@ def _train_voice(data_dir: str | Path | None, out_dir: str | Path, *, manifest: 
         sr = int(sample_rate or (16000 if _native_rate(data.files) <= 16000 else 24000))
         enc = load_content_encoder(content)
         content_floor = getattr(enc, "floor", None)
-        key = json.dumps([data.key, content, content_fingerprint(content), content_floor, f0_method, sr,
+        key = json.dumps([data.key, content, weights.fingerprint(content), content_floor, f0_method, sr,
                           order, denoise])
         lengths, C, Fz, Y = _features(data, train_dir / "features.npz", key, enc=enc, f0_method=f0_method,
                                       sr=sr, order=order, denoise=denoise, resume=resume, log=log)

@@ -581,6 +581,21 @@ def _overlap(a0: float, a1: float, segs: list[Segment], label: str) -> float:
     return sum(max(0.0, min(a1, s.end) - max(a0, s.start)) for s in segs if s.label == label)
 
 
+def _weights_tag(separator: str | None) -> str:
+    """Fingerprint of the separator's weights for the vocals cache (:func:`weights.fingerprint`;
+    ``None`` / ``"default"``: the default model), so new weights behind the same name are never
+    served old stems; ``"x"`` for ensembles and names the registry cannot resolve."""
+    from discovervoice import weights
+    from discovervoice.errors import WeightsError
+    from discovervoice.separation.api import DEFAULT_MODEL
+
+    name = DEFAULT_MODEL if separator in (None, "default") else str(separator)
+    try:
+        return weights.fingerprint(name)
+    except WeightsError:
+        return "x"
+
+
 def _real_voice_track(c: dict, seed: int, sep, separator: str | None, cdir: Path | None,
                       clf, separate_speech: bool) -> tuple[list[Segment], np.ndarray, str]:
     """Segments of conversation ``c`` as prep's default path finds them, the voice track
@@ -598,7 +613,7 @@ def _real_voice_track(c: dict, seed: int, sep, separator: str | None, cdir: Path
         from discovervoice.prep.pipeline import separate_vocals
 
         tag = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(separator))
-        f = cdir / f"{c['id']}-s{seed}-{tag}-vocals.npy" if cdir else None
+        f = cdir / f"{c['id']}-s{seed}-{tag}-{_weights_tag(separator)}-vocals.npy" if cdir else None
         if f is not None and f.is_file() and np.load(f).shape[-1] == len(mix):
             vocals = np.load(f)
         else:
