@@ -107,18 +107,21 @@ def octave_shift(audio16k: np.ndarray, voice: Any, f0_method: str = "harvest", t
     """The whole-input shift of ``convert(..., auto_octave=True)``: a multiple of ``step``
     semitones (12: whole octaves) that brings the input's median F0 (after ``transpose``)
     nearest the voice's median F0 (:func:`discovervoice.convert.f0.auto_octave`), decided
-    once from the first 60 s so that chunks agree. The probe uses the conversion's own ``f0_method`` (dio read a real speaker at
-    353 Hz where harvest read 124 Hz, and the clip went two octaves down).
+    once from the first 60 s so that chunks agree. The probe uses the conversion's own
+    ``f0_method`` (dio read a real speaker at 353 Hz where harvest read 124 Hz, and the clip
+    went two octaves down).
 
     Args:
         audio16k: ``ndarray[T]`` at 16 kHz.
         voice: a loaded :class:`~discovervoice.convert.voice.VoiceModel`.
+        step: the shift's grid in semitones (12: whole octaves; 1: the nearest semitone).
 
     Returns:
-        ``12 * k`` semitones (0 when the voice has no median F0 or nothing is voiced).
+        ``step * k`` semitones, at most two octaves (0 when the voice has no median F0 or
+        nothing is voiced).
 
     Raises:
-        F0Error: unknown ``f0_method``.
+        F0Error: unknown ``f0_method``, or ``step`` outside 1..12.
     """
     from discovervoice.convert import f0 as F0
 

@@ -29,14 +29,15 @@ on the synthetic parallel evaluation A (``weights/dv-voice-jp1.md``) it raises M
 the parallel truth from 6.60 to 7.35 dB, and the 2-dB-cut target fails. Half strength costs
 about a quarter of that (evaluation A, 36 conversions: MCD 6.80 dB, cut 2.18; similarity gap
 closed 0.58 -> 0.70), so :data:`GV_STRENGTH` is **0.5 by default**; 0 turns the post-filter
-off, 1 trades evaluation A's MCD for similarity on real voices.
+off, 1 trades evaluation A's MCD for similarity on real voices. Voices trained before
+``stats["gv"]`` existed lack the statistics
+(:func:`discovervoice.convert.voice.add_postfilter_stats` adds them from their cached features).
 
 **Synthesis grid** (:func:`synthesize`): WORLD renders on sub-frames of 10 ms /
 :data:`SYNTH_SUBFRAMES` (5: 2 ms) with the F0 held to the ends of voiced runs, instead of
 WORLD's own glide towards 0 Hz over the half-frame at each voicing boundary, which stretched
 the last period of every voiced run; octave-free pitch following on the real development
-voices 0.862 -> 0.869 (with the post-filter), ~110 MB more peak memory per 30 s chunk. Voices trained before ``stats["gv"]`` existed lack the statistics
-(:func:`discovervoice.convert.voice.add_postfilter_stats` adds them from their cached features).
+voices 0.862 -> 0.869 (with the post-filter), ~110 MB more peak memory per 30 s chunk.
 
 Libraries: pyworld (CheapTrick, D4C, synthesis), pysptk (``sp2mc`` / ``mc2sp``), torch.
 """

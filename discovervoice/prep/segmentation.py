@@ -243,13 +243,12 @@ def label_frames(audio: np.ndarray, sample_rate: int, *, vocals: np.ndarray | No
                                  o.min_voice_region_db, o.leak_db, o.leak_vad)
         singing &= ~leak
     if o.speechless_vad > 0:
-        speech &= ~_speechless(speech, vad_mix, o.speechless_vad,
-                               max(1, int(round(o.speechless_seconds * F.FRAME_RATE))))
+        quiet_frames = max(1, int(round(o.speechless_seconds * F.FRAME_RATE)))
+        speech &= ~_speechless(speech, vad_mix, o.speechless_vad, quiet_frames)
         speech = F.drop_short(speech, min_voice)
         # a speech recording (the recording itself is the voice track): singing runs too
         if vocals is None and speech.sum() >= o.speech_recording_ratio * singing.sum():
-            singing &= ~_speechless(singing, vad_mix, o.speechless_vad,
-                                    max(1, int(round(o.speechless_seconds * F.FRAME_RATE))))
+            singing &= ~_speechless(singing, vad_mix, o.speechless_vad, quiet_frames)
             singing = F.drop_short(singing, min_voice)
 
     codes = np.where(active, LABELS.index("music"), LABELS.index("silence"))
