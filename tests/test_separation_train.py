@@ -377,3 +377,36 @@ def test_prune_fine_tunes_with_silent_vocals(musdb, tmp_path):
         v = est[0, list(pruned.sources).index("vocals")].numpy()
         energy[share] = float(np.mean(v ** 2))
     assert energy[1.0] < 0.1 * energy[0.0]
+
+
+def test_packed_excerpts_train_as_two_stem_songs(musdb, real_root, tmp_path):
+    """scripts/pack_separation_excerpts.py: four-stem songs become vocals + accompaniment (the
+    sum of drums, bass, other), excerpts have the asked length, Vorbis round trip stays close,
+    and the unpacked folder is a dataset the trainer reads (train from both roots, valid)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "pack_separation_excerpts.py"
+    out = tmp_path / "packed"
+    subprocess.run([sys.executable, str(script), "pack", "--out", str(out), "--songs", "3",
+                    "--seconds", "1.0", "--valid", str(real_root), "--valid-songs", "1",
+                    "--valid-seconds", "1.0", "--quality", "0.3", str(real_root), str(musdb)],
+                   check=True, capture_output=True)
+    oggs = sorted(out.rglob("*.ogg"))
+    assert len(oggs) == 2 * (2 + 3 + 1)   # 2 real songs (all), 3 of the 4 musdb songs, 1 valid
+    subprocess.run([sys.executable, str(script), "unpack", str(out), "--jobs", "1"],
+                   check=True, capture_output=True)
+    assert not list(out.rglob("*.ogg"))
+    roots = sorted(out.iterdir(), key=lambda r: not (r / "valid").is_dir())  # validation root first
+    train_songs, valid = split_dataset(",".join(str(r) for r in roots))
+    assert len(train_songs) == 5 and len(valid) == 1
+    for s in train_songs + valid:
+        assert set(s.files) == {"vocals", "accompaniment"}
+        assert abs(s.frames - SR) <= 2048   # 1 s excerpt (Vorbis may pad a frame)
+    # a musdb excerpt: vocals stay a 300-460 Hz tone, accompaniment carries the 55 Hz bass
+    song = next(s for s in train_songs if s.name.startswith("song"))
+    acc, _ = sf.read(song.files["accompaniment"], always_2d=True)
+    spec = np.abs(np.fft.rfft(acc[:, 0]))
+    freqs = np.fft.rfftfreq(len(acc), 1 / SR)
+    assert abs(freqs[np.argmax(spec)] - 55) < 5
