@@ -106,8 +106,11 @@ def test_main_job_end_to_end_in_the_browser(page, app_server, artifacts, tmp_pat
 
     page.get_by_role("tab", name="Cover").click()
     page.locator("#cover-song input[type=file]").set_input_files(str(ex["song"]))
-    # the voice just trained is already selected
-    assert page.locator("#cover-voice input").input_value() == "my-voice"
+    # the voice just trained is already selected (the tab's select event fills the dropdown in a
+    # round trip of its own: wait for it, as a user's eye does, instead of reading it at once)
+    from playwright.sync_api import expect
+
+    expect(page.locator("#cover-voice input")).to_have_value("my-voice", timeout=30_000)
     page.locator("#cover-run").click()
     page.locator("#cover-out audio").first.wait_for(state="attached", timeout=600_000)
     page.screenshot(path=str(artifacts / "e2e-4-cover.png"), full_page=True)
