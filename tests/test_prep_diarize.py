@@ -134,3 +134,20 @@ def test_pauses_split_units_and_stay_silence(monkeypatch):
     assert out[0].speaker == out[2].speaker == "spk0"
     out = D.diarize(x, SR, [Segment(0, 4.5, "speech")], trim_pauses=False)
     assert [(s.label, s.start, s.end) for s in out] == [("speech", 0, 4.5)]
+
+
+def test_music_gate_fit_save_load_round_trip(tmp_path):
+    from discovervoice.prep.musicgate import MusicGate
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=256), rng.normal(size=256)
+    X = np.stack([v + 0.3 * rng.normal(size=256) for v in [a] * 20 + [b] * 20])
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.r_[np.zeros(20), np.ones(20)]
+    gate = MusicGate.fit(X, y, metadata={"note": "test"})
+    assert gate.is_music(X[20:]).all() and not gate.is_music(X[:20]).any()
+    back = MusicGate.load(gate.save(tmp_path / "g.safetensors"))
+    np.testing.assert_allclose(back.probability(X), gate.probability(X), atol=1e-5)
+    assert back.threshold == pytest.approx(gate.threshold)
+    with pytest.raises(ValueError):
+        MusicGate.fit(X, np.zeros(40))

@@ -219,3 +219,57 @@ def test_real_conversation_sets_are_disjoint_and_reproducible():
     spk = [s for s in a["truth"] if s.label == "speech"]
     assert all(1.0 - 1e-3 <= s.duration <= 4.0 + 1e-3 for s in spk if "fillets" in s.speaker)
     assert all(x.speaker != y.speaker for x, y in zip(spk, spk[1:]))
+
+
+def test_music_gate_tells_real_speech_from_instrumental_music():
+    """The shipped music gate (weights/dv-prep-musicgate) on GE2E embeddings: turns of two
+    real speakers it was not fitted on (fillets-m, fillets-v) lie below its threshold,
+    stretches of instrumental game music above it."""
+    from discovervoice.prep.diarization import embed_windows
+    from discovervoice.prep.musicgate import default_gate
+
+    gate = default_gate()
+    if gate is None:
+        pytest.skip("weights/dv-prep-musicgate.safetensors is absent")
+    rng = np.random.default_rng(3)
+    cache: dict = {}
+
+    def emb(x):
+        m = embed_windows(x)[0].mean(axis=0)
+        return m / np.linalg.norm(m)
+
+    speech = [emb(E.speaker_utterance(v, rng, 1.5, 4.0, cache=cache))
+              for v in _voices("fillets-m", "fillets-v") for _ in range(4)]
+    music = _music()
+    pieces = [emb(music[int(a * SR):int((a + 4) * SR)]) for a in (2.0, 12.0, 22.0, 32.0)]
+    ps, pm = gate.probability(np.stack(speech)), gate.probability(np.stack(pieces))
+    assert ps.max() < gate.threshold < pm.min(), (ps, pm)
+
+
+def test_diarize_turns_a_music_cluster_into_music():
+    """Instrumental music the segmenter took for speech (truth segments with the music
+    stretch labelled speech): without the gate it becomes a speaker of its own; with it,
+    it is music, one speaker fewer, and the speech turns keep their speakers."""
+    from dataclasses import replace
+
+    from discovervoice.prep.diarization import diarize
+    from discovervoice.prep.musicgate import default_gate
+
+    if default_gate() is None:
+        pytest.skip("weights/dv-prep-musicgate.safetensors is absent")
+    mix, _, truth = _issue_conversation(_music())
+    (m,) = [s for s in truth if s.label == "music"]
+    segs = [replace(s, label="speech") if s.label == "music" else s for s in truth]
+    off = diarize(mix, SR, segs, music_gate=None)
+    assert _inside(off, m) and _inside(off, m)[0].speaker is not None
+    on = diarize(mix, SR, segs)
+    assert not _inside(on, m), _inside(on, m)
+    n_on, n_off = ({s.speaker for s in x if s.speaker} for x in (on, off))
+    assert len(n_on) == len(n_off) - 1
+    turns = [(s.start, s.end) for s in truth if s.label == "speech"]
+
+    def who(segs):
+        return [next(x.speaker for x in segs if x.start <= (a + b) / 2 < x.end) for a, b in turns]
+
+    same = {(x, y) for x, y in zip(who(off), who(on))}
+    assert len(same) == len({x for x, _ in same}) == len({y for _, y in same})
