@@ -74,16 +74,20 @@ Recipe (the classic embedding + clustering pipeline, e.g. Wang et al. 2018,
    up to 0.99 on some) formed a speaker of their own. Calibration, prep's default path
    with the separator of ``dv-mdx23c-real`` (step 1600 of its second run): count 39 -> 41/48,
    DER 10.3% -> 9.3%, kept slices inside music 2 -> 0 (the two music clusters at gate
-   probability 0.74 and 0.90, speech clusters at most 0.51; threshold 0.6). Not applied
-   to songs: the gate calls 21 of 60 synthetic sung clips music.
+   probability 0.74 and 0.90, speech clusters at most 0.51; threshold 0.6; at 0.5 a
+   speech cluster went too). Not applied to songs: the gate calls 21 of 60 synthetic sung
+   clips music. Tried and not kept: the new separator's stem as evidence on speech runs
+   too (the music piece kept as speech lies 26.6 dB below the mixture there, a real
+   speaker's turns down to 34 dB below; music kept as singing 10.0 dB below, a real
+   speaker's turn labelled singing 13.4 dB below: no level rule separates them).
 
 *Other speaker encoders* (issue 16, checked on PyPI with ``pip download --no-deps``): none
 ships its weights in the wheel. ``speakeronnx``, ``redimnet2-onnx``, ``voice-fingerprint``
 (WeSpeaker ResNet34), ``wespeakerruntime``, ``wespeaker-unofficial``, ``diarize``,
 ``anime-speaker-embedding`` (ECAPA), ``vocalid`` (ECAPA), ``speakerlab`` (3D-Speaker,
 CAM++), ``dguard``, ``daudio``, ``speaker-encoder-pipeline`` and ``whisper-speaker-id`` are
-9-125 KB of code (up to 1.1 MB for ``dguard``, also without weights) that fetch weights from
-a hub at run time; ``polyvoice`` is an sdist whose build needs crates.io.
+wheels of 6-125 KB of code (``dguard`` 1.1 MB, also without weights): their models come
+from elsewhere; ``polyvoice`` is an sdist whose build needs crates.io.
 
 Speakers are named ``spk0``, ``spk1``... in order of first appearance.
 """
