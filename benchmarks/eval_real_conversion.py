@@ -44,8 +44,10 @@ missing). ``--grid`` scores several conversion settings in one run, e.g.
 (:func:`discovervoice.convert.f0.median_filter`, ``none`` = RVC's plain median filter),
 ``subframes`` (:data:`discovervoice.convert.world.SYNTH_SUBFRAMES`, 1 = plain WORLD
 synthesis on 10 ms frames) and ``auto_step`` (the automatic shift's grid: 12 = octaves,
-1 = the nearest semitone to the target's median pitch; ``--auto-step``) are settings too. Voices trained before the post-filter get its statistics from their cached
-features (:func:`discovervoice.convert.voice.add_postfilter_stats`).
+1 = the nearest semitone to the target's median pitch; ``--auto-step``) and
+``envelope_rate`` (the envelope retrieval of :mod:`discovervoice.convert.world`, 0 = off)
+are settings too. Voices trained before the post-filter or the envelope retrieval get their
+data from their cached features (:func:`discovervoice.convert.voice.add_postfilter_stats`).
 
 Usage (one thread, about 10 minutes per new voice on the shared machine)::
 
@@ -120,7 +122,7 @@ def split_target(voice, train_seconds: float, n_ref: int, clip_seconds: float, s
 
 
 #: Settings that are not arguments of ``convert``: module constants and the shift's grid.
-MODULE_SETTINGS = ("gv_strength", "outlier_cents", "subframes", "auto_step")
+MODULE_SETTINGS = ("gv_strength", "outlier_cents", "subframes", "auto_step", "envelope_rate")
 
 
 def _value(key: str, text: str):
@@ -245,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             train_voice(tdir, vdir, **kw)
             print(f"trained {tid} in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-        add_postfilter_stats(vdir)   # voices trained before the GV post-filter (world.py)
+        add_postfilter_stats(vdir)   # voices trained before the GV post-filter / envelope retrieval
         targets[tid] = VoiceModel.load(vdir)
         E = np.mean([enc.embed(c[0], SR) for c in A], axis=0)
         ref[tid] = E
@@ -270,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     base = dict(f0_method=a.f0_method, index_rate=a.index_rate, protect=a.protect,
                 rms_mix_rate=a.rms_mix_rate,
                 gv_strength=world.GV_STRENGTH if a.gv_strength is None else a.gv_strength,
-                outlier_cents=F0.OUTLIER_CENTS, subframes=world.SYNTH_SUBFRAMES, auto_step=a.auto_step)
+                outlier_cents=F0.OUTLIER_CENTS, subframes=world.SYNTH_SUBFRAMES, auto_step=a.auto_step,
+                envelope_rate=world.ENVELOPE_RATE)
     results = []
     settings = [dict(base, **{k: _value(k, v) for k, v in (kv.split("=", 1) for kv in s.split(","))})
                 for s in a.setting] or _settings(a.grid, base)
@@ -286,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                 k = octave_shift(x, voice, st["f0_method"], step=int(st["auto_step"]))
                 if voice.kind == "world":
                     voice.synth.gv_strength = st.get("gv_strength", world.GV_STRENGTH)
+                    voice.synth.envelope_rate = st.get("envelope_rate", world.ENVELOPE_RATE)
                 y = convert(x, SR, voice, transpose=k, **conv_kw)[0]
                 y16 = dva.resample(y[None], voice.sample_rate, SR)[0] if voice.sample_rate != SR else y
                 dva.save(a.out / f"s{si}" / f"{sid}-{i}_to_{tid}.wav", y16, SR)

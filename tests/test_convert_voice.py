@@ -76,7 +76,7 @@ def test_vad_slices_cut_at_pauses():
 
 def test_training_writes_a_voice_and_resumes(trained, ppg_path):
     voice, out, data, msgs = trained
-    assert {"voice.json", "model.safetensors", "added.index"} <= {p.name for p in out.iterdir()}
+    assert {"voice.json", "model.safetensors", "added.index", "envelopes.npz"} <= {p.name for p in out.iterdir()}
     meta = json.loads((out / "voice.json").read_text())
     assert meta["kind"] == "world" and meta["sample_rate"] == 16000
     assert meta["train"]["voiced_seconds"] >= 30
@@ -132,6 +132,18 @@ def test_voice_stores_gv_stats_and_older_voices_get_them_from_their_cache(traine
     assert VoiceModel.load(old).synth.gv is None  # converts as before
     assert add_postfilter_stats(old) is True and add_postfilter_stats(old) is False
     np.testing.assert_allclose(VoiceModel.load(old).synth.gv, gv, rtol=1e-5)
+    # the envelope table: the training frames' z-scored c1..c_order and voicing, rebuilt the same
+    table = voice.synth.envelopes
+    z = np.load(out / "train" / "features.npz")
+    assert table.mcep.shape == (len(table.voiced), voice.meta["order"])
+    assert 0.5 * len(z["f0"]) < len(table.voiced) < len(z["f0"])  # the held-out slices are not in it
+    assert abs(table.voiced.mean() - (z["f0"] > 0).mean()) < 0.1
+    (old / "envelopes.npz").unlink()
+    assert VoiceModel.load(old).synth.envelopes is None
+    assert add_postfilter_stats(old) is True and add_postfilter_stats(old) is False
+    again = VoiceModel.load(old).synth.envelopes
+    np.testing.assert_array_equal(again.mcep, table.mcep)
+    np.testing.assert_array_equal(again.voiced, table.voiced)
     shutil.rmtree(old / "train")
     (old / "voice.json").write_text(json.dumps(meta))
     with pytest.raises(VoiceModelError, match="features.npz"):

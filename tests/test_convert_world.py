@@ -153,3 +153,79 @@ def test_world_voice_applies_the_postfilter_only_with_gv_stats():
     np.testing.assert_allclose(bap1, bap0, atol=1e-6)
     filt.gv_strength = 0.0
     np.testing.assert_allclose(filt.predict(content, f0)[0], mc0, atol=1e-6)
+
+
+def _speech_features(lang: str, order: int = 24, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """``(mcep + bap [N, order + 1 + n_bap], F0 [N])`` of the first ``n`` syllables of a
+    klettres-data speaker (GPL-2+), harvest F0; skipped when absent."""
+    import pytest
+
+    from discovervoice import audio as dva
+    from discovervoice.corpus.voices import KLETTRES_DIR
+
+    files = sorted((KLETTRES_DIR / lang / "syllab").glob("*.ogg"))[:n]
+    if len(files) < n:
+        pytest.skip("klettres-data not installed")
+    ys, fs = [], []
+    for f in files:
+        x = dva.load(f, SR, 1)[0]
+        f0 = F.extract_f0(x, "harvest")
+        mc, bap = W.analyze(x, SR, f0, order)
+        ys.append(np.concatenate([mc, bap], 1))
+        fs.append(f0[:len(mc)])
+    return np.concatenate(ys), np.concatenate(fs)
+
+
+def test_envelope_retrieval_moves_another_speakers_envelopes_to_the_voice(tmp_path):
+    """A second real speaker's mel-cepstra, z-scored with the voice's statistics, are replaced
+    by the voice's own training frames: the mean voiced envelope moves most of the way to the
+    voice's; c0 and the aperiodicity stay; rate 0 is off, rate 0.5 half-way; a voice frame
+    retrieves itself; a table round-trips through its file."""
+    order = 24
+    yv, fv = _speech_features("de", order)      # the voice
+    ys, fs = _speech_features("nl", order)      # another person
+    mu, sd = yv.mean(0), yv.std(0) + 1e-3
+    zv = ((yv - mu) / sd).astype(np.float32)
+    zs = ((ys - mu) / sd).astype(np.float32)
+    table = W.EnvelopeTable(zv[:, 1:order + 1], fv > 0)
+    out = W.retrieve_envelopes(zs, fs > 0, table, order, rate=1.0)
+    d, vs, vv = slice(1, order + 1), fs > 0, fv > 0
+    before = np.linalg.norm(zs[vs, d].mean(0) - zv[vv, d].mean(0))
+    after = np.linalg.norm(out[vs, d].mean(0) - zv[vv, d].mean(0))
+    assert after < 0.7 * before
+    np.testing.assert_array_equal(out[:, 0], zs[:, 0])
+    np.testing.assert_array_equal(out[:, order + 1:], zs[:, order + 1:])
+    half = W.retrieve_envelopes(zs, vs, table, order, rate=0.5)
+    np.testing.assert_allclose(half[:, d], 0.5 * (zs[:, d] + out[:, d]), atol=1e-5)
+    np.testing.assert_array_equal(W.retrieve_envelopes(zs, vs, table, order, rate=0.0), zs)
+    # a frame of the voice finds itself (zero distance takes all the weight)
+    query = zv[:50].copy()
+    query[:, d] = table.mcep[:50]
+    own = W.retrieve_envelopes(query, vv[:50], table, order)
+    np.testing.assert_allclose(own[:, d], table.mcep[:50].astype(np.float32), atol=1e-6)
+    back = W.EnvelopeTable.load(table.save(tmp_path / "envelopes.npz"))
+    np.testing.assert_array_equal(back.mcep, table.mcep)
+    np.testing.assert_array_equal(back.voiced, table.voiced)
+
+
+def test_world_voice_retrieves_envelopes_only_with_a_table():
+    net = W.build_world_net(in_dim=6 + 2, out_dim=25 + W.n_bap(SR), channels=16, n_layers=2)
+    d = 25 + W.n_bap(SR)
+    stats = {"lf0_mean": float(np.log(200)), "lf0_std": 0.2, "y_mean": [0.0] * d, "y_std": [1.0] * d}
+    rng = np.random.default_rng(0)
+    content = rng.standard_normal((80, 6)).astype(np.float32)
+    f0 = np.where(np.arange(80) < 60, 200.0, 0.0)
+    mc0, bap0 = W.WorldVoice(net, SR, 24, stats).predict(content, f0)
+    rows = rng.standard_normal((30, 24)).astype(np.float32) * 3
+    table = W.EnvelopeTable(rows, np.arange(30) < 15)
+    v = W.WorldVoice(net, SR, 24, stats, envelopes=table)
+    assert v.envelope_rate == W.ENVELOPE_RATE
+    mc1, bap1 = v.predict(content, f0)
+    np.testing.assert_allclose(mc1[:, 0], mc0[:, 0], atol=1e-6)
+    np.testing.assert_allclose(bap1, bap0, atol=1e-6)
+    # every frame is a convex mix of table rows of its own voicing: inside their range
+    t16 = table.mcep.astype(np.float32)
+    assert np.all(mc1[:60, 1:] <= t16[:15].max(0) + 1e-4) and np.all(mc1[:60, 1:] >= t16[:15].min(0) - 1e-4)
+    assert np.all(mc1[60:, 1:] <= t16[15:].max(0) + 1e-4) and np.all(mc1[60:, 1:] >= t16[15:].min(0) - 1e-4)
+    v.envelope_rate = 0.0
+    np.testing.assert_allclose(v.predict(content, f0)[0], mc0, atol=1e-6)

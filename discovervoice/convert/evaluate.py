@@ -4,8 +4,8 @@
 
 1. a voice is trained (:func:`~discovervoice.convert.voice.train_voice`, default recipe)
    for every voice in ``CORPUS/parallel/<split>/voices/`` that ``DIR`` does not hold yet;
-   its training time is recorded; voices trained before the GV post-filter
-   (:mod:`discovervoice.convert.world`) get its statistics from their cached features;
+   its training time is recorded; voices trained before the GV post-filter or the envelope
+   retrieval (:mod:`discovervoice.convert.world`) get their data from their cached features;
 2. every set ``CORPUS/parallel/<split>/sets/<set>/`` holds the same phrase sung by several
    voices; each recording is converted into every *other* voice of the set with
    ``transpose`` = the difference of the two renditions' whole-octave transpositions
@@ -131,10 +131,10 @@ def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str 
             train_voice(d, target, **(train_kwargs or {}),
                         progress=lambda f, m, i=i: say(0.5 * (i + f) / len(vdirs), f"{d.name}: {m}"))
             log.info("trained %s in %.0f s", d.name, time.time() - t0)
-        try:  # voices trained here before the GV post-filter: its statistics from their cache
+        try:  # voices trained here before the GV post-filter / envelope retrieval: from their cache
             add_postfilter_stats(target)
         except VoiceModelError as exc:
-            log.warning("%s: converting without the GV post-filter (%s)", target, exc)
+            log.warning("%s: converting without the GV post-filter and envelope retrieval (%s)", target, exc)
         voices[d.name] = VoiceModel.load(target)
         training[d.name] = {k: voices[d.name].meta["train"][k] for k in
                             ("seconds", "voiced_seconds", "steps", "best_step", "stopped", "train_seconds")}

@@ -8,7 +8,8 @@ A **voice** is what ``discovervoice convert --voice`` takes:
   ``model.safetensors`` (the synthesizer: the WORLD-feature network of
   :mod:`discovervoice.convert.world`, a :mod:`discovervoice.checkpoint` file of format
   :data:`WORLD_NET_FORMAT`), ``added.index`` (faiss index of the training
-  content features), ``train/`` (checkpoint with optimiser state for ``--resume``, log);
+  content features), ``envelopes.npz`` (the training frames' z-scored mel-cepstra, for
+  envelope retrieval), ``train/`` (checkpoint with optimiser state for ``--resume``, log);
 * an RVC v1/v2 model from RVC-WebUI / Applio: a ``.pth`` file (its ``.index`` is picked
   up from the same folder, or passed explicitly), or a folder holding them.
 
@@ -30,7 +31,8 @@ train --manifest DATASET [--speaker spkN] -o VOICE``) does the whole recipe:
    ``eval_every`` steps, the best weights kept, early stop when the held-out loss has not
    improved for ``patience`` evaluations (overtraining detection), checkpoints with
    optimiser state every evaluation (``resume=True`` continues from them);
-5. the faiss index of the training content features.
+5. the faiss index of the training content features and the table of the training frames'
+   z-scored mel-cepstra (``envelopes.npz``, envelope retrieval).
 
 Training length is chosen by a :data:`PRESETS` name a person understands (``quick``,
 ``good``, ``best``) or by ``steps``. Progress is reported in words with an estimate of the
@@ -48,8 +50,9 @@ The content features of the default encoder are phone log-posteriors floored at
 ``content.PPG_FLOOR`` (-2); ``voice.json`` records the floor (``content_floor``) and
 conversion applies the same one (voices written before the key existed used -12).
 ``voice.json``'s ``stats["gv"]`` (the per-slice variance of the z-scored WORLD targets)
-drives the GV post-filter of :mod:`discovervoice.convert.world`; voices written before it
-existed convert without it until :func:`add_postfilter_stats` adds it from their cache.
+drives the GV post-filter of :mod:`discovervoice.convert.world`, ``envelopes.npz`` (the
+z-scored mel-cepstra of the training frames) its envelope retrieval; voices written before
+they existed convert without them until :func:`add_postfilter_stats` adds them from their cache.
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ FORMAT = "discovervoice-voice"
 WORLD_NET_FORMAT = "discovervoice-voice-world/1"
 #: PPG log-posterior floor of voices whose ``voice.json`` predates ``content_floor``.
 LEGACY_PPG_FLOOR = -12.0
+#: The voice's training frames for envelope retrieval (:class:`~discovervoice.convert.world.EnvelopeTable`).
+ENVELOPES = "envelopes.npz"
 
 
 class VoiceDataError(DataError):
@@ -212,7 +217,7 @@ class VoiceModel:
     def _load_ours(cls, folder: Path) -> "VoiceModel":
         from discovervoice import checkpoint
         from discovervoice.convert.index import FeatureIndex
-        from discovervoice.convert.world import WorldVoice, build_world_net
+        from discovervoice.convert.world import EnvelopeTable, WorldVoice, build_world_net
 
         try:
             meta = json.loads((folder / "voice.json").read_text())
@@ -228,7 +233,8 @@ class VoiceModel:
                                   f"(architecture {ck.architecture!r})")
         net = checkpoint.fit_state(build_world_net(**meta["net"]), {k: v.float() for k, v in ck.tensors.items()},
                                    folder / "model.safetensors", "the WORLD network of this voice.json")
-        synth = WorldVoice(net, meta["sample_rate"], meta["order"], meta["stats"])
+        env = EnvelopeTable.load(folder / ENVELOPES) if (folder / ENVELOPES).exists() else None
+        synth = WorldVoice(net, meta["sample_rate"], meta["order"], meta["stats"], envelopes=env)
         idx = FeatureIndex.load(folder / "added.index") if (folder / "added.index").exists() else None
         return cls("world", synth, int(meta["sample_rate"]), meta["content"], idx,
                    meta.get("f0", {}).get("median_hz"), meta, folder,
@@ -247,15 +253,15 @@ class VoiceModel:
 
 
 def add_postfilter_stats(folder: str | Path) -> bool:
-    """Give a voice trained before the GV post-filter existed its statistics.
+    """Give a voice trained before the GV post-filter or envelope retrieval existed their data.
 
-    The voice's per-slice variance of z-scored WORLD targets (``stats["gv"]``, see
-    :mod:`discovervoice.convert.world`) is computed from the features cached at training
-    time (``train/features.npz``), exactly as :func:`train_voice` now does, and
-    ``voice.json`` is rewritten atomically. Nothing else changes.
+    The voice's per-slice variance of z-scored WORLD targets (``stats["gv"]``) and its table
+    of training frames (``envelopes.npz``; see :mod:`discovervoice.convert.world`) are
+    computed from the features cached at training time (``train/features.npz``), exactly as
+    :func:`train_voice` now does; ``voice.json`` is rewritten atomically. Nothing else changes.
 
     Returns:
-        ``True`` when the statistics were added, ``False`` when the voice already had them.
+        ``True`` when anything was added, ``False`` when the voice already had both.
 
     Raises:
         VoiceModelError: not a DiscoverVoice voice, or no cached features to compute them from.
@@ -270,17 +276,29 @@ def add_postfilter_stats(folder: str | Path) -> bool:
         raise VoiceModelError(f"{meta_path}: not a readable voice.json ({exc})") from exc
     if meta.get("format") != FORMAT:
         raise VoiceModelError(f"{meta_path}: not a DiscoverVoice voice")
-    if "gv" in meta["stats"]:
+    if "gv" in meta["stats"] and (d / ENVELOPES).exists():
         return False
     if not feats.exists():
         raise VoiceModelError(f"{d}: no train/features.npz to compute the post-filter statistics from; "
                               "retrain the voice")
     z = np.load(feats, allow_pickle=False)
     st = meta["stats"]
-    yn = (z["y"] - np.array(st["y_mean"])) / np.array(st["y_std"])
-    st["gv"] = slice_gv(yn.astype(np.float32), z["lengths"].tolist()).tolist()
-    write_json(meta_path, meta, ensure_ascii=True)
+    yn = ((z["y"] - np.array(st["y_mean"])) / np.array(st["y_std"])).astype(np.float32)
+    if not (d / ENVELOPES).exists():
+        _, _, tr_rows = _holdout(z["lengths"].tolist(), meta["train"].get("holdout", 0.1))
+        _envelope_table(yn[tr_rows], z["f0"][tr_rows], int(meta["order"])).save(d / ENVELOPES)
+    if "gv" not in st:
+        st["gv"] = slice_gv(yn, z["lengths"].tolist()).tolist()
+        write_json(meta_path, meta, ensure_ascii=True)
     return True
+
+
+def _envelope_table(yn: np.ndarray, f0: np.ndarray, order: int) -> Any:
+    """The :class:`~discovervoice.convert.world.EnvelopeTable` of training frames: z-scored
+    targets ``yn`` ``[N, D]`` (``c0..c_order`` first) and their F0 ``[N]`` (Hz)."""
+    from discovervoice.convert.world import EnvelopeTable
+
+    return EnvelopeTable(yn[:, 1:order + 1], np.asarray(f0) > 0)
 
 
 def _find_index(folder: Path) -> Path | None:
@@ -742,11 +760,11 @@ def _fit(X: np.ndarray, Yn: np.ndarray, bounds: np.ndarray, val_ids: list[int], 
                 time.time() - t_train)
 
 
-def _write_voice(out: Path, *, net: Any, net_cfg: dict, index: Any, meta: dict) -> None:
-    """Step 5: write ``added.index``, ``model.safetensors`` (:mod:`discovervoice.checkpoint`,
-    format :data:`WORLD_NET_FORMAT`) and ``voice.json`` into a staging folder and move them
-    in, ``voice.json`` last, so the folder never holds a half-written voice (a voice is
-    what has a ``voice.json``)."""
+def _write_voice(out: Path, *, net: Any, net_cfg: dict, index: Any, envelopes: Any, meta: dict) -> None:
+    """Step 5: write ``added.index``, :data:`ENVELOPES`, ``model.safetensors``
+    (:mod:`discovervoice.checkpoint`, format :data:`WORLD_NET_FORMAT`) and ``voice.json`` into
+    a staging folder and move them in, ``voice.json`` last, so the folder never holds a
+    half-written voice (a voice is what has a ``voice.json``)."""
     import secrets
 
     from discovervoice import checkpoint
@@ -755,10 +773,11 @@ def _write_voice(out: Path, *, net: Any, net_cfg: dict, index: Any, meta: dict) 
     staging = out / f".staging-{secrets.token_hex(4)}"
     staging.mkdir()
     index.save(staging / "added.index")
+    envelopes.save(staging / ENVELOPES)
     checkpoint.save(staging / "model.safetensors", net.state_dict(), format=WORLD_NET_FORMAT, config=net_cfg,
                     architecture="WorldNet")
     (staging / "voice.json").write_text(json.dumps(meta, indent=1))
-    for name in ("added.index", "model.safetensors", "voice.json"):
+    for name in ("added.index", ENVELOPES, "model.safetensors", "voice.json"):
         os.replace(staging / name, out / name)
     staging.rmdir()
 
@@ -835,7 +854,8 @@ def _train_voice(data_dir: str | Path | None, out_dir: str | Path, *, manifest: 
                  "seconds": round(float(sum(lengths)) / 100, 1), "voiced_seconds": round(len(lf0) / 100, 1),
                  "steps": fit.step, "best_step": fit.best_step, "best_heldout_l1": fit.best,
                  "stopped": fit.stopped, "train_seconds": round(train_seconds, 1),
-                 "loop_seconds": round(fit.loop_seconds, 1), "history": fit.history, "device": device}
+                 "loop_seconds": round(fit.loop_seconds, 1), "history": fit.history, "device": device,
+                 "holdout": holdout}
         if data.from_manifest:
             train.update(manifest=True, speaker=data.speaker)
         meta = {
@@ -845,7 +865,8 @@ def _train_voice(data_dir: str | Path | None, out_dir: str | Path, *, manifest: 
                    "p95_hz": float(np.exp(np.percentile(lf0, 95)))},
             "train": train,
         }
-        _write_voice(out, net=fit.net, net_cfg=net_cfg, index=FeatureIndex.build(C[tr_rows]), meta=meta)
+        _write_voice(out, net=fit.net, net_cfg=net_cfg, index=FeatureIndex.build(C[tr_rows]),
+                     envelopes=_envelope_table(Yn[tr_rows], Fz[tr_rows], order), meta=meta)
         log.write(f"voice written to {out} ({fit.stopped})")
         log.say(1.0, "Your voice is ready" + (" (stopped early: it no longer improved)" if fit.early else ""))
     finally:

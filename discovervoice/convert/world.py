@@ -39,11 +39,39 @@ WORLD's own glide towards 0 Hz over the half-frame at each voicing boundary, whi
 the last period of every voiced run; octave-free pitch following on the real development
 voices 0.862 -> 0.869 (with the post-filter), ~110 MB more peak memory per 30 s chunk.
 
-Libraries: pyworld (CheapTrick, D4C, synthesis), pysptk (``sp2mc`` / ``mc2sp``), torch.
+**Envelope retrieval** (:func:`retrieve_envelopes`): even converting a voice's own held-out
+recordings into itself, the network's envelopes lose most of the speaker: on the real
+development target (``klettres-ml``) resemblyzer similarity to the voice is 0.81 for WORLD
+analysis/synthesis of its clips, 0.70 with the network's mel-cepstrum in place of the true one;
+the true frame-to-frame envelope with the network's per-utterance mean scores 0.81, the network's
+frames with the true mean 0.70, a 5-frame moving average of the true mel-cepstrum 0.82, the
+network's aperiodicity instead of the true one 0.81. What the network misses is the shape of each
+frame's envelope, which phone posteriors and F0 do not determine. So each predicted frame is
+replaced by (``ENVELOPE_RATE``) the ``1/d**2``-weighted mean of the voice's ``k = 8`` nearest
+*training* frames (RVC's retrieval, :func:`discovervoice.convert.index.weighted_neighbours`),
+found among the voice's voiced frames for a voiced frame and its unvoiced ones otherwise, by
+distance on the z-scored ``c1..c{ENVELOPE_KEY_ORDER}`` (the broad envelope, 8) of the
+prediction; ``c1..c_order`` are taken from the neighbours, ``c0`` and the aperiodicity stay the
+network's; the GV post-filter follows. The voice's z-scored training frames are stored at
+training time (``envelopes.npz``, float16) like the faiss index of its content features
+(the kNN idea of kNN-VC, Baas et al. 2023, applied to the synthesizer's own target features).
+Chosen on the real development target (``benchmarks/eval_real_conversion.py --set dev``, GV
+post-filter at 0.5): similarity gap closed 0.272 -> 0.457 (8 clips per source, 32 conversions:
+0.281 -> 0.430); key order 4 / 6 / 8 / 10 / 12 / 16 / 40 (32 conversions): 0.38 / 0.39 / 0.43 /
+0.36 / 0.38 / 0.36 / 0.30; rate 0.5 / 0.75 / 1 at key order 12 (12 conversions): 0.33 / 0.37 /
+0.40; k = 4 no better; without the GV post-filter 0.26, so the two go together; keys on the
+content features or with log F0 added were worse. Confirmed once on the evaluation targets:
+0.461 -> 0.542, pitch following 0.889 -> 0.890; synthetic evaluation A keeps its targets (MCD
+6.80 -> 6.89 dB, cut 2.09; similarity 0.70 -> 0.80 of the gap). Numbers and commands:
+``weights/dv-voice-jp1.md``.
+
+Libraries: pyworld (CheapTrick, D4C, synthesis), pysptk (``sp2mc`` / ``mc2sp``), torch,
+faiss (envelope retrieval).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,6 +86,11 @@ GV_STRENGTH = 0.5
 SYNTH_SUBFRAMES = 5
 #: Slices shorter than this many frames do not enter the GV statistics.
 GV_MIN_FRAMES = 50
+#: Share of each predicted frame's ``c1..c_order`` replaced by the voice's retrieved training
+#: frames (:func:`retrieve_envelopes`; 0 = off, 1 by default).
+ENVELOPE_RATE = 1.0
+#: Retrieval key: the z-scored mel-cepstral coefficients ``c1..c{ENVELOPE_KEY_ORDER}``.
+ENVELOPE_KEY_ORDER = 8
 
 
 def n_bap(sample_rate: int) -> int:
@@ -278,6 +311,90 @@ def postfilter(y: np.ndarray, gv: np.ndarray, dims: slice, strength: float = GV_
     return out
 
 
+class EnvelopeTable:
+    """A voice's z-scored training mel-cepstra ``c1..c_order`` for :func:`retrieve_envelopes`.
+
+    Args:
+        mcep: ``ndarray[N, order]`` z-scored ``c1..c_order`` of the voice's training frames
+            (stored as float16; searched as float32).
+        voiced: ``ndarray[bool, N]`` whether each frame was voiced (F0 > 0).
+
+    Raises:
+        ValueError: ``mcep`` and ``voiced`` of different lengths, or fewer key dimensions than
+        :data:`ENVELOPE_KEY_ORDER`.
+    """
+
+    def __init__(self, mcep: np.ndarray, voiced: np.ndarray):
+        self.mcep = np.asarray(mcep, dtype=np.float16)
+        self.voiced = np.asarray(voiced, dtype=bool)
+        if self.mcep.ndim != 2 or len(self.mcep) != len(self.voiced) or self.mcep.shape[1] < ENVELOPE_KEY_ORDER:
+            raise ValueError(f"envelope table: mcep {self.mcep.shape}, voiced {self.voiced.shape}")
+        self._groups: dict[bool, tuple[Any, np.ndarray]] = {}
+
+    def group(self, voiced: bool) -> tuple[Any, np.ndarray] | None:
+        """``(faiss index over the key dims, float32 rows)`` of the voiced or unvoiced frames
+        (built once), or ``None`` when the voice has no such frames."""
+        if voiced not in self._groups:
+            import faiss
+
+            rows = self.mcep[self.voiced == voiced].astype(np.float32)
+            if not len(rows):
+                return None
+            index = faiss.IndexFlatL2(ENVELOPE_KEY_ORDER)
+            index.add(np.ascontiguousarray(rows[:, :ENVELOPE_KEY_ORDER]))
+            self._groups[voiced] = (index, rows)
+        return self._groups[voiced]
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``envelopes.npz`` (``mcep`` float16, ``voiced``) atomically."""
+        from discovervoice.fileio import atomic_path
+
+        p = Path(path)
+        with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, mcep=self.mcep, voiced=self.voiced)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EnvelopeTable":
+        """Read a table written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["mcep"], z["voiced"])
+
+
+def retrieve_envelopes(y: np.ndarray, voiced: np.ndarray, table: EnvelopeTable, order: int,
+                       rate: float = ENVELOPE_RATE) -> np.ndarray:
+    """Envelope retrieval of one utterance (module docstring).
+
+    Args:
+        y: ``ndarray[T, D]`` predicted z-scored features (``c0..c_order``, then aperiodicity).
+        voiced: ``ndarray[bool, T]`` voicing of each frame (F0 > 0).
+        table: the voice's training frames (:class:`EnvelopeTable`, ``order`` columns).
+        rate: share of the retrieved ``c1..c_order`` (0 returns ``y`` unchanged).
+
+    Returns:
+        ``ndarray[float32, T, D]``: ``c1..c_order`` mixed with the ``1/d**2``-weighted mean of
+        the ``k = 8`` nearest training frames of the same voicing (keyed by
+        ``c1..c{ENVELOPE_KEY_ORDER}``); ``c0`` and the aperiodicity unchanged.
+    """
+    from discovervoice.convert.index import K, weighted_neighbours
+
+    y = np.asarray(y, dtype=np.float32)
+    if rate <= 0 or not len(y):
+        return y
+    voiced = np.asarray(voiced, dtype=bool)[: len(y)]
+    out = y.copy()
+    dims = slice(1, order + 1)
+    for v in (True, False):
+        sel = voiced == v
+        g = table.group(v) if sel.any() else None
+        if g is None:
+            continue
+        index, rows = g
+        score, ix = index.search(np.ascontiguousarray(y[sel, 1:ENVELOPE_KEY_ORDER + 1]), min(K, len(rows)))
+        out[sel, dims] = (1.0 - rate) * y[sel, dims] + rate * weighted_neighbours(rows[:, :order], score, ix)
+    return out
+
+
 class WorldVoice:
     """A trained WORLD voice: network + normalisation stats.
 
@@ -288,10 +405,15 @@ class WorldVoice:
             optionally ``"gv"`` (per-slice variance of the z-scored targets, :func:`slice_gv`).
         gv_strength: exponent of the GV post-filter (:func:`postfilter`; default
             :data:`GV_STRENGTH` at construction); used only when ``stats`` holds ``"gv"``.
+        envelopes: the voice's training frames (:class:`EnvelopeTable`) or ``None`` (voices
+            written before ``envelopes.npz`` existed: no retrieval).
+        envelope_rate: share of retrieved envelopes (:func:`retrieve_envelopes`; default
+            :data:`ENVELOPE_RATE` at construction); used only with ``envelopes``.
     """
 
     def __init__(self, net: Any, sample_rate: int, order: int, stats: dict[str, Any],
-                 gv_strength: float | None = None):
+                 gv_strength: float | None = None, envelopes: EnvelopeTable | None = None,
+                 envelope_rate: float | None = None):
         self.net = net.eval()
         self.sample_rate = int(sample_rate)
         self.order = int(order)
@@ -300,15 +422,21 @@ class WorldVoice:
         self.y_std = np.asarray(stats["y_std"], dtype=np.float32)
         self.gv = np.asarray(stats["gv"], dtype=np.float32) if "gv" in stats else None
         self.gv_strength = float(GV_STRENGTH if gv_strength is None else gv_strength)
+        self.envelopes = envelopes
+        self.envelope_rate = float(ENVELOPE_RATE if envelope_rate is None else envelope_rate)
 
     def predict(self, content: np.ndarray, f0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(mcep[T, order + 1], bap[T, n_bap])`` for content ``[T, D]`` and F0 ``[T]`` (Hz)."""
+        """``(mcep[T, order + 1], bap[T, n_bap])`` for content ``[T, D]`` and F0 ``[T]`` (Hz):
+        the network, then envelope retrieval (with ``envelopes``), then the GV post-filter
+        (with ``stats["gv"]``)."""
         import torch
 
         n = min(len(content), len(f0))
         x = np.concatenate([content[:n], f0_inputs(f0[:n], self.stats["lf0_mean"], self.stats["lf0_std"])], 1)
         with torch.inference_mode():
             y = self.net(torch.from_numpy(x.T.copy())[None].float())[0].numpy().T
+        if self.envelopes is not None:
+            y = retrieve_envelopes(y, np.asarray(f0[:n]) > 0, self.envelopes, self.order, self.envelope_rate)
         if self.gv is not None:
             y = postfilter(y, self.gv, slice(1, self.order + 1), self.gv_strength)
         y = y * self.y_std + self.y_mean
