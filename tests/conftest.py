@@ -26,13 +26,15 @@ def app_server(tmp_path_factory):
     """Start the app exactly as the README does — ``python3 app.py`` from the repository,
     no flags — on a free loopback port given by ``GRADIO_SERVER_PORT`` (the README's command
     stays valid: the port is the only difference). Yields its URL, the session root the app
-    uses by default and the log; session folders live where a newcomer's would.
+    uses by default and the log; session folders live where a newcomer's would: the default
+    root under the system temp dir, which is this server's own (``TMPDIR``), so that test runs
+    side by side on one machine do not see each other's sessions.
     """
-    from discovervoice.workspace import default_root
-
     logs = tmp_path_factory.mktemp("app-log")
+    tmpdir = tmp_path_factory.mktemp("app-tmp")
     port = _free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port))
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), TMPDIR=str(tmpdir))
+    env.pop("DISCOVERVOICE_HOME", None)
     log = open(logs / "app.log", "w")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=str(REPO), env=env, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -49,7 +51,7 @@ def app_server(tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError("app did not start within 300 s")
-    yield {"url": url, "sessions": default_root(), "log": logs / "app.log", "proc": proc}
+    yield {"url": url, "sessions": tmpdir / "discovervoice-sessions", "log": logs / "app.log", "proc": proc}
     proc.terminate()
     try:
         proc.wait(timeout=20)
