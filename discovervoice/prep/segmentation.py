@@ -434,9 +434,13 @@ def segment_auto(audio: np.ndarray, sample_rate: int, vocals: np.ndarray, *,
     second, the first is returned (songs: the voice must be taken out of the
     accompaniment); otherwise the recording itself stays the voice track. On the
     real-conversation calibration set (48 conversations) the ratio is 0-0.67; on the
-    default separator's vocal stem real speech is mostly gone (mixture minus vocals lies
-    0.2 dB below the mixture in speech runs, median) and diarization there misses 26% of
-    the speech (:mod:`discovervoice.prep.diarization`'s notes).
+    separator's vocal stem real speech was mostly gone with the default of that time
+    (mixture minus vocals 0.2 dB below the mixture in speech runs, median; diarization there
+    missed 26% of the speech, :mod:`discovervoice.prep.diarization`'s notes). With the
+    default of fec72f6 the separated voice keeps more of it (median 2.4 dB below the
+    mixture in speech runs, one speaker, ``fillets-rand-0``, still down to 34 dB below; an
+    ad-hoc measurement on the calibration set, not a committed benchmark), so the choice of
+    the recording itself as the voice track for speech stands.
 
     Returns:
         ``(segments, use_vocals)``: ``use_vocals`` tells which track the segments were found
