@@ -135,12 +135,19 @@ def test_gv_postfilter_restores_the_variance_of_real_speech_envelopes():
     np.testing.assert_array_equal(W.postfilter(smooth, gv, dims, 0.0), smooth)
 
 
-def test_world_voice_applies_the_postfilter_only_with_gv_stats():
+def _tiny_world_voice_parts():
+    """``(net, feature dim, identity stats, rng, content ndarray[80, 6])`` of an untrained
+    24th-order WORLD voice network (seed 0 for the content features)."""
     net = W.build_world_net(in_dim=6 + 2, out_dim=25 + W.n_bap(SR), channels=16, n_layers=2)
     d = 25 + W.n_bap(SR)
     stats = {"lf0_mean": float(np.log(200)), "lf0_std": 0.2, "y_mean": [0.0] * d, "y_std": [1.0] * d}
     rng = np.random.default_rng(0)
     content = rng.standard_normal((80, 6)).astype(np.float32)
+    return net, d, stats, rng, content
+
+
+def test_world_voice_applies_the_postfilter_only_with_gv_stats():
+    net, d, stats, rng, content = _tiny_world_voice_parts()
     f0 = np.full(80, 200.0)
     plain = W.WorldVoice(net, SR, 24, stats)
     mc0, bap0 = plain.predict(content, f0)
@@ -209,11 +216,7 @@ def test_envelope_retrieval_moves_another_speakers_envelopes_to_the_voice(tmp_pa
 
 
 def test_world_voice_retrieves_envelopes_only_with_a_table():
-    net = W.build_world_net(in_dim=6 + 2, out_dim=25 + W.n_bap(SR), channels=16, n_layers=2)
-    d = 25 + W.n_bap(SR)
-    stats = {"lf0_mean": float(np.log(200)), "lf0_std": 0.2, "y_mean": [0.0] * d, "y_std": [1.0] * d}
-    rng = np.random.default_rng(0)
-    content = rng.standard_normal((80, 6)).astype(np.float32)
+    net, d, stats, rng, content = _tiny_world_voice_parts()
     f0 = np.where(np.arange(80) < 60, 200.0, 0.0)
     mc0, bap0 = W.WorldVoice(net, SR, 24, stats).predict(content, f0)
     rows = rng.standard_normal((30, 24)).astype(np.float32) * 3
