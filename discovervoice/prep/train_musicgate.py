@@ -78,20 +78,21 @@ def train(out: str | Path = "weights", **kw) -> dict:
     facts["train_voice_p_max"] = round(float(p[y == 0].max()), 3)
     facts["train_music_p_min"] = round(float(p[y == 1].min()), 3)
     facts["seconds"] = round(time.time() - t0, 1)
+    from discovervoice.weights import ModelSpec, write_manifest
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    gate.save(out / f"{MODEL_NAME}.safetensors")
-    manifest = {"name": MODEL_NAME, "task": "music-cluster-gate",
-                "architecture": "logistic regression on resemblyzer GE2E embeddings (256-d)",
-                "file_format": "safetensors", "sample_rate": 16000,
-                "licence": "MIT (weights); training data: fillets-ng-data-cs (GPL-2+), "
-                           "klettres-data (GPL-2+), training music packages (DFSG-free, "
-                           "see discovervoice/corpus/realsongs.py)",
-                "shipped": f"{MODEL_NAME}.safetensors",
-                "factory": "discovervoice.prep.musicgate:load_music_gate",
-                "source": "python -m discovervoice.prep.train_musicgate --out weights",
-                "extra": facts}
-    (out / f"{MODEL_NAME}.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    f = gate.save(out / f"{MODEL_NAME}.safetensors")
+    spec = ModelSpec(MODEL_NAME, "music-cluster-gate",
+                     "logistic regression on resemblyzer GE2E embeddings (256-d)",
+                     "safetensors", 16000,
+                     "MIT (weights); training data: fillets-ng-data-cs (GPL-2+), "
+                     "klettres-data (GPL-2+), training music packages (DFSG-free, "
+                     "see discovervoice/corpus/realsongs.py)",
+                     shipped=f.name, factory="discovervoice.prep.musicgate:load_music_gate",
+                     source="python -m discovervoice.prep.train_musicgate --out weights",
+                     extra=facts)
+    write_manifest(spec, out)
     return facts
 
 
