@@ -437,3 +437,32 @@ def test_manifest_files_pick_one_voice(tmp_path):
     assert names(manifest_files(tmp_path / "manifest.jsonl", "spk1")) == ["1.wav", "4.wav"]
     with pytest.raises(VoiceDataError, match=r"speaker 'spk3' \(speakers: spk0, spk1\)"):
         manifest_files(tmp_path, "spk3")
+
+
+def test_cli_voice_evaluate_writes_its_report_where_asked(trained, tmp_path):
+    """``voice evaluate --out``: the converted file, results.json and results.md land in the
+    given folder (nothing in the voices folder), and the scores are those of a real conversion."""
+    from discovervoice.cli import main
+
+    voice, out, data, _ = trained
+    vroot = tmp_path / "voices"
+    vroot.mkdir()
+    (vroot / "me").symlink_to(out, target_is_directory=True)
+    par = tmp_path / "corpus" / "parallel" / "test"
+    (par / "voices" / "me").mkdir(parents=True)
+    sf.write(par / "voices" / "me" / "take0.wav", sf.read(next(iter(sorted(data.glob("*.wav")))))[0], SR)
+    s0 = par / "sets" / "s0"
+    s0.mkdir(parents=True)
+    sf.write(s0 / "other.wav", _sing(3, seed=21, scale=0.85, base=200), SR)
+    sf.write(s0 / "me.wav", _sing(3, seed=21, scale=1.15, base=200), SR)
+    rep = tmp_path / "report"
+    assert main(["voice", "evaluate", str(tmp_path / "corpus"), "--voices", str(vroot), "--out", str(rep),
+                 "--no-mos", "--f0-method", "dio", "--threads", "1"]) == 0
+    result = json.loads((rep / "results.json").read_text())
+    assert result["n_pairs"] == 1 and result["pairs"][0]["source"] == "other"
+    y, sr = sf.read(rep / "s0" / "other_to_me.wav")
+    assert sr == SR and len(y) > 2 * SR and np.abs(y).max() > 1e-3
+    m = result["mean"]
+    assert np.isfinite(m["mcd_converted"]) and -1 <= m["sim_converted"] <= 1
+    assert "MCD vs truth" in (rep / "results.md").read_text()
+    assert not (vroot / "eval-test").exists()

@@ -71,6 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--content", default="dv-content-ppg")
     e.add_argument("--max-sets", type=int, default=None)
     e.add_argument("--no-mos", action="store_true")
+    e.add_argument("--out", type=Path, default=None,
+                   help="folder for the converted files, results.json and results.md (default VOICES/eval-SPLIT)")
     e.add_argument("--threads", type=int, default=None)
     e.set_defaults(func=_evaluate)
 
@@ -151,7 +153,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         r = evaluate_parallel(args.corpus, args.voices, split=args.split, f0_method=args.f0_method,
                               index_rate=args.index_rate, protect=args.protect, rms_mix_rate=args.rms_mix_rate,
                               train_kwargs={"steps": args.steps, "content": args.content, "threads": args.threads},
-                              max_sets=args.max_sets, mos=not args.no_mos, progress=cb)
+                              max_sets=args.max_sets, out_dir=args.out, mos=not args.no_mos, progress=cb)
     finally:
         bar.close()
     print(markdown(r))

@@ -97,7 +97,9 @@ def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str 
     Args:
         corpus: corpus folder (``parallel/<split>/{sets,voices}``).
         voices_dir: where trained voices are kept (``<voices_dir>/<voice>/voice.json``).
-        out_dir: where converted files and ``results.json`` go (default ``voices_dir/eval-<split>``).
+        out_dir: where the converted files, ``results.json`` and ``results.md`` go (default
+            ``voices_dir/eval-<split>``; the reports are written atomically by
+            :func:`discovervoice.eval.report.write_report`).
 
     Returns:
         ``{"pairs": [...], "mean": {...}, "done_when": {...}, "training": {...}, "probe": {...}}``.
@@ -109,6 +111,7 @@ def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str 
     from discovervoice.convert.api import convert
     from discovervoice.convert.voice import VoiceModel, VoiceModelError, add_postfilter_stats, train_voice
     from discovervoice.eval.conversion import score_conversion
+    from discovervoice.eval.report import write_report
     from discovervoice.eval.speaker import ResemblyzerEncoder
 
     root = Path(corpus) / "parallel" / split
@@ -196,7 +199,7 @@ def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str 
               "index_rate": index_rate, "protect": protect, "rms_mix_rate": rms_mix_rate,
               "pairs": pairs, "n_pairs": len(pairs), "mean": mean, "done_when": done, "training": training,
               "conversion_rtf": conv_seconds / max(audio_seconds, 1e-9), "speaker_probe": probe}
-    (out / "results.json").write_text(json.dumps(result, indent=1))
+    write_report(out, "results", result, markdown(result))
     say(1.0, "done")
     return result
 

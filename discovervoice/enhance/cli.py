@@ -214,7 +214,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from discovervoice.enhance.evaluate import evaluate, to_markdown, write_report
+    from discovervoice.enhance.evaluate import evaluate, to_markdown
+    from discovervoice.eval.report import write_report
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     enhancer = None
@@ -237,7 +238,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         bar.close()
     result["model"] = str(args.model) if enhancer is not None else None
     if args.report:
-        j, md = write_report(result, args.report)
+        j, md = write_report(args.report, "report", result, to_markdown(result))
         print(f"wrote {j} and {md}", file=sys.stderr)
     print(to_markdown(result))
     return 0

@@ -20,7 +20,6 @@ discovervoice.eval.cer), noisereduce, numpy.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -228,13 +227,3 @@ def to_markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {float(snr):g} (n={n}) | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
-
-
-def write_report(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.md`` into ``out_dir``; returns both paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    j, md = out / "report.json", out / "report.md"
-    j.write_text(json.dumps(result, indent=2, default=str))
-    md.write_text(to_markdown(result))
-    return j, md
