@@ -466,3 +466,25 @@ def test_cli_voice_evaluate_writes_its_report_where_asked(trained, tmp_path):
     assert np.isfinite(m["mcd_converted"]) and -1 <= m["sim_converted"] <= 1
     assert "MCD vs truth" in (rep / "results.md").read_text()
     assert not (vroot / "eval-test").exists()
+
+
+def test_training_is_the_same_whether_the_content_encoder_was_cached_or_not(tmp_path, ppg_path):
+    """Same data, same seed -> the same network, also when the first run loaded the content
+    encoder from disk (which draws from torch's generator) and the second found it cached."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in range(2):
+        sf.write(data / f"take{k}.wav", _sing(12, seed=30 + k, base=230), SR)
+    kw = dict(content=str(ppg_path), f0_method="dio", steps=10, eval_every=10, batch=4, channels=16,
+              n_layers=1, threads=1)
+    C._CONTENT_CACHE.clear()
+    torch.manual_seed(123)
+    train_voice(data, tmp_path / "a", **kw)
+    torch.manual_seed(456)
+    train_voice(data, tmp_path / "b", **kw)
+    from safetensors.numpy import load_file
+
+    wa, wb = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        np.testing.assert_allclose(wa[k], wb[k], rtol=1e-5, atol=1e-6, err_msg=k)

@@ -827,7 +827,6 @@ def _train_voice(data_dir: str | Path | None, out_dir: str | Path, *, manifest: 
     if threads:
         torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
     data = _TrainingData.of(data_dir, manifest, speaker)
     out = Path(out_dir)
     train_dir = out / "train"
@@ -844,6 +843,9 @@ def _train_voice(data_dir: str | Path | None, out_dir: str | Path, *, manifest: 
         stats, X, Yn, lf0 = _normalised(C, Fz, Y, lengths, data.name)
         bounds, val_ids, tr_rows = _holdout(lengths, holdout)
         net_cfg = dict(in_dim=X.shape[1], out_dim=Y.shape[1], channels=channels, n_layers=n_layers)
+        # seeded here, not at the start: loading the content encoder draws from torch's generator
+        # only when it is not cached in this process yet, which made two runs differ
+        torch.manual_seed(seed)
         fit = _fit(X, Yn, bounds, val_ids, tr_rows, net_cfg=net_cfg, key=key, ckpt_path=train_dir / "checkpoint.pt",
                    steps=steps, batch=batch, crop_frames=crop_frames, lr=lr, eval_every=eval_every,
                    patience=patience, resume=resume, device=device, rng=rng, log=log, t_start=t_start)
