@@ -224,3 +224,19 @@ def test_read_manifest_filters_items(built, tmp_path):
     assert spoken and {it["kind"] for it in spoken} == {"spoken"}
     with pytest.raises(DataError, match="no corpus manifest"):
         read_manifest(tmp_path)
+
+
+@pytest.mark.skipif(not voices.list_voices(kinds=("recorded",)), reason="no recorded voices installed")
+def test_noisy_recorded_share_one_gives_real_speakers_only(tmp_path):
+    """``--noisy-recorded-share 1``: every clean clip is a real recording (the real-material
+    rows of the enhancement card); 0 gives synthetic speech only; outside 0..1 is refused."""
+    from discovervoice.errors import DataError
+
+    kw = dict(parts=("noisy",), splits=("train",), noisy_pairs=6)
+    real = build(_cfg(tmp_path / "real", noisy_recorded_share=1.0, **kw))
+    synth = build(_cfg(tmp_path / "synth", noisy_recorded_share=0.0, **kw))
+    kinds = {v.id: v.kind for v in voices.list_voices()}
+    assert [kinds[it["speaker"]] for it in real["items"]] == ["recorded"] * 6
+    assert all(kinds[it["speaker"]] != "recorded" for it in synth["items"]) and len(synth["items"]) == 6
+    with pytest.raises(DataError, match="noisy_recorded_share"):
+        build(_cfg(tmp_path / "bad", noisy_recorded_share=1.5, **kw))

@@ -117,3 +117,18 @@ def test_evaluate_reads_the_corpus_manifest_for_snr_text_and_language(tmp_path):
 
     with pytest.raises(DataError, match="no pairs in the languages"):
         evaluate(corpus, "test", methods=["noisy"], use_dnsmos=False, languages=["ja"])
+
+
+def test_evaluate_keeps_the_pairs_of_the_speakers_asked_for(tmp_path):
+    from discovervoice.enhance.evaluate import evaluate
+    from discovervoice.errors import DataError
+
+    corpus = _pairs(tmp_path / "corpus")
+    test = corpus / "noisy_speech" / "test"
+    items = [{"path": f"noisy_speech/test/noisy/{i:03d}.wav", "snr_db": 10.0 * i, "speaker": spk}
+             for i, spk in enumerate(["klettres-de", "mbrola-us1", "klettres-ru"])]
+    (test / "manifest.json").write_text(json.dumps(items))
+    r = evaluate(corpus, "test", methods=["noisy"], use_dnsmos=False, speakers=["klettres-"])
+    assert r["files"] == 2 and set(r["table"]) == {0.0, 20.0} and r["speakers"] == ["klettres-"]
+    with pytest.raises(DataError, match="no pairs by the speakers"):
+        evaluate(corpus, "test", methods=["noisy"], use_dnsmos=False, speakers=["fillets-"])

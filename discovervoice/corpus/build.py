@@ -77,6 +77,7 @@ class BuildConfig:
     parallel_train_seconds: float = 150.0
     noisy_pairs: int = 600
     snrs: tuple[float, ...] = (15.0, 20.0, 25.0)
+    noisy_recorded_share: float = 0.3
     recorded_voices: bool = True
     real_songs: int = 120
     real_dev_songs: int = 24
@@ -97,6 +98,8 @@ class BuildConfig:
         if "real-songs" in self.parts:
             from discovervoice.corpus.realsongs import check_packages
             check_packages(self.music_packages or ())
+        if not 0.0 <= self.noisy_recorded_share <= 1.0:
+            raise DataError(f"noisy_recorded_share must lie in 0..1, not {self.noisy_recorded_share}")
         if rsv.RESERVED_SPLIT in self.splits and not self.include_reserved:
             raise rsv.ReservedMaterialError(
                 "the test split is built only from the material reserved for evaluation; "
@@ -270,7 +273,8 @@ def _plan_split(cfg: BuildConfig, m: Material) -> list[Job]:
         for c in range(0, n, chunk):
             jobs.append(Job("noisy", m.split, f"{m.split}-noisy{c:05d}",
                             {"start": c, "count": min(chunk, n - c), "voices": speak_voices,
-                             "recorded": rec, "others": speak_voices}))
+                             "recorded": rec, "others": speak_voices,
+                             "recorded_share": cfg.noisy_recorded_share}))
     return jobs
 
 

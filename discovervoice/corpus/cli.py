@@ -66,6 +66,9 @@ def register(subparsers) -> None:
                    help="train noisy pairs (valid gets 1/10, test 1/5)")
     b.add_argument("--snrs", type=_floats, default=(15.0, 20.0, 25.0),
                    help="SNRs in dB for the noisy pairs (default 15,20,25)")
+    b.add_argument("--noisy-recorded-share", type=float, default=0.3,
+                   help="share of noisy pairs whose clean speech is a real recording (default 0.3; "
+                        "1 = real speakers only)")
     b.add_argument("--no-recorded", action="store_true",
                    help="leave out the recorded (fillets-ng) speakers")
     b.add_argument("--real-songs", type=int, default=120,
@@ -105,6 +108,7 @@ def _build(args) -> int:
                       parallel_sets=args.parallel_sets,
                       parallel_train_seconds=args.parallel_train_seconds,
                       noisy_pairs=args.noisy_pairs, snrs=args.snrs,
+                      noisy_recorded_share=args.noisy_recorded_share,
                       recorded_voices=not args.no_recorded, real_songs=args.real_songs,
                       real_dev_songs=args.real_dev_songs,
                       real_song_seconds=args.real_song_seconds,

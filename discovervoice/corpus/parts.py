@@ -420,7 +420,9 @@ def _noise(kind: str, n: int, split: str, rng, others: list[Voice]) -> tuple[np.
 def noisy_job(job, cfg, rng, out: Path) -> list[dict]:
     """Clean speech + noise at the requested SNRs: ``noisy_speech/<split>/{clean,noise,
     noisy}/<id>.wav`` (16 kHz mono). ``noisy = clean + noise`` exactly, with
-    ``20*log10(rms(clean)/rms(noise)) == snr``."""
+    ``20*log10(rms(clean)/rms(noise)) == snr``. A share ``recorded_share`` of the clean
+    clips (default 0.3; ``corpus build --noisy-recorded-share``) are recordings of the split's
+    recorded speakers, the rest synthetic speech."""
     a = job.args
     voices, rec, others = a["voices"], a["recorded"], a["others"]
     base = out / "noisy_speech" / job.split
@@ -430,7 +432,7 @@ def noisy_job(job, cfg, rng, out: Path) -> list[dict]:
         idx = a["start"] + j
         name = f"{idx:05d}"
         snr = float(cfg.snrs[idx % len(cfg.snrs)])
-        if rec and rng.random() < 0.3:
+        if rec and rng.random() < a.get("recorded_share", 0.3):
             v = rec[int(rng.integers(len(rec)))]
             f = v.speaker_files[int(rng.integers(len(v.speaker_files)))]
             clean = _read16k(f)

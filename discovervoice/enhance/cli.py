@@ -102,6 +102,8 @@ def register(subparsers) -> None:
     ev.add_argument("--methods", default="noisy,noisereduce,mmse-stsa,wiener,crnn")
     ev.add_argument("--max-files", type=int, default=None)
     ev.add_argument("--no-dnsmos", action="store_true")
+    ev.add_argument("--speakers", default=None,
+                    help="comma list of speaker id prefixes: only their pairs (from the manifest), e.g. klettres-")
     ev.add_argument("--languages", default=None,
                     help="comma list: only pairs in these languages (from the manifest), e.g. en")
     ev.add_argument("--asr", choices=("none", "pocketsphinx", "whisper"), default="none",
@@ -233,7 +235,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = evaluate(args.data, args.split, enhancer=enhancer, methods=methods,
                           use_dnsmos=not args.no_dnsmos, transcriber=transcriber,
                           max_files=args.max_files, progress=cb,
-                          languages=args.languages.split(",") if args.languages else None)
+                          languages=args.languages.split(",") if args.languages else None,
+                          speakers=args.speakers.split(",") if args.speakers else None)
     finally:
         bar.close()
     result["model"] = str(args.model) if enhancer is not None else None

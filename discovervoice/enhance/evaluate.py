@@ -61,6 +61,7 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
              methods: Sequence[str] = METHODS, use_dnsmos: bool = True,
              transcriber=None, max_files: int | None = None,
              languages: Sequence[str] | None = None,
+             speakers: Sequence[str] | None = None,
              progress: Progress | None = None) -> dict[str, Any]:
     """Score methods on the pairs of ``data`` (``split``).
 
@@ -73,6 +74,11 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
         max_files: score only the first N pairs (sorted by name).
         languages: keep only pairs whose metadata ``language`` has one of these base codes
             (``["en"]`` keeps ``en-us`` and ``en-uk``); pairs without one are dropped.
+        speakers: keep only pairs whose metadata ``speaker`` starts with one of these
+            prefixes (``["klettres-"]`` keeps the KLettres native speakers).
+
+    Raises:
+        DataError: no pair is left after the ``languages`` / ``speakers`` filters.
 
     Returns:
         ``{"data", "split", "files", "snrs", "methods", "table": {snr: {method: {metric:
@@ -90,6 +96,13 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
 
             raise DataError(f"{folder}: no pairs in the languages {sorted(keep)} "
                             "(the language comes from the data set's manifest)")
+    if speakers:
+        pairs = [p for p in pairs if str((meta.get(p.name) or {}).get("speaker", "")).startswith(tuple(speakers))]
+        if not pairs:
+            from discovervoice.errors import DataError
+
+            raise DataError(f"{folder}: no pairs by the speakers {list(speakers)} "
+                            "(the speaker comes from the data set's manifest)")
     pairs = pairs[: max_files or None]
     fns = _method_fns(methods, enhancer)
     rows: dict[float, dict[str, dict[str, list[float]]]] = defaultdict(
@@ -142,6 +155,7 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
     result: dict[str, Any] = {
         "data": str(folder), "split": split, "files": len(pairs),
         "languages": list(languages) if languages else None,
+        "speakers": list(speakers) if speakers else None,
         "counts": {snr: len(ms[next(iter(fns))]["si_sdr"]) for snr, ms in sorted(rows.items())},
         "methods": list(fns), "table": table, "overall": overall,
         "rtf": {m: timing[m] / max(audio_seconds, 1e-9) for m in fns},
@@ -200,7 +214,8 @@ def to_markdown(result: dict[str, Any]) -> str:
     langs = result.get("languages")
     lines = [f"Data: `{result['data']}` ({result['files']} pairs, "
              f"{result['audio_seconds'] / 60:.1f} min"
-             + (f"; languages {', '.join(langs)}" if langs else "") + ")", "",
+             + (f"; languages {', '.join(langs)}" if langs else "")
+             + (f"; speakers {', '.join(result['speakers'])}*" if result.get("speakers") else "") + ")", "",
              "| SNR (dB) | method | " + " | ".join(_LABELS[k] for k in keys) + " |",
              "|---|---|" + "---|" * len(keys)]
     for snr, row in result["table"].items():
