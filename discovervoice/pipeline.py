@@ -509,7 +509,7 @@ def score_cover(result: CoverResult, voice_clips: list[str | os.PathLike], *, tr
                          mos=DNSMOS(), baselines=("source",), progress=progress)
     scores: dict[str, Any] = {"speaker_similarity_original": s.similarity["source"],
                               "speaker_similarity_converted": s.similarity["converted"]}
-    scores.update({f"f0_{k}": v for k, v in s.f0.items()})
+    scores.update({k if k.startswith("f0_") else f"f0_{k}": v for k, v in s.f0.items()})
     scores.update({f"original_{k}": v for k, v in s.mos["source"].items()})
     scores.update({f"converted_{k}": v for k, v in s.mos["converted"].items()})
     return scores

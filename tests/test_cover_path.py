@@ -166,3 +166,25 @@ def test_make_cover_separates_when_no_stems_are_given(voice, song, separations, 
     assert len(separations) == 1
     assert r["cover"].shape == mix.shape and r["vocals_path"] == tmp_path / "v.wav"
     _assert_cover_files(r["path"], r["vocals_path"], song)
+
+
+def test_score_cover_names_its_metrics_once_and_scores_an_unchanged_vocal_as_itself(tmp_path):
+    """The studio report's scores: an identity "conversion" follows the original's pitch
+    (raw pitch accuracy ~1, RMSE ~0 cents) and is as similar to the user as the original is;
+    keys carry one ``f0_`` prefix (``f0_rmse_cents``, not ``f0_f0_rmse_cents``)."""
+    from discovervoice.testsignals import sung_phrase
+
+    x = sung_phrase([220.0, 247.0, 262.0, 294.0, 330.0], note_seconds=0.6)
+    orig, conv = tmp_path / "orig.wav", tmp_path / "conv.wav"
+    sf.write(orig, x, 16000)
+    sf.write(conv, x, 16000)
+    takes = []
+    for k, notes in enumerate(([196.0, 220.0, 247.0], [262.0, 247.0, 220.0])):
+        takes.append(tmp_path / f"take{k}.wav")
+        sf.write(takes[-1], sung_phrase(notes, note_seconds=0.8), 16000)
+    res = pipeline.CoverResult(cover=conv, converted_vocals=conv, accompaniment=orig, original_vocals=orig)
+    s = pipeline.score_cover(res, takes)
+    assert not any(k.startswith("f0_f0_") for k in s) and "f0_rmse_cents" in s
+    assert s["f0_raw_pitch_accuracy"] > 0.95 and s["f0_rmse_cents"] < 10
+    assert abs(s["speaker_similarity_converted"] - s["speaker_similarity_original"]) < 1e-4
+    assert s["converted_dnsmos_ovrl"] == pytest.approx(s["original_dnsmos_ovrl"], abs=1e-3)
