@@ -89,6 +89,23 @@ CAM++), ``dguard``, ``daudio``, ``speaker-encoder-pipeline`` and ``whisper-speak
 wheels of 6-125 KB of code (``dguard`` 1.1 MB, also without weights): their models come
 from elsewhere; ``polyvoice`` is an sdist whose build needs crates.io.
 
+*Adapting GE2E with other people's speech* (issue 16, tried and not kept). Speakers in
+neither group: the Dutch Fish Fillets voice acting (``fillets-ng-data-nl``, GPL-2+; 5
+characters with >= 10 lines), the Asterisk prompt voices (``asterisk-core-sounds-{en,es,fr,
+it,ru}-wav``, ``asterisk-prompt-it-menardi-wav``, CC-BY-SA-3.0; 5 speakers, 8 kHz), the
+LibriVox reader of ``pocketsphinx-testdata`` (GPL-2+) and the 64 non-reserved corpus voices
+(spoken ``train`` clips). (a) resemblyzer's LSTM fine-tuned with the GE2E softmax loss (Wan
+et al. 2018, exclusive centroids; Adam, lr 1e-5 to 1e-4, 6 real + 6 corpus speakers x 5
+one-window utterances of 1-4 s per step, one CPU thread): with the true turns the
+calibration count rose from 40 to 42-43/48 after 50-100 steps at lr 5e-5 (pair AUC 0.983 ->
+0.987; lr 1e-5: 40-41), but on prep's default path (gate off, tree cut re-chosen: 0.38)
+seeds 0+1 gave 38-39/48 against 39/48 and DER 9.5-9.7% against 10.3%, and seeds 2+3
+(``--no-separate``, not used in the choice) 34/48 against 36/48, DER 13.7% against 13.0%.
+(b) WCCN of the same speakers' turn embeddings (regularised, with or without centring,
+alone or with the calibration speakers outside the conversation): true-turn count 40 ->
+41/48 at best. (c) a distance term for the turns' median F0 (pyworld DIO): no gain (one
+speaker's turns differ by up to 0.64 octave, 90th percentile).
+
 Speakers are named ``spk0``, ``spk1``... in order of first appearance.
 """
 
