@@ -100,7 +100,9 @@ one-window utterances of 1-4 s per step, one CPU thread): with the true turns th
 calibration count rose from 40 to 42-43/48 after 50-100 steps at lr 5e-5 (pair AUC 0.983 ->
 0.987; lr 1e-5: 40-41), but on prep's default path (gate off, tree cut re-chosen: 0.38)
 seeds 0+1 gave 38-39/48 against 39/48 and DER 9.5-9.7% against 10.3%, and seeds 2+3
-(``--no-separate``, not used in the choice) 34/48 against 36/48, DER 13.7% against 13.0%.
+(``--no-separate``, not used in the choice) 34/48 against 36/48, DER 13.7% against 13.0%;
+without the 8-kHz voices no true-turn gain (40-41/48), and the fine-tuned and the wheel's
+embeddings concatenated no more than the fine-tuned alone (42/48).
 (b) WCCN of the same speakers' turn embeddings (regularised, with or without centring,
 alone or with the calibration speakers outside the conversation): true-turn count 40 ->
 41/48 at best. (c) a distance term for the turns' median F0 (pyworld DIO): no gain (one
