@@ -176,8 +176,11 @@ _FILLETS_SEX = {"m": "female", "v": "male"}
 def recorded_voices(min_files: int = 20) -> list[Voice]:
     """Speakers of the Czech Fish Fillets NG voice acting with >= ``min_files`` lines.
 
-    The hero fish (``m``: small fish, ``v``: big fish) are the same actors in every
-    level; other characters are grouped by level and speaker code.
+    The hero fish (``m``: small fish, Gabriela Pyšná; ``v``: big fish, Vít Musil) are the
+    same actors in every level; other characters are grouped by level and speaker code. The
+    game's credits (``images/menu/credits.png``) name one more voice actor (Jaroslav Tuček) and
+    six team members for the other voices, with no per-character list: two such characters
+    may be one person.
     """
     if not FILLETS_SOUND_DIR.is_dir():
         return []
