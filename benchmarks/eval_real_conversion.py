@@ -45,11 +45,9 @@ missing). ``--grid`` scores several conversion settings in one run, e.g.
 ``subframes`` (:data:`discovervoice.convert.world.SYNTH_SUBFRAMES`, 1 = plain WORLD
 synthesis on 10 ms frames) and ``auto_step`` (the automatic shift's grid: 12 = octaves,
 1 = the nearest semitone to the target's median pitch; ``--auto-step``) and
-``envelope_rate`` (the envelope retrieval of :mod:`discovervoice.convert.world`, 0 = off),
-``f0_sharpen`` and ``voiced_extend`` (the rendered F0 of
-:func:`discovervoice.convert.world.render_f0`, 0 = off) are settings too. Voices trained before
-the post-filter or the envelope retrieval get their data from their cached features
-(:func:`discovervoice.convert.voice.add_postfilter_stats`).
+``envelope_rate`` (the envelope retrieval of :mod:`discovervoice.convert.world`, 0 = off)
+are settings too. Voices trained before the post-filter or the envelope retrieval get their
+data from their cached features (:func:`discovervoice.convert.voice.add_postfilter_stats`).
 
 Usage (one thread, about 10 minutes per new voice on the shared machine)::
 
@@ -124,8 +122,7 @@ def split_target(voice, train_seconds: float, n_ref: int, clip_seconds: float, s
 
 
 #: Settings that are not arguments of ``convert``: module constants and the shift's grid.
-MODULE_SETTINGS = ("gv_strength", "outlier_cents", "subframes", "auto_step", "envelope_rate", "f0_sharpen",
-                   "voiced_extend")
+MODULE_SETTINGS = ("gv_strength", "outlier_cents", "subframes", "auto_step", "envelope_rate")
 
 
 def _value(key: str, text: str):
@@ -276,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 rms_mix_rate=a.rms_mix_rate,
                 gv_strength=world.GV_STRENGTH if a.gv_strength is None else a.gv_strength,
                 outlier_cents=F0.OUTLIER_CENTS, subframes=world.SYNTH_SUBFRAMES, auto_step=a.auto_step,
-                envelope_rate=world.ENVELOPE_RATE, f0_sharpen=world.F0_SHARPEN,
-                voiced_extend=world.VOICED_EXTEND)
+                envelope_rate=world.ENVELOPE_RATE)
     results = []
     settings = [dict(base, **{k: _value(k, v) for k, v in (kv.split("=", 1) for kv in s.split(","))})
                 for s in a.setting] or _settings(a.grid, base)
@@ -289,7 +285,6 @@ def main(argv: list[str] | None = None) -> int:
                 conv_kw = {k2: v2 for k2, v2 in st.items() if k2 not in MODULE_SETTINGS}
                 F0.OUTLIER_CENTS = st["outlier_cents"]
                 world.SYNTH_SUBFRAMES = int(st["subframes"])
-                world.F0_SHARPEN, world.VOICED_EXTEND = float(st["f0_sharpen"]), int(st["voiced_extend"])
                 # the shift convert(..., auto_octave=True, auto_step=...) would choose
                 k = octave_shift(x, voice, st["f0_method"], step=int(st["auto_step"]))
                 if voice.kind == "world":

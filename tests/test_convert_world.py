@@ -74,48 +74,6 @@ def test_subframe_synthesis_keeps_the_pitch_to_the_end_of_a_voiced_run():
     np.testing.assert_allclose(W.upsample_frames(np.array([[0.0], [4.0]]), 4)[:, 0], [0, 1, 2, 3, 4, 4, 4, 4])
 
 
-def test_render_f0_sharpens_voiced_runs_and_extends_their_edges():
-    f0 = np.array([0, 0, 0, 100, 110, 121, 0, 0, 0, 0, 0, 200, 0, 0, 0], dtype=float)
-    np.testing.assert_array_equal(W.render_f0(f0, sharpen=0, extend=0), f0)
-    # log-linear inside a run: unchanged; each edge moves away from its neighbour by a / 4
-    # of the step (the missing neighbour stands in as the edge itself)
-    sh = W.render_f0(f0, sharpen=1.0, extend=0)
-    np.testing.assert_allclose(sh[[3, 4, 5, 11]], [100 / 1.1 ** 0.25, 110, 121 * 1.1 ** 0.25, 200], rtol=1e-9)
-    assert np.all(sh[f0 == 0] == 0)
-    # two frames more at both ends, edge F0 held; the 5-frame gap is shared (2 + 2, one left)
-    ex = W.render_f0(f0, sharpen=0, extend=2)
-    np.testing.assert_array_equal(ex, [0, 100, 100, 100, 110, 121, 121, 121, 0, 200, 200, 200, 200, 200, 0])
-    # a 3-frame gap: the middle frame goes to the earlier run
-    np.testing.assert_array_equal(W.render_f0(np.array([100.0, 0, 0, 0, 200]), sharpen=0, extend=2),
-                                  [100, 100, 100, 200, 200])
-    np.testing.assert_array_equal(W.render_f0(np.zeros(5)), np.zeros(5))
-
-
-def test_rendered_f0_is_followed_closer_on_real_speech():
-    """WORLD renders a real speaker's Harvest track on the speaker's own envelopes with a
-    periodic excitation (as the voices predict); Harvest on the result follows the source's
-    track closer (octave-free, 50 cents) when the rendered F0 is sharpened and its voiced runs
-    lengthened (:func:`render_f0`): tracking smooths the contour once on the source and again
-    on the synthesis, and misreads the edge frames of a run that stops dead."""
-    import pytest
-
-    from discovervoice import audio as dva
-    from discovervoice.corpus.voices import KLETTRES_DIR
-    from discovervoice.eval.f0 import f0_contour, f0_metrics
-
-    files = sorted((KLETTRES_DIR / "fr" / "syllab").glob("*.ogg"))[:6]
-    if len(files) < 6:
-        pytest.skip("klettres-data not installed")
-    x = np.concatenate([np.r_[dva.load(f, SR, 1)[0], np.zeros(SR // 5, np.float32)] for f in files])
-    f0 = F.extract_f0(x, "harvest")
-    mcep, bap = W.analyze(x, SR, f0, order=24)
-    bap[f0 > 0] = -60.0
-    ref = f0_contour(x, SR)
-    acc = [f0_metrics(ref, f0_contour(W.synthesize(mcep, bap, f, SR), SR))["raw_chroma_accuracy"]
-           for f in (f0, W.render_f0(f0))]
-    assert acc[1] > acc[0] + 0.02, acc
-
-
 def test_world_net_shapes_and_voice_prediction():
     net = W.build_world_net(in_dim=6 + 2, out_dim=25 + W.n_bap(SR), channels=16, n_layers=2)
     out = net(torch.zeros(2, 8, 50))

@@ -65,42 +65,6 @@ content features or with log F0 added were worse. Confirmed once on the evaluati
 6.80 -> 6.89 dB, cut 2.09; similarity 0.70 -> 0.80 of the gap). Numbers and commands:
 ``weights/dv-voice-jp1.md``.
 
-**Rendered F0** (:func:`render_f0`, used by :meth:`WorldVoice.synthesize`; the network still gets
-the source F0 as it is): on real speakers, octave-free pitch following (Harvest on the converted
-clip against Harvest on the source, ``benchmarks/eval_real_conversion.py``) lost ~14 % of the dev
-target's voiced frames, and the F0 fed to the synthesizer was not the cause (0.99 against the
-source's track): WORLD renders that track exactly, but Harvest does not read it back. The lost
-frames are where the source's track moves fast (over 100 cents per 10 ms frame: 80 % of the errors,
-25-80 % wrong there against 3 % where it moves under 50) and the first and last frame of every
-voiced run (65 % wrong); the output was voiced there (voicing recall 0.998), there was no time lag,
-and neither the aperiodicity (voiced bands -6 to -24 dB, capped at -60 dB), the GV post-filter, the
-envelope retrieval nor ``rms_mix_rate`` moved it by more than 0.007. Harvest low-passes its contour
-(a zero-lag Butterworth filter, ``SmoothF0Contour`` in WORLD's ``harvest.cpp``), so the synthesis
-of a Harvest track, tracked again, is smoothed twice; and at the ends of a rendered voiced run,
-which stops dead half-way between frames, Harvest misreads even a steady tone (a 120 Hz run: 117
-and 115 Hz at its first and last frame). So the rendered track is (a) sharpened within each voiced
-run, ``log f + F0_SHARPEN * (log f - s)`` with ``s`` the ``[1/4, 1/2, 1/4]`` average (the first
-step of undoing a smoothing), and (b) each voiced run is rendered :data:`VOICED_EXTEND` frames (20
-ms) longer at both ends with its edge F0 held; the envelope and aperiodicity of those frames stay
-the predicted unvoiced ones, so the extension is a pulse train under the same envelope. Chosen on
-the dev target with 8 clips per source (29 conversions, harness caching the sources' F0 and content
-features): pitch following 0.861 -> sharpening alone 0.892 (strength 0.5 / 1 / 1.5: 0.879 / 0.892 /
-0.885; a Butterworth 20 Hz smoother 0.882 / 0.891 at 0.5 / 1), extension alone 0.878, both
-**0.918** (extension 3: 0.919; sharpening 0.5 with extension 2: 0.907); judged by FCPE contours on
-both sides instead of Harvest, 0.686 -> 0.689 (no loss to another tracker). Sharpening the
-network's F0 input as well gave the same (0.889 against 0.892). On 12 conversions (sharpening alone
-0.890, both 0.918): holding the edge frame's aperiodicity (and envelope) in the extension 0.920
-(0.925), not kept as it changes the predicted envelope; a closed loop that re-tracks the synthesis
-with Harvest and corrects the F0 by the ratio, instead of (a) and (b), 0.895 (two passes 0.893),
-each pass another synthesis and Harvest run. WORLD analysis/synthesis of the same 12 dev clips with
-their own envelopes and aperiodicity: 0.800 -> 0.825. With ``benchmarks/eval_real_conversion.py``
-(12 dev conversions): 0.862 -> **0.916**, similarity gap closed 0.457 -> 0.461, DNSMOS 2.78 -> 2.74
-(sources 2.33). Confirmed once on the evaluation targets: 0.890 -> **0.927** (fillets-m 0.914 ->
-0.958, fillets-v 0.866 -> 0.896), gap 0.542 -> 0.541, DNSMOS 2.85 -> 2.80 (sources 2.68); synthetic
-evaluation A keeps its targets (MCD 6.89 -> 6.90 dB, cut 2.08; similarity 0.80 of the gap; raw
-pitch accuracy 0.978 -> 0.982; DNSMOS 2.54 -> 2.52). Numbers and commands:
-``weights/dv-voice-jp1.md``.
-
 Libraries: pyworld (CheapTrick, D4C, synthesis), pysptk (``sp2mc`` / ``mc2sp``), torch,
 faiss (envelope retrieval).
 """
@@ -127,11 +91,6 @@ GV_MIN_FRAMES = 50
 ENVELOPE_RATE = 1.0
 #: Retrieval key: the z-scored mel-cepstral coefficients ``c1..c{ENVELOPE_KEY_ORDER}``.
 ENVELOPE_KEY_ORDER = 8
-#: Unsharp-mask strength on the log F0 that a voice renders (:func:`render_f0`; 0 = off).
-F0_SHARPEN = 1.0
-#: Frames by which a voice renders each voiced run longer at both ends, edge F0 held
-#: (:func:`render_f0`; 0 = off).
-VOICED_EXTEND = 2
 
 
 def n_bap(sample_rate: int) -> int:
@@ -276,49 +235,6 @@ def synthesize(mcep: np.ndarray, bap: np.ndarray, f0: np.ndarray, sample_rate: i
         factor = 1
     y = pyworld.synthesize(f, sp, ap, sample_rate, FRAME_PERIOD_MS / factor)
     return y.astype(np.float32)
-
-
-def render_f0(f0: np.ndarray, sharpen: float | None = None, extend: int | None = None) -> np.ndarray:
-    """The F0 track a voice renders for an utterance (module docstring, "Rendered F0").
-
-    Args:
-        f0: ``ndarray[N]`` in Hz at 10 ms frames (0 = unvoiced), the (transposed) source F0.
-        sharpen: unsharp-mask strength ``a`` on log F0 within each voiced run:
-            ``log f + a * (log f - s)``, ``s`` = the ``[1/4, 1/2, 1/4]`` average of the frame
-            and its neighbours, an edge frame standing in for its missing neighbour (default
-            :data:`F0_SHARPEN`; 0 = unchanged).
-        extend: each voiced run is lengthened by up to this many unvoiced frames at both
-            ends, holding the run's edge F0 (after sharpening); an unvoiced frame between
-            two runs takes the nearer run's edge (the earlier one on a tie). Default
-            :data:`VOICED_EXTEND`; 0 = unchanged.
-
-    Returns:
-        ``ndarray[float64, N]`` in Hz.
-    """
-    f = np.asarray(f0, dtype=np.float64)
-    a = float(F0_SHARPEN if sharpen is None else sharpen)
-    e = int(VOICED_EXTEND if extend is None else extend)
-    n = len(f)
-    v = f > 0
-    if n == 0 or not v.any():
-        return f.copy()
-    out = f.copy()
-    if a:
-        lf = np.log(np.where(v, f, 1.0))
-        prev = np.where(np.r_[False, v[:-1]], np.r_[lf[:1], lf[:-1]], lf)
-        nxt = np.where(np.r_[v[1:], False], np.r_[lf[1:], lf[-1:]], lf)
-        out[v] = np.exp(lf + a * 0.25 * (2.0 * lf - prev - nxt))[v]
-    if e > 0:
-        i = np.arange(n)
-        left = np.maximum.accumulate(np.where(v, i, -n - e - 1))
-        right = np.minimum.accumulate(np.where(v, i, 2 * n + e + 1)[::-1])[::-1]
-        dl, dr = i - left, right - i
-        take_left = ~v & (dl <= e) & (dl <= dr)
-        take_right = ~v & (dr <= e) & (dr < dl)
-        fixed = out.copy()
-        out[take_left] = fixed[left[take_left]]
-        out[take_right] = fixed[right[take_right]]
-    return out
 
 
 def build_world_net(in_dim: int, out_dim: int, channels: int = 192, n_layers: int = 6, kernel_size: int = 5,
@@ -527,7 +443,6 @@ class WorldVoice:
         return y[:, : self.order + 1], y[:, self.order + 1:]
 
     def synthesize(self, content: np.ndarray, f0: np.ndarray, **_: Any) -> np.ndarray:
-        """Content ``[T, D]`` + F0 ``[T]`` (Hz) -> ``ndarray[float32, ~T * sample_rate / 100]``:
-        the features predicted on ``f0`` (:meth:`predict`), rendered on :func:`render_f0` of it."""
+        """Content ``[T, D]`` + F0 ``[T]`` (Hz) -> ``ndarray[float32, ~T * sample_rate / 100]``."""
         mcep, bap = self.predict(content, f0)
-        return synthesize(mcep, bap, render_f0(f0[: len(mcep)]), self.sample_rate)
+        return synthesize(mcep, bap, np.asarray(f0[: len(mcep)], dtype=np.float64), self.sample_rate)
