@@ -28,6 +28,7 @@ from typing import Any, Callable
 import gradio as gr  # the app's toolkit; module-level so handlers can be annotated gr.Request
 
 from discovervoice import pipeline
+from discovervoice.convert.f0 import DEFAULT_F0_METHOD
 from discovervoice.errors import DiscoverVoiceError, StageUnavailableError
 from discovervoice.workspace import Workspace, default_root, safe_name, served_by_default, sweep
 
@@ -427,7 +428,7 @@ def _cover_tab(tab: _Tab, voice_tab: _VoiceTab) -> None:
                 transpose = gr.Slider(-12, 12, value=0, step=1, label="Transpose (semitones)")
                 index_rate = gr.Slider(0, 1, value=0.75, step=0.05, label="Index rate")
                 protect = gr.Slider(0, 0.5, value=0.33, step=0.01, label="Protect (consonants, breaths)")
-                f0_method, f0_options = _model_picker("F0 method (pitch tracker)", pipeline.f0_choices, "harvest",
+                f0_method, f0_options = _model_picker("F0 method (pitch tracker)", pipeline.f0_choices, DEFAULT_F0_METHOD,
                                                       "cover-f0")
                 cover_btn = gr.Button("Make the cover", variant="primary", elem_id="cover-run")
         if tab.examples:

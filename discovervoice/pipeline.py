@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from discovervoice import audio
+from discovervoice.convert.f0 import DEFAULT_F0_METHOD
 from discovervoice.errors import DataError, DiscoverVoiceError
 from discovervoice.progress import Progress
 
@@ -357,7 +358,7 @@ class CoverResult:
 
 def cover(song: str | os.PathLike, voice_model: str | os.PathLike, out_dir: str | os.PathLike, *,
           separation_model: str = "default", transpose: float = 0.0, index_rate: float = 0.75,
-          protect: float = 0.33, f0_method: str = "harvest", stems: SeparationResult | None = None,
+          protect: float = 0.33, f0_method: str = DEFAULT_F0_METHOD, stems: SeparationResult | None = None,
           limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None) -> CoverResult:
     """Sing a song's vocal line in a trained voice and remix it with the accompaniment.
 
@@ -518,7 +519,7 @@ def score_cover(result: CoverResult, voice_clips: list[str | os.PathLike], *, tr
 def run_main_job(song: str | os.PathLike, voice_clips: list[str | os.PathLike], out_dir: str | os.PathLike, *,
                  voice_model: str | os.PathLike | None = None, separation_model: str = "default",
                  classifier: str = "default", steps: int | None = None, transpose: float = 0.0,
-                 index_rate: float = 0.75, protect: float = 0.33, f0_method: str = "harvest",
+                 index_rate: float = 0.75, protect: float = 0.33, f0_method: str = DEFAULT_F0_METHOD,
                  top_k: int = 5, progress: Progress | None = None) -> dict[str, Any]:
     """Song + the user's voice -> stems, singer ranking, voice model, cover, scores, report.
 

@@ -7,7 +7,7 @@ import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from discovervoice.convert.f0 import METHODS as F0_METHODS
+    from discovervoice.convert.f0 import DEFAULT_F0_METHOD, METHODS as F0_METHODS
 
     p = sub.add_parser(
         "studio", help="the main job: song + your voice -> stems, singers, voice model, cover, scores",
@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transpose", type=float, default=0.0, help="semitones")
     p.add_argument("--index-rate", type=float, default=0.75)
     p.add_argument("--protect", type=float, default=0.33)
-    p.add_argument("--f0-method", default="harvest", choices=F0_METHODS)
+    p.add_argument("--f0-method", default=DEFAULT_F0_METHOD, choices=F0_METHODS,
+                   help="pitch tracker of the conversion (default %(default)s)")
     p.add_argument("--force", action="store_true", help="write into an existing output folder")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_studio)

@@ -192,3 +192,18 @@ def test_rmvpe_checkpoint_built_in_test_loads_and_decodes(tmp_path):
     torch.save({"foo": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(WeightsError, match="not an RMVPE"):
         F.load_rmvpe(tmp_path / "other.pt")
+
+
+def test_fcpe_reads_a_tone_above_full_scale_like_the_same_tone_below_it(capsys):
+    """Recordings joined or mixed can exceed [-1, 1]; FCPE's mel front end wants [-1, 1]
+    (torchfcpe prints an error for samples below -1). The F0 must not depend on the scale."""
+    from discovervoice.convert import f0 as F
+    from discovervoice.testsignals import harmonic_tone
+
+    x = harmonic_tone(220.0, 1.0, 16000, amplitude=0.5).astype(np.float32)
+    quiet, loud = F.extract_f0(x, "fcpe"), F.extract_f0(x * 3.0, "fcpe")
+    assert "error" not in capsys.readouterr().out
+    v = (quiet > 0) & (loud > 0)
+    assert v.mean() > 0.8
+    assert np.max(np.abs(1200 * np.log2(loud[v] / quiet[v]))) < 20
+    assert abs(1200 * np.log2(np.median(loud[v]) / 220.0)) < 50

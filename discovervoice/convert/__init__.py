@@ -11,7 +11,7 @@ Public API (imported lazily, so ``import discovervoice.convert`` stays light)::
 
     from discovervoice.convert import train_voice, VoiceModel, convert, make_cover
     voice = train_voice("my_voice/", "voices/me")          # or VoiceModel.load("model.pth")
-    out = convert(audio, 44100, voice, transpose=0, f0_method="harvest",
+    out = convert(audio, 44100, voice, transpose=0, f0_method="fcpe",
                   index_rate=0.75, protect=0.33, rms_mix_rate=0.25)   # ndarray[1, T] at voice.sample_rate
     make_cover("song.wav", voice, "cover.wav")
 """

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from discovervoice.convert.f0 import DEFAULT_F0_METHOD
 from discovervoice.errors import AudioError, DiscoverVoiceError
 from discovervoice.progress import Progress
 
@@ -57,7 +58,7 @@ def _voice(voice: Any):
     return voice if isinstance(voice, VoiceModel) else VoiceModel.load(voice)
 
 
-def convert_segment(audio16k: np.ndarray, voice: Any, *, transpose: float = 0.0, f0_method: str = "harvest",
+def convert_segment(audio16k: np.ndarray, voice: Any, *, transpose: float = 0.0, f0_method: str = DEFAULT_F0_METHOD,
                     index_rate: float = 0.75, protect: float = 0.33, rms_mix_rate: float = 0.25,
                     filter_radius: int = 3, auto_octave: bool = False, f0: np.ndarray | None = None,
                     content: np.ndarray | None = None, return_f0: bool = False):
@@ -102,7 +103,7 @@ def convert_segment(audio16k: np.ndarray, voice: Any, *, transpose: float = 0.0,
     return (y, f0_t) if return_f0 else y
 
 
-def octave_shift(audio16k: np.ndarray, voice: Any, f0_method: str = "harvest", transpose: float = 0.0,
+def octave_shift(audio16k: np.ndarray, voice: Any, f0_method: str = DEFAULT_F0_METHOD, transpose: float = 0.0,
                  filter_radius: int = 3, step: int = 12) -> int:
     """The whole-input shift of ``convert(..., auto_octave=True)``: a multiple of ``step``
     semitones (12: whole octaves) that brings the input's median F0 (after ``transpose``)
@@ -171,7 +172,7 @@ def join_chunks(pieces: list[np.ndarray], starts: list[int], total: int, fade: i
     return np.divide(out, np.maximum(weight, 1e-8, out=weight), out=out)
 
 
-def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 0, f0_method: str = "harvest",
+def convert(audio: np.ndarray, sample_rate: int, voice: Any, transpose: float = 0, f0_method: str = DEFAULT_F0_METHOD,
             index_rate: float = 0.75, protect: float = 0.33, rms_mix_rate: float = 0.25,
             progress: Progress | None = None, *, filter_radius: int = 3, auto_octave: bool = False,
             auto_step: int = 12, chunk_seconds: float = 30.0, context_seconds: float = 1.0,
@@ -307,7 +308,7 @@ def separate_stems(mix: np.ndarray, sample_rate: int, *, separator: Any = None,
 
 def make_cover(song: str | Path | np.ndarray, voice: Any, out: str | Path | None = None, *,
                sample_rate: int | None = None, transpose: float = 0, key_shift_accompaniment: bool = False,
-               f0_method: str = "harvest", index_rate: float = 0.75, protect: float = 0.33,
+               f0_method: str = DEFAULT_F0_METHOD, index_rate: float = 0.75, protect: float = 0.33,
                rms_mix_rate: float = 0.25, auto_octave: bool = False, separator: Any = None,
                separation_model: str = "default", stems: dict[str, np.ndarray] | None = None,
                vocals_out: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from discovervoice.progress import tqdm_bar
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from discovervoice.convert.f0 import METHODS
+    from discovervoice.convert.f0 import DEFAULT_F0_METHOD, METHODS
 
     voice = subparsers.add_parser("voice", help="train voices for conversion")
     vsub = voice.add_subparsers(dest="voice_command", metavar="VOICE_COMMAND")
@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "pretrained base when it resolves (GPU recommended)")
     t.add_argument("--content", default=None,
                    help="content encoder (registry name or path; default dv-content-ppg, hubert_base_rvc for rvc)")
-    t.add_argument("--f0-method", default="harvest", choices=METHODS)
+    t.add_argument("--f0-method", default="harvest", choices=METHODS,
+                   help="F0 method for the training audio (default %(default)s)")
     t.add_argument("--sample-rate", type=int, default=None, help="output rate in Hz (default 16000/24000)")
     t.add_argument("--steps", type=int, default=1500, help="maximum steps (early stopping may end sooner)")
     t.add_argument("--denoise", action="store_true", help="denoise with discovervoice.enhance first")
@@ -63,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("corpus", type=Path, help="corpus folder with parallel/<split>/{sets,voices}")
     e.add_argument("--voices", type=Path, required=True, help="folder of trained voices (missing ones are trained)")
     e.add_argument("--split", default="test")
-    e.add_argument("--f0-method", default="harvest", choices=METHODS)
+    e.add_argument("--f0-method", default=DEFAULT_F0_METHOD, choices=METHODS,
+                   help="F0 method of the conversions (default %(default)s)")
     e.add_argument("--index-rate", type=float, default=0.75)
     e.add_argument("--protect", type=float, default=0.33)
     e.add_argument("--rms-mix-rate", type=float, default=0.25)
@@ -99,9 +101,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _conv_args(p: argparse.ArgumentParser, methods: tuple[str, ...]) -> None:
+    from discovervoice.convert.f0 import DEFAULT_F0_METHOD
+
     p.add_argument("--transpose", type=float, default=0, help="semitones (+12 = one octave up)")
     p.add_argument("--auto-octave", action="store_true", help="add whole octaves into the voice's range")
-    p.add_argument("--f0-method", default="harvest", choices=methods)
+    p.add_argument("--f0-method", default=DEFAULT_F0_METHOD, choices=methods,
+                   help="pitch tracker (default %(default)s: the most accurate here on real voices)")
     p.add_argument("--index-rate", type=float, default=0.75)
     p.add_argument("--protect", type=float, default=0.33)
     p.add_argument("--rms-mix-rate", type=float, default=0.25)

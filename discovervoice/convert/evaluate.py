@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from discovervoice.convert.f0 import DEFAULT_F0_METHOD
 from discovervoice.errors import DataError
 from discovervoice.progress import Progress
 
@@ -89,7 +90,7 @@ def speaker_probe_report(voice_dirs: list[Path], content: str, clips_per_voice: 
 
 
 def evaluate_parallel(corpus: str | Path, voices_dir: str | Path, *, split: str = "test",
-                      f0_method: str = "harvest", index_rate: float = 0.75, protect: float = 0.33,
+                      f0_method: str = DEFAULT_F0_METHOD, index_rate: float = 0.75, protect: float = 0.33,
                       rms_mix_rate: float = 0.25, train_kwargs: dict | None = None, max_sets: int | None = None,
                       out_dir: str | Path | None = None, mos: bool = True, progress: Progress | None = None) -> dict:
     """Run the evaluation described in the module docstring.
