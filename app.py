@@ -176,6 +176,23 @@ def _voice_names(ws: Workspace | None) -> list[str]:
                   if d.is_dir() and not d.name.startswith(".") and (d / "voice.json").is_file())
 
 
+def _demo_voices() -> list[str]:
+    """The shipped ready-made voices (registry models of task ``voice`` whose folder ships in
+    ``weights/``, e.g. ``dv-voice-jp1``): the Cover tab offers them after the session's own
+    voices, so a cover can be made before training one."""
+    from discovervoice import weights
+
+    return sorted(n for n, spec in weights.registry().items()
+                  if spec.task == "voice" and spec.shipped and (weights.SHIPPED_DIR / spec.shipped).is_dir())
+
+
+def _cover_voices(ws: Workspace | None) -> list[str]:
+    """The Cover tab's choices: the session's voices, then the shipped demo voices (a session
+    voice of the same name wins)."""
+    own = _voice_names(ws)
+    return own + [d for d in _demo_voices() if d not in own]
+
+
 def _examples(args: argparse.Namespace) -> dict[str, Path] | None:
     """Example inputs made on first run by the corpus builder (None without its tools)."""
     if args.no_examples:
@@ -401,9 +418,9 @@ def _voice_tab(tab: _Tab) -> _VoiceTab:
                 return "Training cancelled — no voice was saved.", gr.update(), gr.update(), ws
             except Exception as exc:
                 raise _friendly(exc) from None
-            names = _voice_names(ws)
-            chosen = gr.update(choices=names, value=model.name)
-            return f"Voice model **{model.name}** is ready — it is selected on the Cover tab.", chosen, chosen, ws
+            mine = gr.update(choices=_voice_names(ws), value=model.name)
+            for_cover = gr.update(choices=_cover_voices(ws), value=model.name)
+            return f"Voice model **{model.name}** is ready — it is selected on the Cover tab.", mine, for_cover, ws
 
         def on_cancel(request: gr.Request):
             sessions.cancel_event(request, reset=False).set()
@@ -423,7 +440,8 @@ def _cover_tab(tab: _Tab, voice_tab: _VoiceTab) -> None:
         with gr.Row():
             cover_song = gr.Audio(label="Song", type="filepath", sources=["upload"], elem_id="cover-song")
             with gr.Column():
-                cover_voice = gr.Dropdown([], label="Voice model (from “My voice”)", elem_id="cover-voice")
+                cover_voice = gr.Dropdown(_demo_voices(), label="Voice model (from “My voice”, or a demo voice)",
+                                          elem_id="cover-voice")
                 refresh = gr.Button("Refresh voice list", size="sm")
                 transpose = gr.Slider(-12, 12, value=0, step=1, label="Transpose (semitones)")
                 index_rate = gr.Slider(0, 1, value=0.75, step=0.05, label="Index rate")
@@ -445,16 +463,16 @@ def _cover_tab(tab: _Tab, voice_tab: _VoiceTab) -> None:
                                concurrency_id="heavy", api_name="train_voice")
 
         def on_refresh(ws):
-            return gr.update(choices=_voice_names(ws))
+            return gr.update(choices=_cover_voices(ws))
 
         refresh.click(on_refresh, [ws_state], [cover_voice], api_name="list_voices")
 
         def on_cover_tab(ws, trained, current):
             # a tab not yet shown can miss the training's update: offer the session's
             # voices on arrival, keeping a choice made here, else the one just trained
-            names = _voice_names(ws)
-            value = current if current in names else trained if trained in names else (
-                names[-1] if names else None)
+            own, names = _voice_names(ws), _cover_voices(ws)
+            value = current if current in names else trained if trained in own else (
+                own[-1] if own else names[0] if names else None)
             return gr.update(choices=names, value=value)
 
         cover_tab.select(on_cover_tab, [ws_state, voice_tab.voice_list, cover_voice], [cover_voice], queue=False)
@@ -463,12 +481,14 @@ def _cover_tab(tab: _Tab, voice_tab: _VoiceTab) -> None:
             if not path:
                 raise gr.Error("Upload a song first.")
             ws = sessions.get(ws, request)
-            if not voice or voice not in _voice_names(ws):
-                raise gr.Error("Choose one of your voice models (train one in “My voice”).")
+            own = _voice_names(ws)
+            if not voice or voice not in own + _demo_voices():
+                raise gr.Error("Choose one of your voice models (train one in “My voice”) or a demo voice.")
             _require_ready(f0_options, f0)
             try:
                 up = ws.import_upload(path, limits.max_upload_bytes)
-                res = pipeline.cover(up, ws.check(ws.path / "voices" / voice), ws.new_job("cover"),
+                model = ws.check(ws.path / "voices" / voice) if voice in own else voice  # a demo voice by name
+                res = pipeline.cover(up, model, ws.new_job("cover"),
                                      separation_model=tab.args.separation_model, transpose=float(tr),
                                      index_rate=float(ir), protect=float(pr), f0_method=f0,
                                      limits=limits, progress=_progress(progress))

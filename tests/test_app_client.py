@@ -92,10 +92,12 @@ def test_two_sessions_never_see_each_others_files(app_server, song):
     ws_a = app_server["sessions"] / after_a.pop()
     a_files = [p for p in ws_a.rglob("*.wav")]
     assert a_files, "session A wrote its stems into its workspace"
-    # B's voice list is its own (empty), and the server will not serve A's workspace files
+    # B's voice list is its own (nothing but the shipped demo voice), and the server will not
+    # serve A's workspace files
     listed = b.predict(api_name="/list_voices")
     choices = listed.get("choices", []) if isinstance(listed, dict) else listed
-    assert not choices
+    names = [c[0] if isinstance(c, (list, tuple)) else c for c in choices]
+    assert names == ["dv-voice-jp1"], names
     for f in a_files[:2]:
         url = app_server["url"] + "gradio_api/file=" + urllib.parse.quote(str(f))
         with pytest.raises(urllib.error.HTTPError) as e:
@@ -110,3 +112,19 @@ def test_bad_upload_is_a_readable_error(app_server, tmp_path):
         _client(app_server).predict(gradio_client.handle_file(str(bad)), "default", "two", api_name="/separate")
     msg = str(e.value)
     assert "not a readable audio file" in msg and "Traceback" not in msg
+
+
+def test_a_new_session_makes_a_cover_with_the_shipped_demo_voice(app_server, song):
+    """Before training anything, the Cover tab offers dv-voice-jp1; the cover it makes is the
+    song's length and not silent, and a name that is neither a session voice nor a demo is refused."""
+    c = _client(app_server)
+    out = c.predict(gradio_client.handle_file(str(song)), "dv-voice-jp1", 0, 0.75, 0.33, "fcpe",
+                    api_name="/cover")
+    mix, cover = audio.load(song, None), audio.load(_stem_path(out[0]), None)
+    assert abs(cover.shape[-1] / mix.shape[-1] - 1) < 0.01
+    assert audio.rms_db(cover) > -60
+    with pytest.raises(Exception) as e:
+        c.predict(gradio_client.handle_file(str(song)), "someone-elses-voice", 0, 0.75, 0.33, "fcpe",
+                  api_name="/cover")
+    msg = str(e.value)   # refused by the dropdown's own check or by the handler, readably
+    assert ("not in the list of choices" in msg or "demo voice" in msg) and "Traceback" not in msg
