@@ -31,6 +31,7 @@ import numpy as np
 
 from discovervoice.enhance import data as pairdata
 from discovervoice.enhance import metrics
+from discovervoice.errors import DataError
 from discovervoice.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,18 @@ def _method_fns(methods: Sequence[str], enhancer) -> dict[str, Callable[[np.ndar
         else:
             raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
     return fns
+
+
+def _keep(pairs: list, meta: dict, field: str, accept: Callable[[str], bool], none_left: str) -> list:
+    """The pairs whose manifest ``field`` (``""`` when missing) passes ``accept``.
+
+    Raises:
+        DataError: none does (``none_left`` names the filter).
+    """
+    kept = [p for p in pairs if accept(str((meta.get(p.name) or {}).get(field, "")))]
+    if not kept:
+        raise DataError(f"{none_left} (the {field} comes from the data set's manifest)")
+    return kept
 
 
 def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
@@ -89,20 +102,11 @@ def evaluate(data: str | Path, split: str = "test", *, enhancer=None,
     meta = pairdata.load_metadata(folder)
     if languages:
         keep = {lang.lower().split("-")[0] for lang in languages}
-        pairs = [p for p in pairs if str((meta.get(p.name) or {}).get("language", ""))
-                 .lower().split("-")[0] in keep]
-        if not pairs:
-            from discovervoice.errors import DataError
-
-            raise DataError(f"{folder}: no pairs in the languages {sorted(keep)} "
-                            "(the language comes from the data set's manifest)")
+        pairs = _keep(pairs, meta, "language", lambda v: v.lower().split("-")[0] in keep,
+                      f"{folder}: no pairs in the languages {sorted(keep)}")
     if speakers:
-        pairs = [p for p in pairs if str((meta.get(p.name) or {}).get("speaker", "")).startswith(tuple(speakers))]
-        if not pairs:
-            from discovervoice.errors import DataError
-
-            raise DataError(f"{folder}: no pairs by the speakers {list(speakers)} "
-                            "(the speaker comes from the data set's manifest)")
+        pairs = _keep(pairs, meta, "speaker", lambda v: v.startswith(tuple(speakers)),
+                      f"{folder}: no pairs by the speakers {list(speakers)}")
     pairs = pairs[: max_files or None]
     fns = _method_fns(methods, enhancer)
     rows: dict[float, dict[str, dict[str, list[float]]]] = defaultdict(
