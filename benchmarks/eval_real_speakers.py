@@ -1,7 +1,8 @@
 """Which-singer on real people: the gallery protocol of issue 16 on recorded speech.
 
 Every recorded speaker the corpus knows (``discovervoice.corpus.voices``: Czech voice
-acting of ``fillets-ng-data-cs``, native speakers of ``klettres-data``; GPL-2+) is added to
+acting of ``fillets-ng-data-cs``, native speakers of ``klettres-data``; GPL-2+; not the
+KLettres folders whose credits name two people, ``Voice.several_people``) is added to
 the classifier's gallery from ``--enrol`` clips of about ``--clip-seconds`` each (several
 recordings of the speaker joined with short pauses), then ``--queries`` other clips of
 each are ranked among **every** gallery singer (the model's own + the real people). Rows:
@@ -43,7 +44,8 @@ def real_speakers(which: str) -> list:
     from discovervoice.corpus.realsongs import DEV_SPEAKERS
     from discovervoice.corpus.voices import list_voices
 
-    voices = [v for v in list_voices() if v.kind == "recorded" and not v.reserved]
+    voices = [v for v in list_voices() if v.kind == "recorded" and not v.reserved
+              and not v.several_people]  # a folder credited to two people is not one speaker
     if which == "dev":
         return [v for v in voices if v.id in DEV_SPEAKERS]
     if which == "eval":

@@ -8,6 +8,7 @@ Both are installed by ``scripts/install-system-deps.sh``; without them the tests
 import numpy as np
 import pytest
 
+from discovervoice.corpus.voices import list_voices
 from discovervoice.prep import evaluate as E
 from discovervoice.prep.metrics import diarization_error_rate
 
@@ -213,6 +214,11 @@ def test_real_conversation_sets_are_disjoint_and_reproducible():
         pytest.skip("fillets-ng-data-cs / klettres-data are not installed")
     cal, ev = {v.id for v in groups["calibration"]}, {v.id for v in groups["evaluation"]}
     assert not cal & ev
+    # a KLettres folder that its credits give to two people is no one speaker
+    assert not any(v.several_people for g in groups.values() for v in g)
+    two = {v.id for v in list_voices(kinds=("recorded",)) if v.several_people}
+    if any(v.startswith("klettres-") for v in cal | ev):
+        assert {"klettres-pt-br", "klettres-es"} <= two and not two & (cal | ev)
     a = next(E.real_conversations("calibration", 1, speakers=(3,), music_share=0.0, seed=3))
     b = next(E.real_conversations("calibration", 1, speakers=(3,), music_share=0.0, seed=3))
     assert np.array_equal(a["mixture"], b["mixture"]) and len(set(a["voices"])) == 3

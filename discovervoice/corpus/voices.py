@@ -15,9 +15,9 @@ Kinds of voice (:attr:`Voice.kind`):
 ``recorded``
     Real human speech: Czech voice acting from ``fillets-ng-data-cs`` (GPL-2+), grouped by
     character (``fillets-*``), and the letters and syllables that native speakers recorded
-    for KDE KLettres (``klettres-data``, GPL-2+; one speaker per language folder is
-    assumed; ``en_GB`` and ``nn``, which may repeat the ``en`` and ``nb`` speakers, are
-    left out). Spoken clips are the recordings (KLettres: 5-9 syllables or letters in a
+    for KDE KLettres (``klettres-data``, GPL-2+; one voice per language folder; the
+    KLettres handbook credits two people for some folders, :attr:`Voice.credited`; ``en_GB``
+    and ``nn``, which may repeat the ``en`` and ``nb`` speakers, are left out). Spoken clips are the recordings (KLettres: 5-9 syllables or letters in a
     row); sung clips are WORLD resynthesis of their voiced segments onto a melody.
 
 Sex comes from espeak-ng's voice files (``gender`` line) for MBROLA voices.
@@ -52,6 +52,20 @@ FESTIVAL_LICENCE = {"ked_diphone": "festvox-kdlpc16k: free (Debian main, BSD-lik
 FILLETS_LICENCE = "fillets-ng-data-cs: GPL-2+ (Fish Fillets NG Czech voice acting)"
 KLETTRES_DIR = Path("/usr/share/klettres")
 KLETTRES_LICENCE = "klettres-data: GPL-2+ (KDE KLettres, letters and syllables by native speakers)"
+#: Who recorded each KLettres language folder, as the KLettres handbook's credits name them
+#: (``/usr/share/doc/HTML/en/klettres/index.docbook``, chapter "Credits and License"; the
+#: ``pt_BR`` names also head ``pt_BR/sounds.xml``). Folders not listed there are uncredited.
+KLETTRES_CREDITS = {
+    "pt_BR": ("Lindonjohnson Monte (father)", "Michelle Monte (child, 9 years)"),
+    "cs": ("Eva Mikulčíková",), "da": ("Erik Kjaer Pedersen",), "nl": ("Geert Stams",),
+    "en": ("Robert Wadley",), "fr": ("Ludovic Grossard",), "de": ("Helmut Kriege",),
+    "he": ("Assaf Gorgon",), "it": ("Pietro Pasotti",), "kn": ("Vikram Vincent",),
+    "nds": ("Manfred Wiese", "Sönke Dibbern"), "lg": ("John Magoye", "Cormac Lynch"),
+    "hi_ro": ("Vikas Kharat",), "es": ("Ana Belén Caballero", "Juan Pedro Paredes"),
+    "sk": ("Silvia Motyčková", "Jozef Říha"), "te": ("Pavithran Shakamuri",),
+}
+#: The hero fish of Fish Fillets NG and their actors (the game's credits).
+FILLETS_CREDITS = {"m": ("Gabriela Pyšná",), "v": ("Vít Musil",)}
 
 #: Singing range (MIDI low, high) by sex; unknown sex gets the union's middle.
 RANGES = {"male": (45, 67), "female": (57, 79), None: (50, 72)}
@@ -59,7 +73,8 @@ RANGES = {"male": (45, 67), "female": (57, 79), None: (50, 72)}
 
 @dataclass(frozen=True)
 class Voice:
-    """One voice (= one person).
+    """One voice: one person, except a recorded folder that its credits give to several
+    people (:attr:`several_people`).
 
     Attributes:
         id: stable id used in file names and manifests (``"mbrola-de2"``).
@@ -71,6 +86,8 @@ class Voice:
         licence, source: provenance for the manifest.
         espeak: espeak-ng voice that phonemizes for this database (mbrola only).
         path: database file (mbrola), festival voice name, or a folder of recordings.
+        credited: the people the package's credits name for these recordings (``()``:
+            not documented).
     """
 
     id: str
@@ -86,6 +103,14 @@ class Voice:
     path: str | None = None
     speaker_files: tuple[str, ...] = ()
     texts: tuple[str, ...] = ()
+    credited: tuple[str, ...] = ()
+
+    @property
+    def several_people(self) -> bool:
+        """The credits name more than one person for these recordings (a KLettres folder
+        recorded by a parent and child, or by two volunteers): not one speaker, so speaker
+        identity sets (which-singer, diarization) leave the voice out."""
+        return len(self.credited) > 1
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -200,7 +225,8 @@ def recorded_voices(min_files: int = 20) -> list[Voice]:
         low, high = RANGES[sex]
         out.append(Voice(f"fillets-{key}", "recorded", "cs", sex, False, low, high,
                          FILLETS_LICENCE, "Debian fillets-ng-data-cs",
-                         path=str(FILLETS_SOUND_DIR), speaker_files=tuple(files)))
+                         path=str(FILLETS_SOUND_DIR), speaker_files=tuple(files),
+                         credited=FILLETS_CREDITS.get(key, ())))
     return out
 
 
@@ -209,7 +235,8 @@ _SOUND_RE = re.compile(r'<sound\s+name="([^"]*)"\s+file="([^"]+)"')
 
 
 def klettres_voices(min_files: int = 20) -> list[Voice]:
-    """One voice per KLettres language folder with >= ``min_files`` recordings."""
+    """One voice per KLettres language folder with >= ``min_files`` recordings, with the
+    handbook's credits (:data:`KLETTRES_CREDITS`)."""
     if not KLETTRES_DIR.is_dir():
         return []
     out = []
@@ -229,7 +256,8 @@ def klettres_voices(min_files: int = 20) -> list[Voice]:
         code = lang.lower().replace("_", "-")
         out.append(Voice(f"klettres-{code}", "recorded", code, None, False, low, high,
                          KLETTRES_LICENCE, f"Debian klettres-data ({lang})",
-                         path=str(xml.parent), speaker_files=tuple(files), texts=tuple(texts)))
+                         path=str(xml.parent), speaker_files=tuple(files), texts=tuple(texts),
+                         credited=KLETTRES_CREDITS.get(lang, ())))
     return out
 
 

@@ -449,16 +449,18 @@ def real_speaker_groups() -> dict[str, list]:
     * ``evaluation``: every other recorded voice of the corpus (Fish Fillets characters
       with >= 20 lines, KLettres languages).
 
-    One KLettres language folder is taken as one speaker, one Fish Fillets character as
-    one speaker (the game credits several actors; a character voiced by the same actor as
-    another would count as two speakers here). No reserved material is listed.
+    One KLettres language folder is taken as one speaker, except the folders whose credits
+    name two people (:attr:`discovervoice.corpus.voices.Voice.several_people`: ``pt_BR``,
+    ``es``, ``nds``), which are left out; one Fish Fillets character is one speaker (the
+    game credits several actors; a character voiced by the same actor as another would
+    count as two speakers here). No reserved material is listed.
     """
     from discovervoice.corpus.realsongs import DEV_SPEAKERS
     from discovervoice.corpus.voices import list_voices, recorded_voices
 
-    main = [v for v in list_voices(kinds=("recorded",)) if not v.reserved]
+    main = [v for v in list_voices(kinds=("recorded",)) if not v.reserved and not v.several_people]
     ids = {v.id for v in main}
-    extra = [v for v in recorded_voices(min_files=10) if v.id not in ids]
+    extra = [v for v in recorded_voices(min_files=10) if v.id not in ids and not v.several_people]
     return {"calibration": sorted([v for v in main if v.id in DEV_SPEAKERS] + extra,
                                   key=lambda v: v.id),
             "evaluation": [v for v in main if v.id not in DEV_SPEAKERS]}
@@ -612,8 +614,13 @@ def _real_voice_track(c: dict, seed: int, sep, separator: str | None, cdir: Path
     if sep is not None:
         from discovervoice.prep.pipeline import separate_vocals
 
+        import hashlib
+
         tag = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(separator))
-        f = cdir / f"{c['id']}-s{seed}-{tag}-{_weights_tag(separator)}-vocals.npy" if cdir else None
+        # the mixture's own hash: a set rebuilt with other speakers reuses ids and seeds
+        mhash = hashlib.sha1(np.ascontiguousarray(mix, np.float32).tobytes()).hexdigest()[:8]
+        f = (cdir / f"{c['id']}-s{seed}-{mhash}-{tag}-{_weights_tag(separator)}-vocals.npy"
+             if cdir else None)
         if f is not None and f.is_file() and np.load(f).shape[-1] == len(mix):
             vocals = np.load(f)
         else:
