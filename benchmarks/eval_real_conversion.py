@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ref-clips", type=int, default=5)
     ap.add_argument("--source-clips", type=int, default=3, help="clips per source speaker")
     ap.add_argument("--clip-seconds", type=float, default=4.0)
-    ap.add_argument("--f0-method", default="harvest")
+    ap.add_argument("--f0-method", default=None,
+                    help="conversion F0 method (default: the product's, convert.f0.DEFAULT_F0_METHOD)")
     ap.add_argument("--index-rate", type=float, default=0.75)
     ap.add_argument("--protect", type=float, default=0.33)
     ap.add_argument("--rms-mix-rate", type=float, default=0.25)
@@ -269,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
             info[tid]["sim_world_resynthesis"] = round(float(np.mean(sims)), 4)
         print(f"{tid}: {info[tid]}", file=sys.stderr, flush=True)
 
-    base = dict(f0_method=a.f0_method, index_rate=a.index_rate, protect=a.protect,
-                rms_mix_rate=a.rms_mix_rate,
+    from discovervoice.convert.f0 import DEFAULT_F0_METHOD
+
+    base = dict(f0_method=a.f0_method or DEFAULT_F0_METHOD, index_rate=a.index_rate,
+                protect=a.protect, rms_mix_rate=a.rms_mix_rate,
                 gv_strength=world.GV_STRENGTH if a.gv_strength is None else a.gv_strength,
                 outlier_cents=F0.OUTLIER_CENTS, subframes=world.SYNTH_SUBFRAMES, auto_step=a.auto_step,
                 envelope_rate=world.ENVELOPE_RATE)
