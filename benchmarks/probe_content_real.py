@@ -5,7 +5,8 @@ The linear speaker probe of ``voice evaluate``
 frames, half of each speaker's clips to train, half to score; lower = less speaker
 information) on the recorded speakers of :mod:`discovervoice.corpus.voices` (Czech voice
 acting from ``fillets-ng-data-cs``, KLettres native speakers; GPL-2+) instead of the corpus'
-synthetic voices. Clips are drawn as in :func:`benchmarks.eval_real_speakers.speaker_clips`
+synthetic voices, leaving out the KLettres folders credited to two people
+(``Voice.several_people``). Clips are drawn as in :func:`benchmarks.eval_real_speakers.speaker_clips`
 (recordings joined with 0.2 s pauses) and written to ``--work`` as 16 kHz wav.
 
 Usage::
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     dirs = []
     for v in list_voices(kinds=("recorded",)):
+        if v.several_people:  # a KLettres folder credited to two people is no one speaker
+            continue
         d = args.work / v.id
         for i, clip in enumerate(speaker_clips(v, args.clips, args.seconds, seed=0)):
             audio.save(d / f"clip{i:02d}.wav", clip[0], 16000)
