@@ -219,6 +219,16 @@ def test_real_conversation_sets_are_disjoint_and_reproducible():
     two = {v.id for v in list_voices(kinds=("recorded",)) if v.several_people}
     if any(v.startswith("klettres-") for v in cal | ev):
         assert {"klettres-pt-br", "klettres-es"} <= two and not two & (cal | ev)
+    # the game's credits name a cast of nine for the Fish Fillets characters but not who voices
+    # which: two characters other than the hero fish may be one person, so they never meet
+    by_id = {v.id: v for g in groups.values() for v in g}
+    if {"fillets-m", "fillets-v", "fillets-vit-hs"} <= set(by_id):
+        m, v, hs = by_id["fillets-m"], by_id["fillets-v"], by_id["fillets-vit-hs"]
+        assert not m.may_share_person(v) and m.may_share_person(hs) and v.may_share_person(hs)
+    for group in ("calibration", "evaluation"):
+        for c in E.real_conversations(group, 12, speakers=(2, 3, 4), music_share=0.0, seed=5):
+            vs = [by_id[i] for i in c["voices"]]
+            assert not any(x.may_share_person(y) for j, x in enumerate(vs) for y in vs[j + 1:]), c["voices"]
     a = next(E.real_conversations("calibration", 1, speakers=(3,), music_share=0.0, seed=3))
     b = next(E.real_conversations("calibration", 1, speakers=(3,), music_share=0.0, seed=3))
     assert np.array_equal(a["mixture"], b["mixture"]) and len(set(a["voices"])) == 3

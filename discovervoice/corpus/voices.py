@@ -66,6 +66,10 @@ KLETTRES_CREDITS = {
 }
 #: The hero fish of Fish Fillets NG and their actors (the game's credits).
 FILLETS_CREDITS = {"m": ("Gabriela Pyšná",), "v": ("Vít Musil",)}
+#: "Voices & Animal sounds" of the game's credits (``images/menu/credits.png``): every other
+#: character is one of these people, which one is not said.
+FILLETS_CAST = ("Vít Musil", "Gabriela Pyšná", "Jaroslav Tuček", "Vláďa", "Tomáš", "Martin",
+                "Rumun", "Marcela", "David")
 
 #: Singing range (MIDI low, high) by sex; unknown sex gets the union's middle.
 RANGES = {"male": (45, 67), "female": (57, 79), None: (50, 72)}
@@ -88,6 +92,8 @@ class Voice:
         path: database file (mbrola), festival voice name, or a folder of recordings.
         credited: the people the package's credits name for these recordings (``()``:
             not documented).
+        cast: when the credits name a cast but not who recorded this voice, the cast (one of
+            them did; the Fish Fillets characters other than the two hero fish).
     """
 
     id: str
@@ -104,6 +110,7 @@ class Voice:
     speaker_files: tuple[str, ...] = ()
     texts: tuple[str, ...] = ()
     credited: tuple[str, ...] = ()
+    cast: tuple[str, ...] = ()
 
     @property
     def several_people(self) -> bool:
@@ -111,6 +118,17 @@ class Voice:
         recorded by a parent and child, or by two volunteers): not one speaker, so speaker
         identity sets (which-singer, diarization) leave the voice out."""
         return len(self.credited) > 1
+
+    def may_share_person(self, other: Voice) -> bool:
+        """Whether the credits allow this voice and ``other`` to be one person: a person
+        credited for both, or in the cast of one and credited for (or in the cast of) the
+        other. Voices with neither credits nor cast (one KLettres language each) are taken
+        as different people."""
+        if other.id == self.id:
+            return True
+        mine = set(self.credited) or set(self.cast)
+        theirs = set(other.credited) or set(other.cast)
+        return bool(mine & theirs)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -205,7 +223,7 @@ def recorded_voices(min_files: int = 20) -> list[Voice]:
     same actors in every level; other characters are grouped by level and speaker code. The
     game's credits (``images/menu/credits.png``) name one more voice actor (Jaroslav Tuček) and
     six team members for the other voices, with no per-character list: two such characters
-    may be one person.
+    may be one person (:attr:`Voice.cast`, :meth:`Voice.may_share_person`).
     """
     if not FILLETS_SOUND_DIR.is_dir():
         return []
@@ -226,7 +244,8 @@ def recorded_voices(min_files: int = 20) -> list[Voice]:
         out.append(Voice(f"fillets-{key}", "recorded", "cs", sex, False, low, high,
                          FILLETS_LICENCE, "Debian fillets-ng-data-cs",
                          path=str(FILLETS_SOUND_DIR), speaker_files=tuple(files),
-                         credited=FILLETS_CREDITS.get(key, ())))
+                         credited=FILLETS_CREDITS.get(key, ()),
+                         cast=() if key in FILLETS_CREDITS else FILLETS_CAST))
     return out
 
 

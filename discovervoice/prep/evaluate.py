@@ -536,12 +536,29 @@ def build_real_conversation(voices: list, rng: np.random.Generator,
     return assemble(parts)
 
 
+def _distinct_people(voices: list, k: int, rng: np.random.Generator) -> list:
+    """``k`` of ``voices`` drawn until no two may be one person
+    (:meth:`discovervoice.corpus.voices.Voice.may_share_person`: two Fish Fillets characters
+    whose actors the credits do not name may share one), in list order.
+
+    Raises:
+        DataError: no such draw found (too few surely distinct people).
+    """
+    for _ in range(10000):
+        pick = [voices[i] for i in sorted(rng.permutation(len(voices))[:k])]
+        if not any(a.may_share_person(b) for j, a in enumerate(pick) for b in pick[j + 1:]):
+            return pick
+    raise DataError(f"no {k} surely different people among {[v.id for v in voices]}")
+
+
 def real_conversations(group: str, n: int, *, music_root: str | Path = "data/music-root",
                        speakers=(1, 2, 3, 4), music_share: float = 0.5, seed: int = 0):
     """Yield ``n`` real conversations of ``group`` (:data:`REAL_GROUPS`) as dicts
     ``{"id", "voices", "mixture", "voice", "truth", "music"}`` (16 kHz mono arrays).
 
-    The number of speakers cycles through ``speakers``; a share ``music_share`` of the
+    The number of speakers cycles through ``speakers``, drawn so that the credits rule out
+    any two being one person (at most one Fish Fillets character whose actor is not named,
+    and never with another Fish Fillets voice); a share ``music_share`` of the
     conversations gets an instrumental stretch, screened vocal-free by
     :func:`discovervoice.corpus.realsongs.screened_excerpt`, from the development music
     packages (``hyperrogue-music``, ``planetblupi-music-ogg``) for ``evaluation`` and from
@@ -567,7 +584,7 @@ def real_conversations(group: str, n: int, *, music_root: str | Path = "data/mus
     cache: dict = {}
     for c in range(n):
         k = speakers[c % len(speakers)]
-        pick = [voices[i] for i in sorted(rng.permutation(len(voices))[:k])]
+        pick = _distinct_people(voices, k, rng)
         music = None
         music_info = None
         if tracks and rng.uniform() < music_share:
