@@ -52,6 +52,7 @@ import numpy as np
 from discovervoice.errors import DataError, DiscoverVoiceError, StageUnavailableError
 from discovervoice.progress import Progress
 from discovervoice.fileio import atomic_path, write_json
+from discovervoice.prep.diarization import DISTANCE_THRESHOLD
 from discovervoice.prep.filters import FilterSpec
 from discovervoice.prep.segmentation import VOICE_LABELS, Segment, SegmentOptions
 
@@ -89,7 +90,9 @@ class PrepOptions:
             are joined before slicing (a short pause stays inside a slice).
         target_lufs: loudness of every slice, LUFS; ``None`` leaves levels alone.
         filters: band filters applied to every slice.
-        diarize: find speakers; ``n_speakers`` fixes their number (``None``: automatic).
+        diarize: find speakers; ``n_speakers`` fixes their number (``None``: automatic,
+            the speaker tree cut at cosine distance ``speaker_distance``,
+            :data:`discovervoice.prep.diarization.DISTANCE_THRESHOLD`).
         keep_speakers: speaker names to keep (``spk0``...) or ``"main"`` (the speaker
             with the most voice time); empty keeps all.
         estimate_sex: add the sex estimate to every slice.
@@ -117,6 +120,7 @@ class PrepOptions:
     filters: FilterSpec = field(default_factory=FilterSpec)
     diarize: bool = True
     n_speakers: int | None = None
+    speaker_distance: float = DISTANCE_THRESHOLD
     keep_speakers: tuple[str, ...] = ()
     estimate_sex: bool = True
     transcribe: bool = False
@@ -141,6 +145,9 @@ class PrepOptions:
             raise PrepError(f"channels must be 1 or 2, got {self.channels}")
         if self.n_speakers is not None and self.n_speakers < 1:
             raise PrepError(f"n_speakers must be >= 1, got {self.n_speakers}")
+        if not 0.0 < self.speaker_distance < 2.0:
+            raise PrepError(f"speaker distance is a cosine distance in (0, 2), got "
+                            f"{self.speaker_distance}")
 
     def fingerprint(self) -> str:
         """Hash of every option that changes the output (for resuming)."""
@@ -367,7 +374,8 @@ def process_file(path: Path, out_dir: Path, options: PrepOptions, stages: _Stage
                        options=o.segment, classifier=stages.voice_classifier())
     step(0.7, f"{path.name}: {len(segs)} segments")
     if o.diarize:
-        segs = diarize(voice, sr, segs, n_speakers=o.n_speakers)
+        segs = diarize(voice, sr, segs, n_speakers=o.n_speakers,
+                       distance_threshold=o.speaker_distance)
         step(0.8, f"{path.name}: diarized")
     if o.estimate_sex:
         for s in segs:
