@@ -49,6 +49,10 @@ synthesis on 10 ms frames) and ``auto_step`` (the automatic shift's grid: 12 = o
 are settings too. Voices trained before the post-filter or the envelope retrieval get their
 data from their cached features (:func:`discovervoice.convert.voice.add_postfilter_stats`).
 
+``--target NAME=VOICE_DIR@CLIPS_DIR`` scores a voice trained elsewhere (a shipped voice, for
+example) instead of the set's targets, with held-out recordings of its person in ``CLIPS_DIR``
+as clips A and B; the set then only chooses the sources.
+
 Usage (one thread, about 10 minutes per new voice on the shared machine)::
 
     python benchmarks/eval_real_conversion.py --set dev --voices data/realconv/voices \\
@@ -189,8 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", nargs="*", default=[], help="KEY=v1,v2 ... (conversion settings)")
     ap.add_argument("--ceiling", action="store_true",
                     help="also score WORLD analysis/synthesis of the held-out B clips")
+    ap.add_argument("--target", action="append", default=[], metavar="NAME=VOICE_DIR@CLIPS_DIR",
+                    help="score this trained voice instead of the set's targets, against held-out "
+                         "recordings of its person in CLIPS_DIR (*.wav; repeatable)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
+    given = []
+    for t in a.target:
+        name, _, rest = t.partition("=")
+        vdir, _, cdir = rest.partition("@")
+        if not (name and vdir and cdir):
+            raise SystemExit(f"--target {t!r}: expected NAME=VOICE_DIR@CLIPS_DIR")
+        given.append((name, Path(vdir), Path(cdir)))
 
     import torch
 
@@ -226,7 +240,21 @@ def main(argv: list[str] | None = None) -> int:
     src_dns = {(s, i): dns.score(x, SR)["dnsmos_ovrl"] for s, xs in sources.items() for i, x in enumerate(xs)}
 
     targets, truth, ref, info = {}, {}, {}, {}
-    for tid in spec["targets"]:
+    for tid, vdir, cdir in given:
+        files = tuple(str(f) for f in sorted(cdir.glob("*.wav")))
+        # seeded by the folder, so voices scored against one folder share clips A and B
+        clips = speaker_clips(argparse.Namespace(id=str(cdir), speaker_files=files), 2 * a.ref_clips,
+                              a.clip_seconds, a.seed)
+        if len(clips) < 2 * a.ref_clips:
+            raise SystemExit(f"{cdir}: only {len(clips)} held-out clips of ~{a.clip_seconds:g} s")
+        targets[tid] = VoiceModel.load(vdir)
+        A, B = clips[:a.ref_clips], clips[a.ref_clips:]
+        ref[tid] = np.mean([enc.embed(c[0], SR) for c in A], axis=0)
+        truth[tid] = float(np.mean([cosine_similarity(enc.embed(c[0], SR), ref[tid]) for c in B]))
+        info[tid] = {"voice": str(vdir), "held_out": str(cdir), "sim_truth": round(truth[tid], 4),
+                     "f0_median_hz": round(targets[tid].f0_median, 1)}
+        print(f"{tid}: {info[tid]}", file=sys.stderr, flush=True)
+    for tid in () if given else spec["targets"]:
         tv = _voice(tid)
         train, A, B, dur = split_target(tv, a.train_seconds, a.ref_clips, a.clip_seconds, a.seed)
         tdir = a.voices.parent / "train" / tid
@@ -315,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
               f"RPA {m['raw_pitch_accuracy']:.3f} DNSMOS {m['dnsmos_source']:.2f}->"
               f"{m['dnsmos_converted']:.2f}", file=sys.stderr, flush=True)
 
-    md = [f"Real-voice conversion, set `{a.set}` (targets {', '.join(spec['targets'])}; sources "
+    md = [f"Real-voice conversion, set `{a.set}` (targets {', '.join(targets)}; sources "
           f"{', '.join(spec['sources'])}; {a.source_clips} clips of ~{a.clip_seconds:g} s per source), "
           f"voices `{a.voices}`", "",
           "| settings | target | n | sim source -> converted (truth) | gap closed | octave-free pitch "
