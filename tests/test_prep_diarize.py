@@ -38,6 +38,24 @@ def test_cluster_keeps_one_speaker_when_no_split_is_convincing():
     assert len(set(lab)) == 3 and all(len(set(lab[i::3])) == 1 for i in range(3))
 
 
+def test_cluster_linkages_and_their_cuts():
+    """Ward (the default) and average cosine linkage each cut at their own calibrated
+    distance find the two groups; a linkage without a calibrated cut needs one; an unknown
+    linkage is refused."""
+    e, truth = _two_groups()
+    for linkage in ("ward", "average"):
+        lab = D.cluster(e, linkage=linkage)
+        assert (lab == truth).all() or (lab == 1 - truth).all(), linkage
+    # the cut is in the linkage's own distance: a Ward cut above every merge gives one speaker
+    assert (D.cluster(e, linkage="ward", distance_threshold=1e3) == 0).all()
+    with pytest.raises(ValueError, match="no calibrated cut"):
+        D.cluster(e, linkage="single")
+    lab = D.cluster(e, linkage="single", distance_threshold=0.5)
+    assert (lab == truth).all() or (lab == 1 - truth).all()
+    with pytest.raises(ValueError, match="unknown linkage"):
+        D.cluster(e, linkage="median")
+
+
 def test_cluster_respects_a_given_number_and_spectral():
     e, truth = _two_groups(8)
     assert len(set(D.cluster(e, 3))) == 3

@@ -94,8 +94,8 @@ def test_no_inputs_and_bad_options_raise(tmp_path):
 
 def test_speaker_distance_sets_the_automatic_count(tmp_path):
     """The tree cut of the automatic speaker count (prep --speaker-distance) reaches the
-    diarization: two voices an octave and more apart are one speaker at a cut near the
-    largest cosine distance and two at a cut near zero; a distance outside (0, 2) is refused."""
+    diarization: two voices an octave and more apart are one speaker at a cut above any Ward
+    distance of a few unit vectors and two at a cut near zero; a cut <= 0 is refused."""
     low, high = _song_like(140.0), _song_like(420.0)
     sf.write(tmp_path / "two.wav", np.concatenate([low, high]), SR)
 
@@ -103,9 +103,9 @@ def test_speaker_distance_sets_the_automatic_count(tmp_path):
         prepare([tmp_path / "two.wav"], tmp_path / f"ds{d}", _opts(speaker_distance=d, estimate_sex=False))
         return {r["speaker"] for r in read_manifest(tmp_path / f"ds{d}" / "manifest.jsonl")}
 
-    assert len(speakers(1.9)) == 1
+    assert len(speakers(50.0)) == 1
     assert len(speakers(0.02)) >= 2
-    with pytest.raises(P.PrepError, match="speaker distance"):
+    with pytest.raises(P.PrepError, match="speaker distance must be a positive number"):
         prepare([tmp_path / "two.wav"], tmp_path / "bad", _opts(speaker_distance=0.0))
 
 

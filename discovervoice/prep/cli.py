@@ -55,9 +55,9 @@ def register(subparsers) -> None:
     g.add_argument("--no-diarize", dest="diarize", action="store_false", help="skip diarization")
     g.add_argument("--speakers", type=int, metavar="N", help="number of speakers (default: automatic)")
     g.add_argument("--speaker-distance", type=float, metavar="D", default=None,
-                   help="automatic speaker count: cosine distance at which the speaker tree is cut "
-                        "(default 0.36, calibrated on real people; 0.30 suits synthetic/TTS voices, "
-                        "README)")
+                   help="automatic speaker count: where the speaker tree (Ward linkage of unit-norm "
+                        "GE2E embeddings) is cut (default 1.02, calibrated on real people; higher "
+                        "finds fewer speakers)")
     g.add_argument("--keep-speaker", action="append", default=[], metavar="SPK",
                    help="keep only this speaker (spk0, spk1... or 'main' for the one who "
                         "talks most); repeatable")
@@ -100,7 +100,7 @@ def register(subparsers) -> None:
     e.add_argument("--voice-classifier", default="default", metavar="MODEL",
                    help="speech/singing/music classifier: default, rule, or a file")
     e.add_argument("--distance-threshold", type=float, metavar="D",
-                   help="diarization cosine-distance threshold (default: the module's)")
+                   help="diarization tree cut (default: the linkage's calibrated one, 1.02 Ward)")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=_eval)
 

@@ -12,37 +12,48 @@ Recipe (the classic embedding + clustering pipeline, e.g. Wang et al. 2018,
    ``min_pause_seconds`` (0.25 s; the segmenter bridges gaps up to 0.5 s, so one segment
    can hold two turns); the pauses themselves are left out (``trim_pauses``: they come
    back as silence, not as speech of anyone). Units of at least ``min_unit_seconds``
-   (0.8 s) are clustered by scikit-learn ``AgglomerativeClustering`` (average linkage,
-   cosine distance) into ``n_speakers`` clusters when given, else by cutting the tree at
-   :data:`DISTANCE_THRESHOLD`; then a cluster holding less than
-   ``min_cluster_seconds`` (:data:`MIN_CLUSTER_SECONDS`, 2 s) of voice gives its units
-   to the nearest larger cluster's centroid (pyannote.audio's ``min_cluster_size`` rule
-   of its clustering step, Bredin 2023, counted in seconds here); shorter units join the
-   nearest centroid. With ``method="spectral"`` and a given number of speakers,
-   ``SpectralClustering`` on the cosine affinity is used instead.
+   (0.8 s) are clustered by scikit-learn ``AgglomerativeClustering`` (:data:`LINKAGE`:
+   Ward's minimum-variance linkage on the unit-norm embeddings, Euclidean; cosine linkages
+   on request) into ``n_speakers`` clusters when given, else by cutting the tree at
+   :data:`DISTANCE_THRESHOLD` (the linkage's entry of :data:`THRESHOLDS`); then a cluster
+   holding less than ``min_cluster_seconds`` (:data:`MIN_CLUSTER_SECONDS`, 2 s) of voice
+   gives its units to the nearest larger cluster's centroid (pyannote.audio's
+   ``min_cluster_size`` rule of its clustering step, Bredin 2023, counted in seconds here);
+   shorter units join the nearest centroid. With ``method="spectral"`` and a given number of
+   speakers, ``SpectralClustering`` on the cosine affinity is used instead.
 
-   *Calibration of the cut* (issue 16): real conversations of the calibration speakers only
-   (:func:`discovervoice.prep.evaluate.real_conversations`; 1-4 speakers, 2-3 turns of 1-4
-   s each, 0.3-1 s pauses, an instrumental stretch in half), drawn so that the credits rule
-   out two voices being one person (:meth:`discovervoice.corpus.voices.Voice.may_share_person`:
-   the Fish Fillets characters other than the hero fish come from a cast of nine, which one
-   voices which is not said). Prep's default path on 192 conversations (seeds 0-7), tree cut x
-   minimum cluster seconds (1, 2, 3, 4 s): count right at 2 s 149/192 at 0.30, 157 at 0.32,
-   160 at 0.34, **164 at 0.36** (DER 10.9%), 153 at 0.38, 141 at 0.40; seeds 0-3 and 4-7
-   alone both peak at 0.36 / 2 s (79 and 85 of 96); 1 s, 3 s and 4 s minima are no better
-   (158, 160, 148 at 0.36). At the earlier cut of 0.30, 29 of the 43 errors were extra
-   speakers. The cost: synthetic diphone voices lie closer together than real people, so
-   conversations of two corpus voices merge more often at 0.36 (non-reserved ``train``
-   voices, units re-clustered offline: count right 72/80 at 0.30, 50/80 at 0.36; ``prep
-   --speaker-distance 0.30`` restores the old cut). Tried to serve both and not kept, on the
-   same recorded units (real 192 / synthetic 80): a cut that scales with the recording's
-   median nearest-neighbour distance between units, ``clip(a * median, lo, 0.36)`` (real
-   151-160 with synthetic 72-58, the better the one the worse the other), and a second merge
-   stage from a 0.28-0.32 cut up to 0.36 allowed only while the merge distance is below r
-   times the clusters' inner spread (real 148-159, synthetic 66-50); a long-term spectrum or
-   MFCC-mean vector fused with GE2E (weights 0.2-1) moved the true-turn count by at most 2/48. The earlier draw let two Fish Fillets characters meet; the errors of such pairs
-   (a merge that may have been right) had pulled the cut down to 0.30. The analysis below
-   was made on that draw, seeds 0 and 1, 48 conversations. Where the errors came from, with the true turns as segments (oracle
+   *Calibration of the linkage and the cut* (issue 16): real conversations of the
+   calibration speakers only (:func:`discovervoice.prep.evaluate.real_conversations`; 1-4
+   speakers, 2-3 turns of 1-4 s each, 0.3-1 s pauses, an instrumental stretch in half),
+   drawn so that the credits rule out two voices being one person
+   (:meth:`discovervoice.corpus.voices.Voice.may_share_person`: the Fish Fillets characters
+   other than the hero fish come from a cast of nine, which one voices which is not said),
+   prep's default path (``prep-eval --real calibration --conversations 24 --seed S
+   --thresholds ...``, seeds 0-7, 192 conversations):
+
+   * Ward, cut 1.00-1.12: count right 175, **175 at 1.02** (DER 9.3%), 173, 174, 174, 172,
+     169/192; even / odd seeds alone 89-91 and 79-86 of 96 over the range;
+     errors at 1.02: 4 extra speakers, 13 missing. Ward's merge cost grows with the sizes of
+     the two clusters, so one far-off turn of a speaker still joins that speaker while two
+     speakers of several turns each stay apart.
+   * Average cosine linkage (the earlier recipe), cut x minimum cluster seconds (1-4 s):
+     count right at 2 s 149/192 at 0.30, 157 at 0.32, 160 at 0.34, 164 at 0.36 (DER 10.9%),
+     153 at 0.38, 141 at 0.40; 1, 3 and 4 s minima no better. With Ward the minimum matters
+     little (units re-clustered offline: 173-176 with none, 1 s or 2 s, 170-171 with 3 s).
+   * Synthetic diphone voices lie closer together than real people: conversations of two
+     non-reserved corpus voices (``prep-eval --corpus data/corpus-singers --split train
+     --conversations 40``) were counted right in 36/40 with average linkage at 0.30 and
+     25/40 at 0.36; with Ward, 36/40 at 1.02 (37/40 at 1.06). Tried to serve both with average linkage and
+     not kept (recorded units, real 192 / synthetic 80): a cut that scales with the
+     recording's median nearest-neighbour distance between units (real 151-160 with
+     synthetic 72-58, the better the one the worse the other); a second merge stage up to
+     0.36 allowed only below r times the clusters' inner spread (real 148-159, synthetic
+     66-50); a long-term spectrum or MFCC-mean vector fused with GE2E (weights 0.2-1; true
+     turns, seeds 0-3) moved the count by at most 2/48.
+
+   The earlier draw let two Fish Fillets characters meet; the errors of such pairs (a merge
+   that may have been right) had pulled the average-linkage cut down to 0.30. The analysis
+   below was made on that draw, seeds 0 and 1, 48 conversations. Where the errors came from, with the true turns as segments (oracle
    segmentation): GE2E turn embeddings of one speaker lie at cosine distance 0.14 (median;
    95th percentile 0.34) and of two speakers at 0.46 (5th percentile 0.34; seed 0), both
    farther apart the shorter the turns, so a tree cut alone splits single turns off as
@@ -141,8 +152,14 @@ from discovervoice.prep.segmentation import VOICE_LABELS, Segment
 
 #: Length (seconds) of resemblyzer's partial utterance window (160 mel frames).
 WINDOW_SECONDS = 1.6
-#: Cosine distance at which the average-linkage tree is cut (calibrated, module docstring).
-DISTANCE_THRESHOLD = 0.36
+#: Linkage of the speaker tree (calibrated, module docstring): Ward's minimum variance on the
+#: unit-norm embeddings (Euclidean), or a cosine linkage (``"average"``, ``"complete"``...).
+LINKAGE = "ward"
+#: Where each linkage's tree is cut, in its own distance (calibrated on real people, module
+#: docstring): Ward distance on unit-norm embeddings; average cosine distance.
+THRESHOLDS = {"ward": 1.02, "average": 0.36}
+#: The default linkage's cut.
+DISTANCE_THRESHOLD = THRESHOLDS[LINKAGE]
 #: Pause (seconds) that cuts a voice segment into clustering units.
 MIN_PAUSE_SECONDS = 0.25
 #: Units shorter than this (seconds) join the nearest cluster instead of forming one.
@@ -196,15 +213,23 @@ def embed_windows(x16: np.ndarray, rate: float = 2.0) -> tuple[np.ndarray, np.nd
 
 
 def cluster(embeddings: np.ndarray, n_speakers: int | None = None, *,
-            distance_threshold: float = DISTANCE_THRESHOLD, max_speakers: int = 8,
-            method: str = "agglomerative", linkage: str = "average", **_ignored) -> np.ndarray:
+            distance_threshold: float | None = None, max_speakers: int = 8,
+            method: str = "agglomerative", linkage: str = LINKAGE, **_ignored) -> np.ndarray:
     """Cluster unit-norm embeddings ``ndarray[N, D]``; returns labels ``ndarray[N]``.
 
     Args:
-        n_speakers: number of clusters, or ``None`` to choose it: the average-linkage
-            (cosine) tree is cut at ``distance_threshold`` (calibrated on real speakers,
-            see the module docstring), with at most ``max_speakers`` clusters.
+        n_speakers: number of clusters, or ``None`` to choose it: the tree is cut at
+            ``distance_threshold`` (``None``: the linkage's calibrated cut,
+            :data:`THRESHOLDS`; see the module docstring), with at most ``max_speakers``
+            clusters.
+        linkage: ``"ward"`` (Euclidean on the unit-norm embeddings; the default) or a
+            scikit-learn linkage on cosine distance (``"average"``, ``"complete"``,
+            ``"single"``).
         method: ``"agglomerative"`` or ``"spectral"`` (needs ``n_speakers``).
+
+    Raises:
+        ValueError: an unknown method or linkage, spectral without ``n_speakers``, or no
+            threshold for a linkage that has no calibrated one.
     """
     n = len(embeddings)
     if n == 0:
@@ -225,13 +250,20 @@ def cluster(embeddings: np.ndarray, n_speakers: int | None = None, *,
         raise ValueError(f"unknown clustering method {method!r}; use agglomerative or spectral")
     from sklearn.cluster import AgglomerativeClustering
 
+    if linkage not in ("ward", "average", "complete", "single"):
+        raise ValueError(f"unknown linkage {linkage!r}; use ward, average, complete or single")
+    metric = "euclidean" if linkage == "ward" else "cosine"
     if n_speakers is not None:
-        model = AgglomerativeClustering(n_clusters=n_speakers, metric="cosine", linkage=linkage)
+        model = AgglomerativeClustering(n_clusters=n_speakers, metric=metric, linkage=linkage)
         return model.fit_predict(embeddings).astype(np.int64)
+    if distance_threshold is None:
+        if linkage not in THRESHOLDS:
+            raise ValueError(f"no calibrated cut for {linkage!r} linkage; give distance_threshold")
+        distance_threshold = THRESHOLDS[linkage]
     lab = AgglomerativeClustering(n_clusters=None, distance_threshold=distance_threshold,
-                                  metric="cosine", linkage=linkage).fit_predict(embeddings)
+                                  metric=metric, linkage=linkage).fit_predict(embeddings)
     if lab.max() + 1 > max_speakers:
-        lab = AgglomerativeClustering(n_clusters=max_speakers, metric="cosine",
+        lab = AgglomerativeClustering(n_clusters=max_speakers, metric=metric,
                                       linkage=linkage).fit_predict(embeddings)
     return lab.astype(np.int64)
 
@@ -267,12 +299,12 @@ def split_at_pauses(x16: np.ndarray, start: float, end: float, *,
 
 
 def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
-            n_speakers: int | None = None, distance_threshold: float = DISTANCE_THRESHOLD,
+            n_speakers: int | None = None, distance_threshold: float | None = None,
             method: str = "agglomerative", min_turn_seconds: float = 1.5,
             min_unit_seconds: float = MIN_UNIT_SECONDS,
             min_pause_seconds: float = MIN_PAUSE_SECONDS, rate: float = 2.0,
             labels: tuple[str, ...] = VOICE_LABELS, cache: dict | None = None,
-            linkage: str = "average", min_cluster_seconds: float = MIN_CLUSTER_SECONDS,
+            linkage: str = LINKAGE, min_cluster_seconds: float = MIN_CLUSTER_SECONDS,
             trim_pauses: bool = True, music_gate="default", **_ignored) -> list[Segment]:
     """Give every voice segment a speaker, splitting segments at speaker changes.
 
@@ -281,7 +313,9 @@ def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
             the segments were found on.
         segments: output of :func:`discovervoice.prep.segmentation.segment`.
         n_speakers: known number of speakers, or ``None`` for automatic.
-        distance_threshold: automatic speaker count (see :func:`cluster`).
+        distance_threshold: automatic speaker count: where the tree is cut, in the
+            linkage's distance (``None``: the calibrated one, :data:`THRESHOLDS`; see
+            :func:`cluster`).
         method: ``"agglomerative"`` (default) or ``"spectral"``.
         min_turn_seconds: shortest speaker turn found inside one pause-free unit.
         min_unit_seconds: units (voice between pauses) shorter than this do not take part
@@ -289,7 +323,8 @@ def diarize(audio: np.ndarray, sample_rate: int, segments: list[Segment], *,
         min_pause_seconds: pause that cuts a voice segment into units
             (:func:`split_at_pauses`).
         rate: embedding windows per second.
-        linkage: scikit-learn linkage of the tree (``"average"``, calibrated).
+        linkage: linkage of the tree (:data:`LINKAGE`, ``"ward"``, calibrated; or a cosine
+            linkage, see :func:`cluster`).
         min_cluster_seconds: automatic count only: clusters with less voice than this
             join the nearest larger cluster (:data:`MIN_CLUSTER_SECONDS`; 0 turns it off).
         trim_pauses: leave the pauses that cut units out of the speaker turns (they

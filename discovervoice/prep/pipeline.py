@@ -91,8 +91,9 @@ class PrepOptions:
         target_lufs: loudness of every slice, LUFS; ``None`` leaves levels alone.
         filters: band filters applied to every slice.
         diarize: find speakers; ``n_speakers`` fixes their number (``None``: automatic,
-            the speaker tree cut at cosine distance ``speaker_distance``,
-            :data:`discovervoice.prep.diarization.DISTANCE_THRESHOLD`).
+            the Ward speaker tree cut at ``speaker_distance``,
+            :data:`discovervoice.prep.diarization.DISTANCE_THRESHOLD`; higher finds fewer
+            speakers).
         keep_speakers: speaker names to keep (``spk0``...) or ``"main"`` (the speaker
             with the most voice time); empty keeps all.
         estimate_sex: add the sex estimate to every slice.
@@ -145,8 +146,8 @@ class PrepOptions:
             raise PrepError(f"channels must be 1 or 2, got {self.channels}")
         if self.n_speakers is not None and self.n_speakers < 1:
             raise PrepError(f"n_speakers must be >= 1, got {self.n_speakers}")
-        if not 0.0 < self.speaker_distance < 2.0:
-            raise PrepError(f"speaker distance is a cosine distance in (0, 2), got "
+        if not 0.0 < self.speaker_distance < float("inf"):
+            raise PrepError(f"speaker distance must be a positive number, got "
                             f"{self.speaker_distance}")
 
     def fingerprint(self) -> str:
