@@ -142,9 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     yi = np.array([names.index(s) for s in y])
     qa, qs = np.stack(q_ast), np.stack(q_spk)
 
+    by_id = {v.id: v for v in speakers}
+
+    def errors(sim: np.ndarray, cands: list[str], truth: np.ndarray) -> list[dict]:
+        """Top-1 misses as ``{"query", "top1", "may_share_person"}``: the credits may allow
+        the true and the chosen voice to be one person (Fish Fillets characters' cast)."""
+        top = np.argmax(sim, axis=1)
+        return [{"query": cands[t], "top1": cands[p],
+                 "may_share_person": bool(cands[p] in by_id
+                                          and by_id[cands[t]].may_share_person(by_id[cands[p]]))}
+                for t, p in zip(truth, top) if p != t]
+
     def row(label: str, sim: np.ndarray, scale: float | None) -> dict:
         r = {"row": label, "n": int(len(yi)), "top1": C.top_k_accuracy(yi, sim, 1),
-             "top3": C.top_k_accuracy(yi, sim, 3)}
+             "top3": C.top_k_accuracy(yi, sim, 3), "errors": errors(sim, names, yi)}
         if scale is not None:
             p = np.stack([aggregate_logits(s[None] * scale) for s in sim])
             r |= {"scale": round(float(scale), 3), "cross_entropy": C.cross_entropy(yi, p),
@@ -169,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     yr = np.array([real.index(s) for s in y])
     rows.append({"row": "resemblyzer nearest centroid, real people only", "n": int(len(yr)),
                  "top1": C.top_k_accuracy(yr, qs @ spk[ri].T, 1),
-                 "top3": C.top_k_accuracy(yr, qs @ spk[ri].T, 3)})
+                 "top3": C.top_k_accuracy(yr, qs @ spk[ri].T, 3),
+                 "errors": errors(qs @ spk[ri].T, real, yr)})
     res = {"model": str(a.model), "set": a.set, "speakers": real, "gallery_singers": len(names),
            "enrol_clips": a.enrol, "clip_seconds": a.clip_seconds, "rows": rows,
            "skipped_queries": skipped}
@@ -181,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         md.append(f"| {r['row']} | {r['top1']:.3f} | {r['top3']:.3f} | {r.get('scale', '')} | "
                   f"{r['cross_entropy']:.3f} | {r['ece']:.3f} |" if "ece" in r else
                   f"| {r['row']} | {r['top1']:.3f} | {r['top3']:.3f} | | | |")
+    md += ["", "Top-1 misses (query -> chosen; * = the credits allow both to be one person):"]
+    md += [f"- {r['row']}: " + (", ".join(f"{e['query']} -> {e['top1']}{' *' if e['may_share_person'] else ''}"
+                                         for e in r["errors"]) or "none") for r in rows]
     print("\n".join(md))
     if a.out:
         out = Path(a.out)
