@@ -194,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['cross_entropy']:.3f} | {r['ece']:.3f} |" if "ece" in r else
                   f"| {r['row']} | {r['top1']:.3f} | {r['top3']:.3f} | | | |")
     md += ["", "Top-1 misses (query -> chosen; * = the credits allow both to be one person):"]
-    md += [f"- {r['row']}: " + (", ".join(f"{e['query']} -> {e['top1']}{' *' if e['may_share_person'] else ''}"
-                                         for e in r["errors"]) or "none") for r in rows]
+    md += [f"- {r['row']}: " + (", ".join(
+        f"{e['query']} -> {e['top1']}{' *' if e['may_share_person'] else ''}" for e in r["errors"])
+        or "none") for r in rows]
     print("\n".join(md))
     if a.out:
         out = Path(a.out)

@@ -100,7 +100,8 @@ def test_speaker_distance_sets_the_automatic_count(tmp_path):
     sf.write(tmp_path / "two.wav", np.concatenate([low, high]), SR)
 
     def speakers(d):
-        prepare([tmp_path / "two.wav"], tmp_path / f"ds{d}", _opts(speaker_distance=d, estimate_sex=False))
+        prepare([tmp_path / "two.wav"], tmp_path / f"ds{d}",
+                _opts(speaker_distance=d, estimate_sex=False))
         return {r["speaker"] for r in read_manifest(tmp_path / f"ds{d}" / "manifest.jsonl")}
 
     assert len(speakers(50.0)) == 1

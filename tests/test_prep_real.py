@@ -228,7 +228,8 @@ def test_real_conversation_sets_are_disjoint_and_reproducible():
     for group in ("calibration", "evaluation"):
         for c in E.real_conversations(group, 12, speakers=(2, 3, 4), music_share=0.0, seed=5):
             vs = [by_id[i] for i in c["voices"]]
-            assert not any(x.may_share_person(y) for j, x in enumerate(vs) for y in vs[j + 1:]), c["voices"]
+            assert not any(x.may_share_person(y)
+                           for j, x in enumerate(vs) for y in vs[j + 1:]), c["voices"]
     a = next(E.real_conversations("calibration", 1, speakers=(3,), music_share=0.0, seed=3))
     b = next(E.real_conversations("calibration", 1, speakers=(3,), music_share=0.0, seed=3))
     assert np.array_equal(a["mixture"], b["mixture"]) and len(set(a["voices"])) == 3

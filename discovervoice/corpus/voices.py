@@ -17,7 +17,8 @@ Kinds of voice (:attr:`Voice.kind`):
     character (``fillets-*``), and the letters and syllables that native speakers recorded
     for KDE KLettres (``klettres-data``, GPL-2+; one voice per language folder; the
     KLettres handbook credits two people for some folders, :attr:`Voice.credited`; ``en_GB``
-    and ``nn``, which may repeat the ``en`` and ``nb`` speakers, are left out). Spoken clips are the recordings (KLettres: 5-9 syllables or letters in a
+    and ``nn``, which may repeat the ``en`` and ``nb`` speakers, are left out). Spoken clips
+    are the recordings (KLettres: 5-9 syllables or letters in a
     row); sung clips are WORLD resynthesis of their voiced segments onto a melody.
 
 Sex comes from espeak-ng's voice files (``gender`` line) for MBROLA voices.

@@ -46,9 +46,9 @@ Recipe (the classic embedding + clustering pipeline, e.g. Wang et al. 2018,
    * Synthetic diphone voices lie closer together than real people: conversations of two
      non-reserved corpus voices (``prep-eval --corpus data/corpus-singers --split train
      --conversations 40``) were counted right in 36/40 with average linkage at 0.30 and
-     25/40 at 0.36; with Ward, 36/40 at 1.02 (37/40 at 1.06). Tried to serve both with average linkage and
-     not kept (recorded units, real 192 / synthetic 80): a cut that scales with the
-     recording's median nearest-neighbour distance between units (real 151-160 with
+     25/40 at 0.36; with Ward, 36/40 at 1.02 (37/40 at 1.06). Tried to serve both with
+     average linkage and not kept (recorded units, real 192 / synthetic 80): a cut that
+     scales with the recording's median nearest-neighbour distance between units (real 151-160 with
      synthetic 72-58, the better the one the worse the other); a second merge stage up to
      0.36 allowed only below r times the clusters' inner spread (real 148-159, synthetic
      66-50); a long-term spectrum or MFCC-mean vector fused with GE2E (weights 0.2-1; true
@@ -56,7 +56,8 @@ Recipe (the classic embedding + clustering pipeline, e.g. Wang et al. 2018,
 
    The earlier draw let two Fish Fillets characters meet; the errors of such pairs (a merge
    that may have been right) had pulled the average-linkage cut down to 0.30. The analysis
-   below was made on that draw, seeds 0 and 1, 48 conversations. Where the errors came from, with the true turns as segments (oracle
+   below was made on that draw, seeds 0 and 1, 48 conversations. Where the errors came from,
+   with the true turns as segments (oracle
    segmentation): GE2E turn embeddings of one speaker lie at cosine distance 0.14 (median;
    95th percentile 0.34) and of two speakers at 0.46 (5th percentile 0.34; seed 0), both
    farther apart the shorter the turns, so a tree cut alone splits single turns off as
