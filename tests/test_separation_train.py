@@ -379,6 +379,34 @@ def test_prune_fine_tunes_with_silent_vocals(musdb, tmp_path):
     assert energy[1.0] < 0.1 * energy[0.0]
 
 
+def test_prune_distillation_pulls_the_child_towards_its_parent(musdb, tmp_path):
+    """``distill`` reaches the pruning fine-tune: trained on the unpruned network's estimates
+    alone (w = 1), the pruned child ends closer to its parent's output than trained on the
+    stems alone (w = 0); a weight outside [0, 1] is refused."""
+    from discovervoice.separation.api import _load_network
+    from discovervoice.separation.prune import PruningError, prune_iteratively
+
+    mix = sf.read(musdb / "valid" / "v0" / "mixture.wav", dtype="float32")[0].T[None]
+    torch.manual_seed(0)
+    parent = M.build_model("mdx23c", dict(M.TINY_MDX23C, num_channels=8, growth=8)).eval()
+    src = M.save_embedded(parent, tmp_path / "base.safetensors", half=False)
+    x = torch.from_numpy(mix[..., : int(parent.segment * SR)])
+    with torch.no_grad():
+        ref = _load_network(src, None)[0].float().eval()(x)
+    gap = {}
+    for w in (0.0, 1.0):
+        table = prune_iteratively(src, musdb, tmp_path / f"p{w}", sparsities=[0.25],
+                                  finetune_steps=12, batch_size=2, valid_seconds=1, rtf_seconds=1,
+                                  lr=1e-2, distill=w, seed=0)
+        assert table.settings["distill"] == w
+        child, _ = _load_network(table.rows[-1].path, None)
+        with torch.no_grad():
+            gap[w] = float((child.float().eval()(x) - ref).abs().mean())
+    assert gap[1.0] < 0.7 * gap[0.0]
+    with pytest.raises(PruningError, match="distill"):
+        prune_iteratively(src, musdb, tmp_path / "q", sparsities=[0.25], finetune_steps=1, distill=1.5)
+
+
 def test_packed_excerpts_train_as_two_stem_songs(musdb, real_root, tmp_path):
     """scripts/pack_separation_excerpts.py: four-stem songs become vocals + accompaniment (the
     sum of drums, bass, other), excerpts have the asked length, Vorbis round trip stays close,

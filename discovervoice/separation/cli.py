@@ -128,6 +128,9 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--rtf-seconds", type=float, default=20.0, help="audio length for the RTF measurement")
     pr.add_argument("--silent-vocals", type=float, default=0.0,
                     help="probability that a fine-tuning example's vocals are digital silence")
+    pr.add_argument("--distill", type=float, default=0.0,
+                    help="weight in [0, 1] of distillation from the unpruned network in the "
+                         "fine-tuning loss (0: the stems alone)")
     pr.add_argument("--threads", type=int, default=None)
     pr.add_argument("-d", "--device", default="cpu")
     pr.set_defaults(func=_prune)
@@ -304,7 +307,7 @@ def _prune(args: argparse.Namespace) -> int:
                               lr=args.lr, valid_songs=args.valid_songs,
                               valid_seconds=args.valid_seconds, rtf_seconds=args.rtf_seconds,
                               threads=args.threads, device=args.device,
-                              silent_vocals=args.silent_vocals)
+                              silent_vocals=args.silent_vocals, distill=args.distill)
     print(table.markdown())
     return 0
 

@@ -178,7 +178,7 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
                       batch_size: int = 4, lr: float = 1e-4, valid_songs: int = 2,
                       valid_seconds: float = 30.0, rtf_seconds: float = 20.0,
                       threads: int | None = None, device: str = "cpu", silent_vocals: float = 0.0,
-                      seed: int = 0) -> PruneTable:
+                      distill: float = 0.0, seed: int = 0) -> PruneTable:
     """Prune step by step to each sparsity, fine-tuning in between; see the module docstring.
 
     Args:
@@ -191,6 +191,10 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
         silent_vocals: probability that a fine-tuning example's vocals are digital silence
             (as ``separation train --silent-vocals``; keeps a parent trained with vocal-free
             examples from losing that).
+        distill: weight ``w`` in ``[0, 1]`` of knowledge distillation from the unpruned
+            network: the fine-tuning loss is ``(1 - w) L1(est, stems) + w L1(est,
+            teacher(mixture))`` (Hinton et al. 2015; for pruning, e.g. Sanh et al. 2020);
+            0 = the stems alone, as training.
 
     Returns:
         The :class:`PruneTable` (also written to ``out``).
@@ -210,8 +214,15 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
     sp = [float(s) for s in sparsities]
     if not sp or any(not 0.0 <= s < 1.0 for s in sp) or sp != sorted(sp):
         raise PruningError(f"sparsities must not decrease and must lie in [0, 1), got {sparsities}")
+    if not 0.0 <= distill <= 1.0:
+        raise PruningError(f"distill is a loss weight in [0, 1], got {distill}")
     net, name = _load_network(model, None)
     net = net.float().cpu()
+    teacher = None
+    if distill > 0:
+        import copy
+
+        teacher = copy.deepcopy(net).to(device).eval().requires_grad_(False)
     sources = list(net.sources)
     train_songs, valid_list = split_dataset(data, valid_songs)
     out_dir = Path(out)
@@ -219,7 +230,7 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
     mix, _ = load_song(valid_list[0] if valid_list else train_songs[0], sources, rtf_seconds)
     table = PruneTable(name, settings={"sparsities": sp, "finetune_steps": finetune_steps,
                                        "lr": lr, "batch_size": batch_size, "rtf_seconds": rtf_seconds,
-                                       "silent_vocals": silent_vocals,
+                                       "silent_vocals": silent_vocals, "distill": distill,
                                        "threads": torch.get_num_threads(),
                                        "valid_split": f"{len(valid_list)} validation",
                                        "importance": "L1 magnitude (torch-pruning MagnitudeImportance p=1)"})
@@ -251,8 +262,13 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         for step in range(finetune_steps):
             m, t = sampler.batch(batch_size)
-            est = net(torch.from_numpy(m).to(device))
+            mt = torch.from_numpy(m).to(device)
+            est = net(mt)
             loss = torch.nn.functional.l1_loss(est, torch.from_numpy(t).to(device))
+            if teacher is not None:
+                with torch.no_grad():
+                    soft = teacher(mt)
+                loss = (1 - distill) * loss + distill * torch.nn.functional.l1_loss(est, soft)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
