@@ -131,6 +131,9 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--distill", type=float, default=0.0,
                     help="weight in [0, 1] of distillation from the unpruned network in the "
                          "fine-tuning loss (0: the stems alone)")
+    pr.add_argument("--teacher", default=None,
+                    help="network to distil from (default: --model before pruning; give the "
+                         "parent when --model is an already pruned child)")
     pr.add_argument("--threads", type=int, default=None)
     pr.add_argument("-d", "--device", default="cpu")
     pr.set_defaults(func=_prune)
@@ -307,7 +310,8 @@ def _prune(args: argparse.Namespace) -> int:
                               lr=args.lr, valid_songs=args.valid_songs,
                               valid_seconds=args.valid_seconds, rtf_seconds=args.rtf_seconds,
                               threads=args.threads, device=args.device,
-                              silent_vocals=args.silent_vocals, distill=args.distill)
+                              silent_vocals=args.silent_vocals, distill=args.distill,
+                              teacher=args.teacher)
     print(table.markdown())
     return 0
 

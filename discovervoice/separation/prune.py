@@ -178,7 +178,8 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
                       batch_size: int = 4, lr: float = 1e-4, valid_songs: int = 2,
                       valid_seconds: float = 30.0, rtf_seconds: float = 20.0,
                       threads: int | None = None, device: str = "cpu", silent_vocals: float = 0.0,
-                      distill: float = 0.0, seed: int = 0) -> PruneTable:
+                      distill: float = 0.0, teacher: str | os.PathLike | None = None,
+                      seed: int = 0) -> PruneTable:
     """Prune step by step to each sparsity, fine-tuning in between; see the module docstring.
 
     Args:
@@ -195,6 +196,9 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
             network: the fine-tuning loss is ``(1 - w) L1(est, stems) + w L1(est,
             teacher(mixture))`` (Hinton et al. 2015; for pruning, e.g. Sanh et al. 2020);
             0 = the stems alone, as training.
+        teacher: the network distilled from (name or ``.safetensors``; default ``model``
+            itself before pruning). Give the original parent when ``model`` is an already
+            pruned child that gets more recovery training.
 
     Returns:
         The :class:`PruneTable` (also written to ``out``).
@@ -222,7 +226,8 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
     if distill > 0:
         import copy
 
-        teacher = copy.deepcopy(net).to(device).eval().requires_grad_(False)
+        teacher = (copy.deepcopy(net) if teacher is None else _load_network(teacher, None)[0].float())
+        teacher = teacher.to(device).eval().requires_grad_(False)
     sources = list(net.sources)
     train_songs, valid_list = split_dataset(data, valid_songs)
     out_dir = Path(out)
@@ -231,6 +236,7 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
     table = PruneTable(name, settings={"sparsities": sp, "finetune_steps": finetune_steps,
                                        "lr": lr, "batch_size": batch_size, "rtf_seconds": rtf_seconds,
                                        "silent_vocals": silent_vocals, "distill": distill,
+                                       "teacher": str(teacher or model) if distill > 0 else None,
                                        "threads": torch.get_num_threads(),
                                        "valid_split": f"{len(valid_list)} validation",
                                        "importance": "L1 magnitude (torch-pruning MagnitudeImportance p=1)"})
