@@ -403,6 +403,15 @@ def test_prune_distillation_pulls_the_child_towards_its_parent(musdb, tmp_path):
         with torch.no_grad():
             gap[w] = float((child.float().eval()(x) - ref).abs().mean())
     assert gap[1.0] < 0.7 * gap[0.0]
+    # more recovery of the stems-trained child, distilled from the parent given as teacher
+    child0 = tmp_path / "p0.0" / "base-s25.safetensors"
+    more = prune_iteratively(child0, musdb, tmp_path / "r", sparsities=[0.0], finetune_steps=12,
+                             batch_size=2, valid_seconds=1, rtf_seconds=1, lr=1e-2, distill=1.0,
+                             teacher=src, seed=0)
+    assert more.settings["teacher"] == str(src)
+    with torch.no_grad():
+        after = float((_load_network(more.rows[-1].path, None)[0].float().eval()(x) - ref).abs().mean())
+    assert after < 0.7 * gap[0.0]
     with pytest.raises(PruningError, match="distill"):
         prune_iteratively(src, musdb, tmp_path / "q", sparsities=[0.25], finetune_steps=1, distill=1.5)
 

@@ -222,12 +222,13 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
         raise PruningError(f"distill is a loss weight in [0, 1], got {distill}")
     net, name = _load_network(model, None)
     net = net.float().cpu()
-    teacher = None
+    teacher_net = None
     if distill > 0:
         import copy
 
-        teacher = (copy.deepcopy(net) if teacher is None else _load_network(teacher, None)[0].float())
-        teacher = teacher.to(device).eval().requires_grad_(False)
+        teacher_net = (copy.deepcopy(net) if teacher is None
+                       else _load_network(teacher, None)[0].float())
+        teacher_net = teacher_net.to(device).eval().requires_grad_(False)
     sources = list(net.sources)
     train_songs, valid_list = split_dataset(data, valid_songs)
     out_dir = Path(out)
@@ -271,9 +272,9 @@ def prune_iteratively(model: str | os.PathLike, data: str | os.PathLike, out: st
             mt = torch.from_numpy(m).to(device)
             est = net(mt)
             loss = torch.nn.functional.l1_loss(est, torch.from_numpy(t).to(device))
-            if teacher is not None:
+            if teacher_net is not None:
                 with torch.no_grad():
-                    soft = teacher(mt)
+                    soft = teacher_net(mt)
                 loss = (1 - distill) * loss + distill * torch.nn.functional.l1_loss(est, soft)
             opt.zero_grad(set_to_none=True)
             loss.backward()
