@@ -5,9 +5,10 @@ The linear speaker probe of ``voice evaluate``
 frames, half of each speaker's clips to train, half to score; lower = less speaker
 information) on the recorded speakers of :mod:`discovervoice.corpus.voices` (Czech voice
 acting from ``fillets-ng-data-cs``, KLettres native speakers; GPL-2+) instead of the corpus'
-synthetic voices, leaving out the KLettres folders credited to two people
-(``Voice.several_people``). Clips are drawn as in :func:`benchmarks.eval_real_speakers.speaker_clips`
-(recordings joined with 0.2 s pauses) and written to ``--work`` as 16 kHz wav.
+synthetic voices: the speakers of :func:`benchmarks.eval_real_speakers.real_speakers`
+(no KLettres folder credited to two people). Clips are drawn as in
+:func:`benchmarks.eval_real_speakers.speaker_clips` (recordings joined with 0.2 s pauses) and
+written to ``--work`` as 16 kHz wav.
 
 Usage::
 
@@ -25,13 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_real_speakers import speaker_clips  # noqa: E402
+from eval_real_speakers import real_speakers, speaker_clips  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     from discovervoice import audio
     from discovervoice.convert.evaluate import speaker_probe_report
-    from discovervoice.corpus.voices import list_voices
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", type=int, default=8, help="clips per speaker")
@@ -40,9 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, required=True, help="folder for the clips (one sub-folder per speaker)")
     args = ap.parse_args(argv)
     dirs = []
-    for v in list_voices(kinds=("recorded",)):
-        if v.several_people:  # a KLettres folder credited to two people is no one speaker
-            continue
+    for v in real_speakers("all"):   # recorded, not reserved, one person per voice
         d = args.work / v.id
         for i, clip in enumerate(speaker_clips(v, args.clips, args.seconds, seed=0)):
             audio.save(d / f"clip{i:02d}.wav", clip[0], 16000)

@@ -35,14 +35,14 @@ Recipe (the classic embedding + clustering pipeline, e.g. Wang et al. 2018,
      169/192; even / odd seeds alone 89-91 and 79-86 of 96 over the range;
      errors at 1.02: 4 extra speakers, 13 missing. Ward's merge cost grows with the sizes of
      the two clusters, so one far-off turn of a speaker still joins that speaker while two
-     speakers of several turns each stay apart. On one-voice songs (the true vocal stem
-     segmented with its mixture; the first 20 songs of ``data/corpus-realdev/real_songs/valid``
+     speakers of several turns each stay apart. On one-voice songs (an ad-hoc check, not a
+     committed benchmark: the true vocal stem segmented with its mixture; the first 20 songs of ``data/corpus-realdev/real_songs/valid``
      and of ``data/corpus/songs/valid``, 32 with voice found) one speaker in 32/32, against
      31 and 29 with average linkage at 0.36 / 0.30.
    * Average cosine linkage (the earlier recipe), cut x minimum cluster seconds (1-4 s):
      count right at 2 s 149/192 at 0.30, 157 at 0.32, 160 at 0.34, 164 at 0.36 (DER 10.9%),
      153 at 0.38, 141 at 0.40; 1, 3 and 4 s minima no better. With Ward the minimum matters
-     little (units re-clustered offline: 173-176 with none, 1 s or 2 s, 170-171 with 3 s).
+     little (the units of these runs re-clustered offline by an ad-hoc script: 173-176 with none, 1 s or 2 s, 170-171 with 3 s).
    * Synthetic diphone voices lie closer together than real people: conversations of two
      non-reserved corpus voices (``prep-eval --corpus data/corpus-singers --split train
      --conversations 40``) were counted right in 36/40 with average linkage at 0.30 and
